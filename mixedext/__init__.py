@@ -1,0 +1,18 @@
+"""mixedext: mixed-effects models for statsmodels.
+
+A drop-in ``mixedlm`` (statsmodels' model, fitted by a blocked-Cholesky REML/ML engine
+that reaches lme4's optimum), lme4-style nested and crossed random-effect terms, and
+reporting checked against R.
+
+>>> import mixedext as mx
+>>> r = mx.mixedlm("strength ~ 1 + (1 | batch/cask)", mx.datasets.load("pastes")).fit()
+"""
+
+from . import datasets
+from .data import MissingDataError
+from .model import MixedLM, mixedlm
+from .results import MixedLMResults
+
+__version__ = "0.1.0.dev0"
+
+__all__ = ["MixedLM", "MixedLMResults", "MissingDataError", "datasets", "mixedlm"]

@@ -1,0 +1,20 @@
+"""Command line: ``python -m mixedext demo``."""
+
+import argparse
+import sys
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mixedext",
+                                     description="mixedext: mixed-effects models for statsmodels")
+    parser.add_argument("command", choices=["demo"], help="demo: fit the seed analyses")
+    args = parser.parse_args(argv)
+    if args.command == "demo":
+        from .demo import run_demo
+
+        run_demo()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

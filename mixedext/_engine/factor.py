@@ -1,0 +1,307 @@
+"""Blocked Cholesky factor of ``Omega(theta) = [[L'Z'ZL + I, L'Z'[X y]], [., [X y]'[X y]]]``.
+
+``L`` here is lme4's relative covariance factor Lambda_theta (block diagonal, one
+``q x q`` block per unit of a term). The random-effect columns are ordered term by term,
+terms with most units first (as MixedModels.jl does), and factored in two kinds of block:
+
+* **block-diagonal** terms (the *prefix*): the diagonal block of the term is one small
+  ``q x q`` matrix per unit, factored with a batched ``np.linalg.cholesky``. A term stays
+  block-diagonal when every unit of each earlier term meets at most one of its units,
+  i.e. when the earlier terms are nested in it. A single term, nested terms of any
+  depth, and several terms on the same grouping factor all factor this way in
+  ``O(units * q^3)``;
+* a **dense tail**: the remaining terms (crossed factors), merged in one dense block.
+
+The fixed-effect and response columns ``[X y]`` come last, so the factor's last block
+``L_xx`` holds ``R_X'`` and ``r`` (the square root of the penalised residual sum of
+squares) of the appendix of ``design.md``.
+
+Names: ``m`` units, ``q`` covariates per unit, ``M = m q`` columns of a term, ``p``
+fixed effects; ``D`` a block-diagonal block (m, q, q); ``S`` an off-diagonal block of
+Omega, ``W`` the corresponding block of the factor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg as sla
+import scipy.sparse as sp
+
+from .crossprod import CrossProducts, RandomTerm
+
+__all__ = ["BlockedCholesky", "Factor", "Plan", "lambda_blocks", "plan_elimination",
+           "theta_bounds"]
+
+
+class NotPositiveDefinite(np.linalg.LinAlgError):
+    """The fixed-effect block is singular: the fixed effects are not identified."""
+
+
+def lambda_blocks(theta: np.ndarray, terms: list[RandomTerm]) -> list[np.ndarray]:
+    """Split ``theta`` into the ``q x q`` lower-triangular factor of each term.
+
+    A ``"full"`` term takes ``q (q + 1) / 2`` values, the lower triangle in column-major
+    order (lme4's ``theta``); a ``"scalar"`` term one value, ``theta I_q``.
+    """
+    out, pos = [], 0
+    for t in terms:
+        q = t.q
+        if t.cov == "scalar":
+            out.append(theta[pos] * np.eye(q))
+            pos += 1
+        else:
+            lam = np.zeros((q, q))
+            rows, cols = np.tril_indices(q)
+            order = np.lexsort((rows, cols))  # column-major
+            lam[rows[order], cols[order]] = theta[pos:pos + t.n_theta]
+            out.append(lam)
+            pos += t.n_theta
+    return out
+
+
+def theta_bounds(terms: list[RandomTerm]) -> np.ndarray:
+    """Lower bounds of ``theta``: 0 on diagonals of Lambda, ``-inf`` off the diagonal."""
+    lower = []
+    for t in terms:
+        if t.cov == "scalar":
+            lower.append(0.0)
+            continue
+        rows, cols = np.tril_indices(t.q)
+        order = np.lexsort((rows, cols))
+        lower.extend(np.where(rows[order] == cols[order], 0.0, -np.inf))
+    return np.asarray(lower, dtype=float)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The symbolic part of the factorization, fixed for a model.
+
+    ``order`` lists the terms in elimination order (most units first); the first
+    ``n_prefix`` of them are factored block-diagonally, the rest form the dense tail.
+    """
+
+    order: tuple[int, ...]
+    n_prefix: int
+
+
+def _unit_pattern(block: sp.csr_matrix, ql: int, qk: int, ml: int, mk: int) -> sp.csr_matrix:
+    coo = block.tocoo()
+    keep = coo.data != 0
+    pat = sp.coo_matrix((np.ones(keep.sum(), dtype=bool),
+                         (coo.row[keep] // ql, coo.col[keep] // qk)), shape=(ml, mk))
+    return pat.tocsr()
+
+
+def plan_elimination(terms: list[RandomTerm], cp: CrossProducts) -> Plan:
+    """Choose the elimination order and how many terms factor block-diagonally.
+
+    Simulates the fill of the elimination on unit-level sparsity patterns: term ``k``
+    is block-diagonal if, for every term eliminated before it, each unit meets at most
+    one unit of ``k`` (so the update ``W W'`` of its diagonal block is block-diagonal).
+    """
+    order = sorted(range(len(terms)), key=lambda i: -terms[i].n_units)
+    pat = {}
+    for a, ia in enumerate(order):
+        for b in range(a):
+            ib = order[b]
+            blk = cp.pairs[(ia, ib)] if ia > ib else cp.pairs[(ib, ia)].T.tocsr()
+            pat[(a, b)] = _unit_pattern(blk, terms[ia].q, terms[ib].q,
+                                        terms[ia].n_units, terms[ib].n_units)
+    n_prefix = 0
+    for k in range(len(order)):
+        if any(pat[(k, j)].getnnz(axis=0).max(initial=0) > 1 for j in range(k)):
+            break
+        n_prefix += 1
+        for l in range(k + 1, len(order)):
+            for l2 in range(l + 1, len(order)):
+                pat[(l2, l)] = (pat[(l2, l)] + pat[(l2, k)] @ pat[(l, k)].T).astype(bool)
+    return Plan(order=tuple(order), n_prefix=n_prefix)
+
+
+@dataclass
+class Factor:
+    """The numeric factor at one ``theta`` (all blocks in elimination order).
+
+    Attributes
+    ----------
+    chol : list of ndarray (m, q, q)
+        Block-diagonal Cholesky factors of the prefix terms.
+    chol_inv : list of ndarray (m, q, q)
+        Their inverses.
+    below : dict
+        ``(l, k) -> W_lk`` sparse, for prefix terms ``l > k``; ``("T", k)`` for the tail.
+    xrow : list of ndarray (M_k, p + 1)
+        The ``[X y]`` rows of the factor against prefix term ``k`` (transposed).
+    tail_chol : ndarray (M_T, M_T) or None
+    tail_xrow : ndarray (M_T, p + 1) or None
+    lxx : ndarray (p + 1, p + 1)
+        Lower Cholesky factor of the Schur complement of ``[X y]``.
+    logdet : float
+        ``log |L_theta|^2``.
+    lambdas : list of ndarray
+        Lambda blocks of the terms in elimination order.
+    """
+
+    chol: list
+    chol_inv: list
+    below: dict
+    xrow: list
+    tail_chol: np.ndarray | None
+    tail_xrow: np.ndarray | None
+    lxx: np.ndarray
+    logdet: float
+    lambdas: list
+
+
+def _blockdiag(blocks: np.ndarray) -> sp.csr_matrix:
+    """Sparse block-diagonal matrix from an (m, q, q) array."""
+    m, q, _ = blocks.shape
+    if q == 1:
+        return sp.diags(blocks[:, 0, 0], format="csr")
+    cols = (np.arange(m)[:, None, None] * q + np.arange(q)[None, None, :]).repeat(q, axis=1)
+    indptr = np.arange(0, m * q * q + 1, q)
+    return sp.csr_matrix((blocks.reshape(-1), cols.reshape(-1), indptr), shape=(m * q, m * q))
+
+
+def _scale_pair(block, lam_l, lam_k, ml, mk):
+    """``bd(Lambda_l)' block bd(Lambda_k)`` for a sparse off-diagonal block."""
+    if lam_l.shape == (1, 1) and lam_k.shape == (1, 1):
+        return block * (lam_l[0, 0] * lam_k[0, 0])
+    left = sp.kron(sp.identity(ml), lam_l.T, format="csr")
+    right = sp.kron(sp.identity(mk), lam_k, format="csr")
+    return (left @ block @ right).tocsr()
+
+
+class BlockedCholesky:
+    """Refactor ``Omega(theta)`` for new ``theta``: one object per model.
+
+    Holds the cross-products in elimination order; ``factorize(theta)`` returns a
+    :class:`Factor`.
+    """
+
+    def __init__(self, terms: list[RandomTerm], cp: CrossProducts, plan: Plan):
+        self.terms = [terms[i] for i in plan.order]
+        self.plan = plan
+        self.cp = cp
+        order = plan.order
+        self.ztz = [cp.ztz[i] for i in order]
+        self.ztxy = [cp.ztxy[i] for i in order]
+        self.pairs = {}
+        for a, ia in enumerate(order):
+            for b in range(a):
+                ib = order[b]
+                blk = cp.pairs[(ia, ib)] if ia > ib else cp.pairs[(ib, ia)].T.tocsr()
+                self.pairs[(a, b)] = blk
+        self.n_prefix = plan.n_prefix
+        self.tail = list(range(plan.n_prefix, len(order)))
+        sizes = [t.n_units * t.q for t in self.terms]
+        self.tail_offsets = np.cumsum([0] + [sizes[i] for i in self.tail])
+        if self.tail:
+            # The unscaled dense tail Z_T'Z_T and its coupling to the prefix terms.
+            mt = self.tail_offsets[-1]
+            a0 = np.zeros((mt, mt))
+            for j, l in enumerate(self.tail):
+                s = slice(self.tail_offsets[j], self.tail_offsets[j + 1])
+                a0[s, s] = sla.block_diag(*self.ztz[l])
+                for j2, l2 in enumerate(self.tail[:j]):
+                    s2 = slice(self.tail_offsets[j2], self.tail_offsets[j2 + 1])
+                    a0[s, s2] = self.pairs[(l, l2)].toarray()
+                    a0[s2, s] = a0[s, s2].T
+            self.tail_ztz = a0
+
+    # -- step 1: set theta -------------------------------------------------------------
+    def _lambdas(self, theta_user: np.ndarray, user_terms: list[RandomTerm]) -> list:
+        lams = lambda_blocks(theta_user, user_terms)
+        return [lams[i] for i in self.plan.order]
+
+    # -- step 2: update the factor -------------------------------------------------------
+    def factorize(self, theta_user: np.ndarray, user_terms: list[RandomTerm]) -> Factor:
+        lams = self._lambdas(theta_user, user_terms)
+        terms, npre = self.terms, self.n_prefix
+        p1 = self.cp.p + 1
+        diag = [np.einsum("ba,mbc,cd->mad", lam, z, lam) + np.eye(lam.shape[0])
+                for lam, z in zip(lams[:npre], self.ztz[:npre])]
+        xcol = [np.einsum("ba,mbp->map", lam, zx).reshape(-1, p1)
+                for lam, zx in zip(lams, self.ztxy)]
+        # off-diagonal blocks among prefix terms, and tail rows against each prefix term
+        off = {(l, k): _scale_pair(self.pairs[(l, k)], lams[l], lams[k],
+                                   terms[l].n_units, terms[k].n_units)
+               for l in range(npre) for k in range(l)}
+        tail_rows, tail_a, tail_x = {}, None, None
+        if self.tail:
+            for k in range(npre):
+                tail_rows[k] = sp.vstack(
+                    [_scale_pair(self.pairs[(l, k)], lams[l], lams[k],
+                                 terms[l].n_units, terms[k].n_units) for l in self.tail],
+                    format="csr")
+            lam_t = sla.block_diag(*[np.kron(np.eye(terms[l].n_units), lams[l])
+                                     for l in self.tail])
+            tail_a = lam_t.T @ self.tail_ztz @ lam_t + np.eye(lam_t.shape[0])
+            tail_x = np.vstack([xcol[l] for l in self.tail])
+        xx = self.cp.xyxy.copy()
+
+        chol, chol_inv, below, xrow = [], [], {}, []
+        logdet = 0.0
+        for k in range(npre):
+            lk = np.linalg.cholesky(diag[k])
+            kinv = np.linalg.inv(lk)
+            chol.append(lk)
+            chol_inv.append(kinv)
+            logdet += 2.0 * np.log(np.diagonal(lk, axis1=1, axis2=2)).sum()
+            m, q = terms[k].n_units, terms[k].q
+            right = _blockdiag(np.transpose(kinv, (0, 2, 1)))
+            wx = np.einsum("mab,mbp->map", kinv, xcol[k].reshape(m, q, p1)).reshape(-1, p1)
+            xrow.append(wx)
+            xx -= wx.T @ wx
+            w_k = {l: (off[(l, k)] @ right).tocsr() for l in range(k + 1, npre)}
+            below.update({(l, k): w for l, w in w_k.items()})
+            for l, w in w_k.items():
+                upd = (w @ w.T).tocoo()
+                ql = terms[l].q
+                dl = diag[l]
+                np.add.at(dl, (upd.row // ql, upd.row % ql, upd.col % ql), -upd.data)
+                xcol[l] = xcol[l] - w @ wx
+                for l2 in range(l + 1, npre):
+                    off[(l2, l)] = (off[(l2, l)] - w_k[l2] @ w.T).tocsr()
+            if self.tail:
+                wt = (tail_rows[k] @ right).tocsr()
+                below[("T", k)] = wt
+                tail_a -= (wt @ wt.T).toarray()
+                tail_x -= wt @ wx
+                for l, w in w_k.items():
+                    tail_rows[l] = (tail_rows[l] - wt @ w.T).tocsr()
+        tail_chol = tail_xrow = None
+        if self.tail:
+            tail_chol = np.linalg.cholesky(tail_a)
+            tail_xrow = sla.solve_triangular(tail_chol, tail_x, lower=True)
+            xx -= tail_xrow.T @ tail_xrow
+            logdet += 2.0 * np.log(np.diag(tail_chol)).sum()
+        try:
+            lxx = np.linalg.cholesky(xx)
+        except np.linalg.LinAlgError as err:
+            raise NotPositiveDefinite(str(err)) from err
+        return Factor(chol=chol, chol_inv=chol_inv, below=below, xrow=xrow,
+                      tail_chol=tail_chol, tail_xrow=tail_xrow, lxx=lxx, logdet=logdet,
+                      lambdas=lams)
+
+    # -- solves with the random-effect part of the factor ------------------------------
+    def solve_upper(self, f: Factor, v: list) -> list:
+        """Solve ``L_Z' u = v`` (back substitution); ``v`` per term in elimination order."""
+        npre = self.n_prefix
+        u = [None] * len(self.terms)
+        if self.tail:
+            vt = np.concatenate([v[l] for l in self.tail])
+            ut = sla.solve_triangular(f.tail_chol, vt, lower=True, trans="T")
+            for j, l in enumerate(self.tail):
+                u[l] = ut[self.tail_offsets[j]:self.tail_offsets[j + 1]]
+        for k in reversed(range(npre)):
+            rhs = v[k].copy()
+            for l in range(k + 1, npre):
+                rhs -= f.below[(l, k)].T @ u[l]
+            if self.tail:
+                rhs -= f.below[("T", k)].T @ ut
+            m, q = self.terms[k].n_units, self.terms[k].q
+            u[k] = np.einsum("mba,mb->ma", f.chol_inv[k], rhs.reshape(m, q)).reshape(-1)
+        return u

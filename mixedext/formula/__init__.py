@@ -1,0 +1,1 @@
+"""Formula interface: lme4-style random-effect terms and the drop-in formula API."""

@@ -1,0 +1,171 @@
+"""lme4-style random-effect terms: parsing ``(1 + x | a/b)`` and building unit codes.
+
+A bar term ``(lhs | g)`` gives random effects for the columns of ``lhs`` (a patsy
+formula, intercept included unless ``0 +``) in every unit of the grouping ``g``:
+
+* ``(lhs | a)``       one level, ``"a"``;
+* ``(lhs | a/b)``     nested: ``(lhs | a) + (lhs | a:b)``, levels ``"a"``, ``"a/b"``;
+* ``(lhs | a:b)``     the units are the observed combinations of ``a`` and ``b``;
+* ``(lhs | a) + (lhs | b)``  crossed levels ``"a"``, ``"b"``.
+
+A *level* is named by its path from the outermost factor (``"center/rep"``) and a *unit*
+by its labels joined with ``/`` (``"1/3"``: center 1, rep 3), so labels that repeat across
+outer units stay distinct. lme4 spells the level ``rep:center`` and the unit ``3:1``.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import tokenize
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .._engine.crossprod import RandomTerm
+
+__all__ = ["LevelSpec", "split_formula", "unit_codes", "build_term", "formula_variables"]
+
+_NAME = r"[A-Za-z_.][A-Za-z0-9_.]*"
+
+
+class FormulaError(ValueError):
+    """A random-effect term that cannot be parsed or is not supported."""
+
+
+@dataclass(frozen=True)
+class LevelSpec:
+    """One random-effect term after expansion: ``lhs`` varying over the units of a level."""
+
+    lhs: str
+    factors: tuple[str, ...]
+    name: str
+
+
+def _top_level_split(rhs: str, sep: str = "+") -> list[str]:
+    parts, depth, cur = [], 0, []
+    for ch in rhs:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth < 0:
+                raise FormulaError(f"unbalanced parentheses in formula: {rhs!r}")
+        if ch == sep and depth == 0:
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    if depth != 0:
+        raise FormulaError(f"unbalanced parentheses in formula: {rhs!r}")
+    parts.append("".join(cur))
+    return parts
+
+
+def _parse_bar(piece: str) -> list[LevelSpec]:
+    inner = piece.strip()[1:-1]
+    if "||" in inner:
+        raise FormulaError(
+            f"{piece.strip()!r}: the double-bar syntax (uncorrelated random effects) is not "
+            "supported; write the terms separately, e.g. (1 | g) + (0 + x | g)")
+    lhs, _, grouping = inner.partition("|")
+    lhs, grouping = lhs.strip(), grouping.strip()
+    if not lhs or not grouping:
+        raise FormulaError(f"{piece.strip()!r}: a random-effect term needs the form "
+                           "(terms | grouping), e.g. (1 | subject)")
+    if "/" in grouping:
+        factors = [f.strip() for f in grouping.split("/")]
+        if not all(re.fullmatch(_NAME, f) for f in factors):
+            raise FormulaError(f"{piece.strip()!r}: nested grouping must be column names "
+                               "separated by '/', e.g. (1 | center/rep)")
+        return [LevelSpec(lhs, tuple(factors[:j + 1]), "/".join(factors[:j + 1]))
+                for j in range(len(factors))]
+    factors = [f.strip() for f in grouping.split(":")]
+    if not all(re.fullmatch(_NAME, f) for f in factors):
+        raise FormulaError(f"{piece.strip()!r}: the grouping must be a column name, "
+                           "a/b (nested) or a:b (interaction)")
+    return [LevelSpec(lhs, tuple(factors), ":".join(factors))]
+
+
+def _is_bar(piece: str) -> bool:
+    s = piece.strip()
+    return s.startswith("(") and s.endswith(")") and "|" in s and _balanced_outer(s)
+
+
+def _balanced_outer(s: str) -> bool:
+    depth = 0
+    for i, ch in enumerate(s):
+        depth += ch == "("
+        depth -= ch == ")"
+        if depth == 0 and i < len(s) - 1:
+            return False
+    return True
+
+
+def split_formula(formula: str) -> tuple[str, list[LevelSpec]]:
+    """Split ``"y ~ x + (1 | a/b)"`` into the fixed formula and the random-effect levels.
+
+    Returns
+    -------
+    fixed : str
+        The formula without bar terms (``"y ~ 1"`` when only bar terms were given).
+    levels : list of LevelSpec
+        One per expanded term, in formula order.
+    """
+    if "~" not in formula:
+        raise FormulaError(f"formula {formula!r} has no '~'")
+    lhs, _, rhs = formula.partition("~")
+    fixed, levels = [], []
+    for piece in _top_level_split(rhs):
+        if "|" in piece:
+            if not _is_bar(piece):
+                raise FormulaError(f"cannot parse the random-effect term {piece.strip()!r}; "
+                                   "write it as (terms | grouping)")
+            levels.extend(_parse_bar(piece))
+        elif piece.strip():
+            fixed.append(piece.strip())
+    return f"{lhs.strip()} ~ {' + '.join(fixed) if fixed else '1'}", levels
+
+
+def formula_variables(formulas, columns) -> list[str]:
+    """The data columns a set of formulas refers to (by token), in column order."""
+    tokens = set()
+    for f in formulas:
+        if f is None:
+            continue
+        try:
+            for tok in tokenize.generate_tokens(io.StringIO(f).readline):
+                tokens.add(tok.string)
+        except (tokenize.TokenError, IndentationError):
+            tokens.update(re.findall(_NAME, f))
+    return [c for c in columns if c in tokens]
+
+
+def unit_codes(columns: list) -> tuple[np.ndarray, np.ndarray]:
+    """Unit index of every row for the combination of grouping columns.
+
+    Units are sorted by the labels of the outer column first (numbers numerically,
+    categoricals in category order) and labelled ``"a/b"``.
+    """
+    codes, labels = None, None
+    for col in columns:
+        c, lab = pd.factorize(col, sort=True)
+        if (c < 0).any():
+            raise ValueError("missing values in a grouping column")
+        lab = np.asarray(lab).astype(str)
+        if codes is None:
+            codes, labels = c.astype(np.int64), lab
+            continue
+        combined = codes * len(lab) + c
+        u, codes = np.unique(combined, return_inverse=True)
+        labels = np.char.add(np.char.add(labels[u // len(lab)], "/"), lab[u % len(lab)])
+    return codes.astype(np.int64), labels.astype(object)
+
+
+def build_term(level: str, group_cols: list, z: np.ndarray | None, names, *,
+               cov: str = "full", component: str | None = None) -> RandomTerm:
+    """A :class:`RandomTerm` from grouping columns and random-effect covariates."""
+    codes, labels = unit_codes(group_cols)
+    return RandomTerm(level=level, codes=codes, unit_labels=labels, names=tuple(names), z=z,
+                      cov=cov, component=component)

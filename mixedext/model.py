@@ -1,0 +1,432 @@
+"""``mixedext.MixedLM``: statsmodels' linear mixed model on a blocked-Cholesky engine.
+
+The model is statsmodels' (``statsmodels.regression.mixed_linear_model``)
+
+    y = X beta + sum_k Z_k b_k + e,   b_k ~ N(0, Sigma_k) per unit,   e ~ N(0, sigma^2 I),
+
+written as a list of random-effect *terms* (:class:`~mixedext._engine.crossprod.RandomTerm`):
+statsmodels' ``groups`` + ``re_formula`` give one term with an unstructured covariance
+(``cov_re``), each ``vc_formula`` entry one variance component (``vcomp``), and lme4-style
+``(1 | a/b)`` terms one term per level. The fit minimises the profiled REML/ML deviance
+(``_engine.deviance``) from cross-products computed once.
+
+What statsmodels' inherited methods need (the data split per group: ``endog_li``,
+``exog_re_li``, ...) is built lazily, on first use, by statsmodels' own constructor.
+``fit()`` options only statsmodels' optimiser understands fall back to its ``fit``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import patsy
+import scipy.linalg as sla
+from statsmodels.base.model import LikelihoodModel
+from statsmodels.formula.formulatools import advance_eval_env
+from statsmodels.regression import mixed_linear_model as sm_mlm
+
+from ._engine.crossprod import RandomTerm
+from ._engine.deviance import NotPositiveDefinite, ProfiledDeviance
+from ._engine.factor import theta_bounds
+from ._engine.optimize import minimize_theta
+from .data import MissingDataError, prepare_frame
+from .formula.terms import build_term, formula_variables, split_formula
+
+__all__ = ["MixedLM", "mixedlm", "ConvergenceWarning"]
+
+ConvergenceWarning = sm_mlm.ConvergenceWarning
+
+# statsmodels fit() options that only its own optimiser understands
+_STATSMODELS_FIT_OPTIONS = ("start_params", "free", "fe_pen", "cov_pen", "method")
+# attributes of statsmodels' MixedLM built per group by its constructor (built lazily here)
+_PER_GROUP_ATTRIBUTES = frozenset({
+    "row_indices", "endog_li", "exog_li", "exog_re_li", "exog_re2_li", "_aex_r", "_aex_r2",
+    "_lin", "_quad", "exog_vc",
+})
+_INDICATOR_VC = r"^\s*0\s*\+\s*(?:C\(\s*(?P<c>[A-Za-z_.][\w.]*)\s*\)|(?P<n>[A-Za-z_.][\w.]*))\s*$"
+
+
+@dataclass
+class StatsmodelsLayout:
+    """How the terms map to statsmodels' parameters (``cov_re`` and ``vcomp``).
+
+    ``re_term`` is the index of the term that is statsmodels' ``cov_re`` (or None);
+    ``vc_terms`` the terms of the variance components in statsmodels' (sorted) order;
+    ``vc_colnames`` a format for each component's per-group column names (``None``: the
+    term's covariate names).
+    """
+
+    group_name: str
+    re_term: int | None
+    re_names: list
+    vc_terms: list = field(default_factory=list)
+    vc_names: list = field(default_factory=list)
+    vc_colnames: list = field(default_factory=list)
+
+
+class MixedLM(sm_mlm.MixedLM):
+    __doc__ = """Linear mixed model (statsmodels' ``MixedLM``, fitted by mixedext's engine).
+
+    Parameters are statsmodels' (see :class:`statsmodels.regression.mixed_linear_model.MixedLM`);
+    build models with :func:`mixedext.mixedlm` / :meth:`from_formula`, which add
+    lme4-style ``(1 | a/b)`` terms and ``nested=``.
+
+    Notes
+    -----
+    The model and the names used in the code::
+
+        y = X beta + Z b + e,  b = Lambda_theta u,  u ~ N(0, sigma^2 I),  e ~ N(0, sigma^2 I)
+
+    ``theta`` holds the relative Cholesky factors of the random-effect covariances
+    (lme4's parameterisation); the profiled deviance is minimised over ``theta >= 0``
+    (on the diagonals). A model built from arrays with ``exog_vc`` is fitted by
+    statsmodels' own optimiser.
+    """
+
+    def __init__(self, endog, exog, groups=None, exog_re=None, exog_vc=None, use_sqrt=True,
+                 missing="none", *, re_terms=None, sm_layout=None, **kwargs):
+        self.use_sqrt = use_sqrt
+        self.reml = True
+        self.fe_pen = None
+        self.re_pen = None
+        self.cov_pen = None
+        if exog is not None and np.ndim(exog) == 1:
+            exog = np.asarray(exog)[:, None]
+        if exog_re is not None and np.ndim(exog_re) == 1:
+            exog_re = np.asarray(exog_re)[:, None]
+        if groups is None and re_terms is None:
+            raise ValueError("groups is required (or give lme4-style terms such as "
+                             "(1 | g) in the formula)")
+        LikelihoodModel.__init__(self, endog, exog, groups=groups, exog_re=exog_re,
+                                 missing=missing, **kwargs)
+        self._init_keys.extend(["use_sqrt", "exog_vc"])
+        self.k_fe = self.exog.shape[1]
+        self.nobs = self.n_totobs = len(self.endog)
+        if self.exog_names is None:
+            self.exog_names = [f"FE{k + 1:d}" for k in range(self.k_fe)]
+
+        if re_terms is None:
+            re_terms, sm_layout = self._terms_from_arrays(exog_vc)
+        self._terms = re_terms
+        self._sm_layout = sm_layout
+        self._set_parameter_layout(exog_vc)
+        self._engine_cache = None
+
+    # -- construction -------------------------------------------------------------------
+    def _terms_from_arrays(self, exog_vc):
+        """Terms for a model given as arrays (statsmodels' constructor arguments)."""
+        if exog_vc is not None:
+            self.__dict__["exog_vc"] = (sm_mlm._convert_vc(exog_vc)
+                                        if isinstance(exog_vc, dict) else exog_vc)
+            return None, None  # general VCSpec: statsmodels' own fit
+        groups = [np.asarray(self.groups)]
+        if self.exog_re is None:
+            term = build_term("Group", groups, None, ("Intercept",))
+            names = ["Group"]
+        else:
+            names = sm_mlm._get_exog_re_names(self, self.exog_re)
+            term = build_term("Group", groups, np.asarray(self.exog_re, dtype=float), names)
+        return [term], StatsmodelsLayout("Group", 0, list(names))
+
+    def _set_parameter_layout(self, exog_vc):
+        lay = self._sm_layout
+        if lay is not None:
+            self.k_re = 0 if lay.re_term is None else len(lay.re_names)
+            self.k_vc = len(lay.vc_terms)
+            re_names, vc_names = lay.re_names, lay.vc_names
+        elif self._terms is not None:  # lme4-style terms: every variance parameter a "vcomp"
+            self.k_re = 0
+            re_names, vc_names = [], _lme4_parameter_names(self._terms)
+            self.k_vc = len(vc_names)
+        else:  # arrays with a VCSpec
+            vc = self.__dict__["exog_vc"]
+            self.k_vc = len(vc.names)
+            re_names = (["Group"] if self.exog_re is None
+                        else sm_mlm._get_exog_re_names(self, self.exog_re))
+            self.k_re = len(re_names) if (self.exog_re is not None) else 0
+            vc_names = list(vc.names)
+        self.k_re2 = self.k_re * (self.k_re + 1) // 2
+        if self.k_re > 0 and self.exog_re is None:
+            self.exog_re = np.ones((self.nobs, 1))
+            self.data.exog_re = self.exog_re
+        cov_names = []
+        for i in range(self.k_re):
+            for j in range(i + 1):
+                cov_names.append(f"{re_names[i]} Var" if i == j
+                                 else f"{re_names[j]} x {re_names[i]} Cov")
+        vc_param_names = [f"{v} Var" for v in vc_names] if lay is not None or \
+            self._terms is None else vc_names
+        self.data.param_names = list(self.exog_names) + cov_names + vc_param_names
+        self.data.exog_re_names = list(re_names)
+        self.data.exog_re_names_full = cov_names
+        self.data.vcomp_names = list(vc_names)
+        self.k_params = self.k_fe + self.k_re2
+        if self.groups is not None:
+            self.group_labels = np.unique(np.asarray(self.groups)).tolist()
+        else:
+            self.group_labels = [0]
+        self.n_groups = len(self.group_labels)
+
+    @classmethod
+    def from_formula(cls, formula, data, re_formula=None, vc_formula=None, subset=None,
+                     use_sparse=False, missing="none", *args, groups=None, nested=None,
+                     cov_struct=None, time=None, **kwargs):
+        """Create a model from a formula and a DataFrame.
+
+        As :meth:`statsmodels.regression.mixed_linear_model.MixedLM.from_formula`, plus:
+
+        Parameters
+        ----------
+        formula : str
+            May contain lme4-style random-effect terms: ``(1 | g)``, ``(1 + x | g)``,
+            ``(0 + x | g)``, nested ``(1 | a/b)``, interactions ``(1 | a:b)`` and crossed
+            ``(1 | a) + (1 | b)``; ``groups`` is then optional.
+        groups : str or array_like, optional
+            Top-level grouping, as in statsmodels.
+        nested : str or list of str, optional
+            Columns nested inside ``groups``, outermost first: each adds a random
+            intercept per unit of that level (``nested="rep"`` with ``groups="center"``
+            fits ``(1 | center/rep)``); the group-level intercept is kept.
+        cov_struct, time
+            Residual covariance structures (not available yet).
+        """
+        if cov_struct not in (None, "independence") or time is not None:
+            raise NotImplementedError("residual covariance structures (cov_struct=, time=) "
+                                      "are not available yet in this version of mixedext")
+        user_env = kwargs.get("eval_env", None)
+        if user_env is None or isinstance(user_env, int):
+            # patsy environment for the random-effect designs: the caller's frame
+            env = (patsy.EvalEnvironment([{}]) if user_env == -1
+                   else patsy.EvalEnvironment.capture((user_env or 0) + 1))
+        else:
+            env = user_env
+        advance_eval_env(kwargs)  # statsmodels' fixed-effect design, one frame down
+        fixed, levels = split_formula(formula)
+        if isinstance(nested, str):
+            nested = [nested]
+        if levels and (re_formula is not None or vc_formula is not None or nested):
+            raise ValueError("give random effects either as (1 | g) terms in the formula or "
+                             "through groups/re_formula/vc_formula/nested, not both")
+        if not levels and groups is None:
+            raise ValueError("groups is a required keyword argument unless the formula has "
+                             "random-effect terms such as (1 | g)")
+        group_cols = [f for lev in levels for f in lev.factors]
+        group_name = groups if isinstance(groups, str) else "Group"
+        if isinstance(groups, str):
+            group_cols.append(groups)
+        group_cols.extend(nested or [])
+        formulas = [formula, re_formula, *(vc_formula or {}).values()]
+        data, extra = prepare_frame(
+            data, columns=formula_variables(formulas, list(data.columns)),
+            group_columns=group_cols, subset=subset, missing=missing,
+            arrays={"groups": None if isinstance(groups, str) else groups})
+        if groups is not None:
+            groups = np.asarray(data[groups] if isinstance(groups, str) else extra["groups"])
+
+        if levels:
+            terms = [_term_from_level(lev, data, env) for lev in levels]
+            layout = None
+        else:
+            terms, layout = _statsmodels_terms(data, groups, group_name, re_formula,
+                                               vc_formula, nested or [], env)
+        exog_re = None
+        if layout is not None and layout.re_term is not None:
+            t = terms[layout.re_term]
+            exog_re = np.ones((len(data), 1)) if t.z is None else t.z
+        kwargs.update(groups=groups, exog_re=exog_re, re_terms=terms, sm_layout=layout,
+                      missing="none")
+        mod = LikelihoodModel.from_formula.__func__(cls, fixed, data, None, None, *args,
+                                                    **kwargs)
+        mod.formula = formula
+        return mod
+
+    # -- statsmodels' per-group data, built on first use ---------------------------------
+    def __getattr__(self, name):
+        if name in _PER_GROUP_ATTRIBUTES and "_terms" in self.__dict__:
+            self._build_per_group_data()
+            return self.__dict__[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def _build_per_group_data(self):
+        if self._sm_layout is None and self._terms is not None:
+            raise NotImplementedError(
+                "this statsmodels method needs the data split by one grouping factor, which "
+                "models with lme4-style (1 | g) terms do not have; use the equivalent "
+                "groups=/re_formula=/vc_formula= call for statsmodels' own methods")
+        exog_vc = self.__dict__.get("exog_vc")
+        if exog_vc is None:
+            exog_vc = _vcspec(self)
+        sm = sm_mlm.MixedLM(self.endog, self.exog, self.groups, exog_re=self.exog_re,
+                            exog_vc=exog_vc, use_sqrt=self.use_sqrt)
+        for name in _PER_GROUP_ATTRIBUTES:
+            self.__dict__[name] = getattr(sm, name)
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_engine_cache"] = None
+        return state
+
+    # -- fitting -------------------------------------------------------------------------
+    @property
+    def deviance_function(self) -> ProfiledDeviance:
+        """The profiled deviance of this model (cross-products computed on first use)."""
+        if self._engine_cache is None:
+            self._engine_cache = ProfiledDeviance(self.exog, self.endog, self._terms)
+        return self._engine_cache
+
+    def fit(self, start_params=None, reml=True, niter_sa=0, do_cg=True, fe_pen=None,
+            cov_pen=None, free=None, full_output=False, method=None, **fit_kwargs):
+        """Fit the model by REML (default) or ML.
+
+        Same arguments as statsmodels' ``MixedLM.fit``. Without ``start_params``,
+        ``free``, ``fe_pen``, ``cov_pen`` or ``method`` the profiled deviance is minimised
+        by mixedext's engine; with any of them statsmodels' own optimiser runs.
+
+        Returns
+        -------
+        MixedLMResults
+        """
+        from .results import MixedLMResults, from_statsmodels
+
+        given = dict(start_params=start_params, free=free, fe_pen=fe_pen, cov_pen=cov_pen,
+                     method=method)
+        if self._terms is None or any(v is not None for v in given.values()):
+            res = sm_mlm.MixedLM.fit(self, reml=reml, niter_sa=niter_sa, do_cg=do_cg,
+                                     full_output=full_output, **given, **fit_kwargs)
+            return from_statsmodels(res)
+        self.reml = reml
+        dev = self.deviance_function
+        _check_identified(dev.cp.xyxy[:-1, :-1], self.exog_names)
+        lower = theta_bounds(self._terms)
+        theta0 = np.where(lower == 0.0, 1.0, 0.0)
+        try:
+            opt = minimize_theta(lambda th: dev(th, reml), theta0, lower)
+            sol = dev.solution(opt.theta, reml)
+        except NotPositiveDefinite as err:
+            raise ValueError("the fixed effects are not identified: the columns of exog "
+                             f"({', '.join(self.exog_names)}) are linearly dependent") from err
+        if not opt.converged:
+            warnings.warn(f"the optimiser did not converge ({opt.message}); see "
+                          "results.optim_history, try ML (reml=False), rescaling covariates "
+                          "or a simpler random-effect structure", ConvergenceWarning,
+                          stacklevel=2)
+        return MixedLMResults.from_engine(self, sol, opt)
+
+
+def _check_identified(xtx: np.ndarray, names: list[str]) -> None:
+    """Raise if ``X`` is rank deficient, naming the dependent columns (pivoted QR)."""
+    d = np.sqrt(np.maximum(np.diag(xtx), 1e-300))
+    _, r, piv = sla.qr(xtx / np.outer(d, d), pivoting=True)
+    small = np.abs(np.diag(r)) < 1e-10 * max(1.0, abs(r[0, 0]))
+    if (d <= 1e-150).any() or small.any():
+        bad = sorted({names[i] for i in piv[small]} | {names[i] for i in np.flatnonzero(
+            d <= 1e-150)})
+        raise ValueError("the fixed effects are not identified: column(s) "
+                         f"{', '.join(map(repr, bad))} are linear combinations of the other "
+                         "columns of the fixed-effects design; drop them or reparametrise")
+
+
+def _lme4_parameter_names(terms: list[RandomTerm]) -> list[str]:
+    names = []
+    for t in terms:
+        if t.q == 1:
+            names.append(f"{t.level} Var")
+            continue
+        for i in range(t.q):
+            for j in range(i + 1):
+                names.append(f"{t.level}: {t.names[i]} Var" if i == j else
+                             f"{t.level}: {t.names[j]} x {t.names[i]} Cov")
+    return names
+
+
+def _design(formula: str, data: pd.DataFrame, eval_env) -> tuple[np.ndarray, list[str]]:
+    mat = patsy.dmatrix(formula, data, eval_env=eval_env, return_type="dataframe",
+                        NA_action="raise")
+    return np.asarray(mat, dtype=float), list(mat.columns)
+
+
+def _term_from_level(lev, data, eval_env) -> RandomTerm:
+    cols = [np.asarray(data[f]) for f in lev.factors]
+    if lev.lhs.strip() == "1":
+        z, names = None, ("Intercept",)
+    else:
+        z, names = _design(lev.lhs, data, eval_env)
+        if z.shape[1] == 0:
+            raise ValueError(f"the random-effect term ({lev.lhs} | {lev.name}) has no columns")
+        if names == ["Intercept"]:
+            z = None
+    return build_term(lev.name, cols, z, names)
+
+
+def _statsmodels_terms(data, groups, group_name, re_formula, vc_formula, nested, eval_env):
+    """Terms for statsmodels' ``groups`` / ``re_formula`` / ``vc_formula`` (+ ``nested``)."""
+    import re
+
+    gcol = [groups]
+    terms, re_names, re_term = [], [], None
+    if re_formula is None and vc_formula is None or (re_formula or "").strip() == "1":
+        terms.append(build_term(group_name, gcol, None, ("Intercept",)))
+        re_names, re_term = [group_name], 0
+    elif re_formula is not None:
+        z, names = _design(re_formula, data, eval_env)
+        if z.shape[1] > 0:
+            terms.append(build_term(group_name, gcol, z, names))
+            re_names = [n.replace("Intercept", group_name) for n in names]
+            re_term = 0
+    layout = StatsmodelsLayout(group_name, re_term, re_names)
+    vcs = dict(vc_formula or {})
+    for col in nested:
+        vcs.setdefault(col, f"0 + C({col})")
+    for name in sorted(vcs):
+        match = re.match(_INDICATOR_VC, vcs[name])
+        col = match and (match["c"] or match["n"])
+        is_factor = col in data.columns and (
+            match["c"] is not None or not pd.api.types.is_numeric_dtype(data[col]))
+        if is_factor:
+            path = [group_name, *nested[:nested.index(col) + 1]] if col in nested else \
+                [group_name, col]
+            cols = [groups] + [np.asarray(data[c]) for c in path[1:]]
+            terms.append(build_term("/".join(path), cols, None, ("Intercept",),
+                                    cov="scalar", component=name))
+            layout.vc_colnames.append(f"C({col})[{{}}]" if match["c"] else f"{col}[{{}}]")
+        else:
+            z, names = _design(vcs[name], data, eval_env)
+            terms.append(build_term(group_name, gcol, z, names, cov="scalar", component=name))
+            layout.vc_colnames.append(None)
+        layout.vc_terms.append(len(terms) - 1)
+        layout.vc_names.append(name)
+    return terms, layout
+
+
+def _vcspec(model) -> sm_mlm.VCSpec:
+    """statsmodels' per-group variance-component matrices, from the terms."""
+    lay = model._sm_layout
+    groups = np.asarray(model.groups)
+    labels = model.group_labels
+    rows = {g: np.flatnonzero(groups == g) for g in labels}
+    mats, colnames = [], []
+    for k, fmt in zip(lay.vc_terms, lay.vc_colnames):
+        t = model._terms[k]
+        mk, ck = [], []
+        for g in labels:
+            r = rows[g]
+            if fmt is None:
+                mk.append(t.z[r])
+                ck.append(list(t.names))
+                continue
+            units, pos = np.unique(t.codes[r], return_inverse=True)
+            mat = np.zeros((len(r), len(units)))
+            mat[np.arange(len(r)), pos] = 1.0
+            mk.append(mat)
+            ck.append([fmt.format(str(lab).rsplit("/", 1)[-1]) for lab in t.unit_labels[units]])
+        mats.append(mk)
+        colnames.append(ck)
+    return sm_mlm.VCSpec(list(lay.vc_names), colnames, mats)
+
+
+mixedlm = MixedLM.from_formula
+
+__all__ += ["MissingDataError"]

@@ -1,0 +1,407 @@
+"""``mixedext.MixedLMResults``: statsmodels' results with mixedext's reporting.
+
+Results of the engine's fit carry statsmodels' attributes (``params`` packed as
+statsmodels packs them, ``fe_params``, ``cov_re``, ``vcomp``, ``scale``, ...) so every
+inherited method keeps working, and add labelled, read-only reporting:
+``variance_components()``, ``random_effects`` by level, ``singular``, ``theta`` and
+``optim_history``.
+
+Names: ``sigma2`` the residual variance (statsmodels' ``scale``); ``psi`` the variance
+parameters (variances and covariances of the random effects, statsmodels' ``cov_re``
+lower triangle and ``vcomp``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import scipy.linalg as sla
+from statsmodels.base import wrapper as wrap
+from statsmodels.regression import mixed_linear_model as sm_mlm
+from statsmodels.tools._decorators import cache_readonly
+
+from ._engine.factor import lambda_blocks
+
+__all__ = ["MixedLMResults", "MixedLMResultsWrapper", "from_statsmodels"]
+
+SINGULAR_TOL = 1e-4  # lme4's isSingular tolerance on theta
+
+
+class MixedLMResults(sm_mlm.MixedLMResults):
+    """Results of :class:`mixedext.MixedLM` (a subclass of statsmodels' results).
+
+    Fits by mixedext's engine also have ``theta`` (lme4's relative covariance factor),
+    ``optim_history`` (every deviance evaluation) and ``singular``.
+    """
+
+    _engine = None  # (Solution, OptimResult) for fits by mixedext's engine
+
+    # -- construction (the one place statsmodels' results class is replaced) -------------
+    @classmethod
+    def from_engine(cls, model, sol, opt) -> MixedLMResultsWrapper:
+        """Results from the engine's optimum ``sol`` reached by ``opt``."""
+        cov_re, vcomp = _statsmodels_variances(model, sol)
+        sigma2 = sol.sigma2
+        params_obj = sm_mlm.MixedLMParams.from_components(
+            fe_params=sol.beta, cov_re=cov_re / sigma2, vcomp=vcomp / sigma2)
+        packed = params_obj.get_packed(use_sqrt=False, has_fe=True)
+        k_fe = len(sol.beta)
+        ncov = np.zeros((len(packed), len(packed)))
+        ncov[:k_fe, :k_fe] = sol.xtvinvx_inv
+        psi_cov = _psi_covariance(model, sol)
+        ncov[k_fe:, k_fe:] = psi_cov / sigma2 ** 2
+        res = cls(model, packed, ncov)
+        res._engine = (sol, opt)
+        res.params_object = params_obj
+        res.fe_params = sol.beta
+        res.cov_re = cov_re
+        res.vcomp = vcomp
+        res.scale = sigma2
+        res.cov_re_unscaled = cov_re / sigma2
+        res.method = "REML" if model.reml else "ML"
+        res.converged = opt.converged
+        res.hist = None
+        res.reml = model.reml
+        res.cov_pen = None
+        res.k_fe, res.k_re, res.k_re2, res.k_vc = k_fe, model.k_re, model.k_re2, model.k_vc
+        res.use_sqrt = model.use_sqrt
+        res.freepat = None
+        return MixedLMResultsWrapper(res)
+
+    # -- likelihood and information criteria ----------------------------------------------
+    @cache_readonly
+    def llf(self):
+        """Log-likelihood (the REML log-likelihood for REML fits)."""
+        if self._engine is not None:
+            return -0.5 * self._engine[0].deviance
+        return sm_mlm.MixedLMResults.llf.func(self)
+
+    @cache_readonly
+    def df_modelwc(self) -> int:
+        """Number of estimated parameters: fixed effects, variance parameters, sigma^2."""
+        if self._engine is not None:
+            return self.k_fe + len(self._engine[0].theta) + 1
+        return self.params.size + 1
+
+    @cache_readonly
+    def aic(self):
+        """Akaike information criterion; for REML fits the REML AIC (as nlme reports it,
+        valid to compare covariance structures with the same fixed effects)."""
+        return -2.0 * self.llf + 2.0 * self.df_modelwc
+
+    @cache_readonly
+    def bic(self):
+        """Bayesian information criterion; REML fits use ``log(n - p)`` as nlme does."""
+        n = self.nobs - (self.k_fe if self.reml else 0)
+        return -2.0 * self.llf + np.log(n) * self.df_modelwc
+
+    # -- engine quantities ---------------------------------------------------------------
+    def _require_engine(self, what):
+        if self._engine is None:
+            raise NotImplementedError(f"{what} is available for fits by mixedext's engine; "
+                                      "this model was fitted by statsmodels' optimiser")
+        return self._engine
+
+    @property
+    def theta(self) -> pd.Series:
+        """lme4's ``theta``: the relative covariance factors at the optimum."""
+        sol, _ = self._require_engine("theta")
+        names = []
+        for t in self.model._terms:
+            if t.cov == "scalar" or t.q == 1:
+                names.append(t.level)
+                continue
+            rows, cols = np.tril_indices(t.q)
+            for i in np.lexsort((rows, cols)):
+                names.append(f"{t.level}.{t.names[cols[i]]}" if rows[i] == cols[i]
+                             else f"{t.level}.{t.names[rows[i]]}.{t.names[cols[i]]}")
+        return pd.Series(sol.theta, index=names, name="theta")
+
+    @property
+    def singular(self) -> bool:
+        """True when a variance parameter sits at (or within 1e-4 of) its bound 0.
+
+        lme4's rule (``isSingular``): a component of ``theta`` with lower bound 0
+        below ``1e-4``.
+        """
+        if self._engine is None:
+            return bool(np.any(np.diag(np.atleast_2d(self.cov_re)) < 1e-8 * self.scale)
+                        or np.any(np.asarray(self.vcomp) < 1e-8 * self.scale))
+        from ._engine.factor import theta_bounds
+
+        theta = self._engine[0].theta
+        lower = theta_bounds(self.model._terms)
+        return bool(np.any((lower == 0) & (theta < SINGULAR_TOL)))
+
+    @property
+    def optim_history(self) -> pd.DataFrame:
+        """Every evaluation of the deviance during the fit: ``theta`` and ``deviance``."""
+        _, opt = self._require_engine("optim_history")
+        cols = [*self.theta.index, "deviance"]
+        return pd.DataFrame(opt.history, columns=cols).rename_axis("evaluation")
+
+    def variance_components(self) -> pd.DataFrame:
+        """Variances, covariances and correlations of the random effects, in long form.
+
+        Like lme4's ``as.data.frame(VarCorr(m))``: one row per variance (``term2`` empty)
+        and per covariance (``term2`` set, ``std`` NaN), levels outermost first and
+        ``"Residual"`` last.
+
+        Returns
+        -------
+        DataFrame
+            Columns ``level``, ``term``, ``term2``, ``variance``, ``std``, ``corr``.
+        """
+        rows = []
+        for lev, names, cov in self._covariance_blocks():
+            q = cov.shape[0]
+            sd = np.sqrt(np.diag(cov))
+            for i in range(q):
+                rows.append((lev, names[i], None, cov[i, i], sd[i], np.nan))
+            for j in range(q):
+                for i in range(j + 1, q):
+                    corr = cov[i, j] / (sd[i] * sd[j]) if sd[i] * sd[j] > 0 else np.nan
+                    rows.append((lev, names[j], names[i], cov[i, j], np.nan, corr))
+        rows.append(("Residual", None, None, self.scale, np.sqrt(self.scale), np.nan))
+        return pd.DataFrame(rows, columns=["level", "term", "term2", "variance", "std", "corr"])
+
+    def _covariance_blocks(self):
+        """``(level, term names, covariance)`` per random-effect term, outermost first."""
+        model = self.model
+        if self._engine is None:
+            return _statsmodels_blocks(self)
+        sol = self._engine[0]
+        terms = model._terms
+        lams = lambda_blocks(sol.theta, terms)
+        out = []
+        for t, lam in zip(terms, lams):
+            cov = sol.sigma2 * lam @ lam.T
+            if t.cov == "scalar":
+                names = [t.component or t.level]
+                cov = cov[:1, :1]
+            else:
+                names = list(t.names)
+            out.append((t.level, names, cov))
+        depth = [t.level.count("/") for t in terms]
+        order = sorted(range(len(out)), key=lambda i: (depth[i], i))
+        return [out[i] for i in order]
+
+    # -- random effects ------------------------------------------------------------------
+    @cache_readonly
+    def random_effects(self):
+        """Conditional modes (BLUPs) of the random effects.
+
+        Models given statsmodels-style (``groups``, ``re_formula``, ``vc_formula``) keep
+        statsmodels' form: a dict mapping each group to a Series. Models with lme4-style
+        terms give ``{level: DataFrame}`` with one row per unit (``"1/3"``) and one column
+        per random-effect covariate.
+        """
+        if self._engine is None:
+            return sm_mlm.MixedLMResults.random_effects.func(self)
+        sol = self._engine[0]
+        model = self.model
+        lay = model._sm_layout
+        if lay is None:  # one DataFrame per level; terms on the same level side by side
+            out = {}
+            for t, b in zip(model._terms, sol.b):
+                frame = pd.DataFrame(b, index=pd.Index(t.unit_labels, name=t.level),
+                                     columns=list(t.names))
+                out[t.level] = pd.concat([out[t.level], frame], axis=1) \
+                    if t.level in out else frame
+            return out
+        return _statsmodels_random_effects(model, sol)
+
+    @cache_readonly
+    def fittedvalues(self):
+        """Fitted values ``X beta + Z b`` (fixed effects plus predicted random effects)."""
+        if self._engine is None:
+            return sm_mlm.MixedLMResults.fittedvalues.func(self)
+        sol = self._engine[0]
+        fit = self.model.exog @ sol.beta
+        for t, b in zip(self.model._terms, sol.b):
+            rb = b[t.codes]
+            fit += rb[:, 0] if t.z is None else np.einsum("nq,nq->n", t.z, rb)
+        return fit
+
+    # -- summary -------------------------------------------------------------------------
+    def summary(self, yname=None, xname_fe=None, xname_re=None, title=None, alpha=0.05):
+        """statsmodels' summary, with one line per variance component and the units per
+        level (and the REML AIC/BIC labelled as such)."""
+        from .summary import build_summary
+
+        return build_summary(self, yname=yname, xname_fe=xname_fe, xname_re=xname_re,
+                             title=title, alpha=alpha)
+
+
+class MixedLMResultsWrapper(sm_mlm.MixedLMResultsWrapper):
+    _attrs = {}
+    _wrap_attrs = wrap.union_dicts(sm_mlm.MixedLMResultsWrapper._wrap_attrs, _attrs)
+    _methods = {}
+    _wrap_methods = wrap.union_dicts(sm_mlm.MixedLMResultsWrapper._wrap_methods, _methods)
+
+
+wrap.populate_wrapper(MixedLMResultsWrapper, MixedLMResults)
+
+
+def from_statsmodels(res) -> MixedLMResultsWrapper:
+    """Re-class results of statsmodels' own ``fit`` as mixedext results."""
+    inner = getattr(res, "_results", res)
+    inner.__class__ = MixedLMResults
+    return MixedLMResultsWrapper(inner)
+
+
+# -- helpers ------------------------------------------------------------------------------
+def _term_covariances(model, sol) -> list[np.ndarray]:
+    return [sol.sigma2 * lam @ lam.T for lam in lambda_blocks(sol.theta, model._terms)]
+
+
+def _statsmodels_variances(model, sol):
+    """statsmodels' ``cov_re`` and ``vcomp`` from the engine's optimum."""
+    covs = _term_covariances(model, sol)
+    lay = model._sm_layout
+    if lay is None:
+        vcomp = np.concatenate([c[np.tril_indices(c.shape[0])] for c in covs]) \
+            if covs else np.zeros(0)
+        return np.zeros((0, 0)), vcomp
+    cov_re = covs[lay.re_term] if lay.re_term is not None else np.zeros((0, 0))
+    vcomp = np.array([covs[k][0, 0] for k in lay.vc_terms])
+    return cov_re, vcomp
+
+
+def _psi_to_theta(model, psi, sigma2):
+    """Inverse of ``psi = sigma^2 Lambda Lambda'`` term by term (statsmodels' order)."""
+    terms = model._terms
+    lay = model._sm_layout
+    if lay is None:
+        order = range(len(terms))
+    else:
+        order = ([lay.re_term] if lay.re_term is not None else []) + list(lay.vc_terms)
+    theta_parts, pos = {}, 0
+    for k in order:
+        t = terms[k]
+        if t.cov == "scalar":
+            theta_parts[k] = [np.sqrt(psi[pos] / sigma2)]
+            pos += 1
+            continue
+        q = t.q
+        cov = np.zeros((q, q))
+        cov[np.tril_indices(q)] = psi[pos:pos + q * (q + 1) // 2]
+        pos += q * (q + 1) // 2
+        cov = cov + np.tril(cov, -1).T
+        lam = np.linalg.cholesky(cov / sigma2)
+        rows, cols = np.tril_indices(q)
+        idx = np.lexsort((rows, cols))
+        theta_parts[k] = lam[rows[idx], cols[idx]]
+    return np.concatenate([theta_parts[k] for k in range(len(terms))])
+
+
+def _psi_covariance(model, sol) -> np.ndarray:
+    """Covariance of the variance parameters from the observed information.
+
+    The Hessian of the (REML or ML, profiled over ``beta``) deviance in
+    ``(psi, sigma^2)``, by central differences; NaN where it is not positive definite
+    (e.g. a variance on its boundary 0).
+    """
+    cov_re, vcomp = _statsmodels_variances(model, sol)
+    psi0 = np.concatenate([cov_re[np.tril_indices(cov_re.shape[0])], vcomp])
+    k = len(psi0)
+    if k == 0:
+        return np.zeros((0, 0))
+    dev = model.deviance_function
+    reml = model.reml
+    n, p = dev.n, dev.p
+    dof = n - p if reml else n
+
+    def f(x):
+        psi, s2 = x[:-1], x[-1]
+        if s2 <= 0:
+            return np.nan
+        try:
+            fac = dev.factor(_psi_to_theta(model, psi, s2))
+            _, r2, logdet_rx = dev._read(fac, reml)
+        except np.linalg.LinAlgError:
+            return np.nan
+        out = fac.logdet + dof * np.log(2 * np.pi * s2) + r2 / s2
+        return 0.5 * (out + (logdet_rx if reml else 0.0))
+
+    x0 = np.append(psi0, sol.sigma2)
+    scale = np.maximum(np.abs(x0), 1e-2 * sol.sigma2)
+    h = 1e-4 * scale
+    m = len(x0)
+    hess = np.empty((m, m))
+    f0 = f(x0)
+    for i in range(m):
+        for j in range(i, m):
+            ei = np.zeros(m)
+            ej = np.zeros(m)
+            ei[i], ej[j] = h[i], h[j]
+            if i == j:
+                val = (f(x0 + ei) - 2 * f0 + f(x0 - ei)) / h[i] ** 2
+            else:
+                val = (f(x0 + ei + ej) - f(x0 + ei - ej) - f(x0 - ei + ej)
+                       + f(x0 - ei - ej)) / (4 * h[i] * h[j])
+            hess[i, j] = hess[j, i] = val
+    try:
+        if not np.all(np.isfinite(hess)):
+            raise np.linalg.LinAlgError
+        chol = sla.cho_factor(hess)
+        cov = sla.cho_solve(chol, np.eye(m))
+    except (np.linalg.LinAlgError, ValueError):
+        return np.full((k, k), np.nan)
+    return cov[:k, :k]
+
+
+def _statsmodels_random_effects(model, sol) -> dict:
+    """statsmodels' ``random_effects`` layout: ``{group: Series}``."""
+    lay = model._sm_layout
+    terms = model._terms
+    labels = model.group_labels
+    group_codes, _ = pd.factorize(np.asarray(model.groups), sort=True)
+    parts = []
+    if lay.re_term is not None:
+        parts.append(("re", sol.b[lay.re_term], None, None))
+    for k, fmt in zip(lay.vc_terms, lay.vc_colnames):
+        parts.append(("vc", sol.b[k], terms[k], fmt))
+    # units of each vc term, grouped by the group they belong to
+    unit_group = {}
+    for _, _, t, fmt in parts:
+        if t is None or fmt is None:
+            continue
+        first_row = np.full(t.n_units, -1)
+        first_row[t.codes[::-1]] = np.arange(len(t.codes))[::-1]
+        unit_group[id(t)] = group_codes[first_row]
+    out = {}
+    for g_ix, g in enumerate(labels):
+        names, vals = [], []
+        for kind, b, t, fmt in parts:
+            if kind == "re":
+                names.extend(lay.re_names)
+                vals.extend(b[g_ix])
+            elif fmt is None:
+                names.extend(f"{t.component}[{n}]" for n in t.names)
+                vals.extend(b[g_ix])
+            else:
+                units = np.flatnonzero(unit_group[id(t)] == g_ix)
+                names.extend(f"{t.component}[{fmt.format(str(lab).rsplit('/', 1)[-1])}]"
+                             for lab in t.unit_labels[units])
+                vals.extend(b[units, 0])
+        out[g] = pd.Series(vals, index=names, dtype=float)
+    return out
+
+
+def _statsmodels_blocks(res):
+    """Covariance blocks for results of statsmodels' own fit."""
+    model = res.model
+    out = []
+    lay = model._sm_layout
+    gname = lay.group_name if lay is not None else "Group"
+    if res.k_re > 0:
+        names = [n.replace(gname, "Intercept") if n == gname else n
+                 for n in model.data.exog_re_names]
+        out.append((gname, names, np.atleast_2d(np.asarray(res.cov_re))))
+    for j, name in enumerate(model.data.vcomp_names):
+        level = gname
+        if lay is not None and j < len(lay.vc_terms):
+            level = model._terms[lay.vc_terms[j]].level
+        out.append((level, [name], np.array([[np.asarray(res.vcomp)[j]]])))
+    return out

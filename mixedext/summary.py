@@ -1,0 +1,87 @@
+"""The printed summary of a mixed model: statsmodels' layout plus mixedext's blocks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+from statsmodels.iolib import summary2
+
+__all__ = ["build_summary"]
+
+
+def _units_per_level(res) -> dict:
+    model = res.model
+    if model._terms is None:
+        return {"Group": model.n_groups}
+    out = {}
+    for t in model._terms:
+        out.setdefault(t.level, t.n_units)
+    return out
+
+
+def build_summary(res, *, yname=None, xname_fe=None, xname_re=None, title=None, alpha=0.05):
+    """statsmodels-style summary with a variance-component block.
+
+    The first table is statsmodels' (fixed effects with z-tests, then one line per
+    variance parameter); a second table lists each variance component with its
+    standard deviation, as lme4's ``VarCorr``.
+    """
+    model = res.model
+    smry = summary2.Summary()
+    reml = res.method == "REML"
+    info = {
+        "Model:": "MixedLM (mixedext)",
+        "Dependent Variable:": yname or model.endog_names,
+        "No. Observations:": str(model.nobs),
+        "Method:": res.method,
+    }
+    for level, m in _units_per_level(res).items():
+        info[f"No. units ({level}):"] = str(m)
+    info["Scale:"] = f"{res.scale:.4f}"
+    info["Log-Likelihood:" if not reml else "REML Log-Likelihood:"] = f"{res.llf:.4f}"
+    info["REML AIC:" if reml else "AIC:"] = f"{res.aic:.4f}"
+    info["REML BIC:" if reml else "BIC:"] = f"{res.bic:.4f}"
+    info["Converged:"] = "Yes" if res.converged else "No"
+    if res._engine is not None:
+        info["Singular fit:"] = "Yes" if res.singular else "No"
+    smry.add_dict(info)
+    smry.add_title(title or "Mixed Linear Model Regression Results")
+
+    names = list(model.data.param_names)
+    k_fe = res.k_fe
+    if xname_fe is not None:
+        names[:k_fe] = xname_fe
+    if xname_re is not None:
+        names[k_fe:] = xname_re
+    fe = np.asarray(res.fe_params)
+    se = np.sqrt(np.diag(res.cov_params())[:k_fe])
+    z = fe / se
+    q = -norm.ppf(alpha / 2)
+    table = np.full((len(names), 6), np.nan)
+    table[:k_fe] = np.column_stack([fe, se, z, 2 * norm.cdf(-np.abs(z)), fe - q * se,
+                                    fe + q * se])
+    psi = np.concatenate([np.asarray(res.cov_re)[np.tril_indices(res.k_re)],
+                          np.asarray(res.vcomp)])
+    table[k_fe:, 0] = psi
+    table[k_fe:, 1] = np.sqrt(res.scale) * np.asarray(res.bse)[k_fe:]
+    df = pd.DataFrame(table, index=names,
+                      columns=["Coef.", "Std.Err.", "z", "P>|z|", f"[{alpha / 2:g}",
+                               f"{1 - alpha / 2:g}]"])
+    smry.add_df(df.map(lambda x: f"{x:.3f}" if np.isfinite(x) else ""), align="r")
+
+    vc = res.variance_components()
+    vc_table = pd.DataFrame({
+        "Level": vc["level"],
+        "Term": ["" if pd.isna(t) else t if pd.isna(t2) else f"{t} x {t2}"
+                 for t, t2 in zip(vc["term"], vc["term2"])],
+        "Variance": vc["variance"].map(lambda x: f"{x:.4f}"),
+        "Std.Dev.": vc["std"].map(lambda x: f"{x:.4f}" if np.isfinite(x) else ""),
+        "Corr.": vc["corr"].map(lambda x: f"{x:.3f}" if np.isfinite(x) else ""),
+    })
+    smry.add_df(vc_table.rename(columns={"Level": "Random effects: level"})
+                .set_index("Random effects: level"), align="r")
+    if reml:
+        smry.add_text("REML AIC/BIC (nlme's convention): compare only models with the same "
+                      "fixed effects.")
+    return smry

@@ -1,0 +1,53 @@
+"""Parsing lme4-style terms and building unit codes (mixedext.formula.terms)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import mixedext as mx
+from mixedext.formula.terms import LevelSpec, split_formula, unit_codes
+
+
+@pytest.mark.parametrize("formula, fixed, levels", [
+    ("y ~ x + (1 | a)", "y ~ x", [LevelSpec("1", ("a",), "a")]),
+    ("y ~ (1 | a/b)", "y ~ 1", [LevelSpec("1", ("a",), "a"), LevelSpec("1", ("a", "b"), "a/b")]),
+    ("y ~ x + (1 | a/b/c)", "y ~ x", [LevelSpec("1", ("a",), "a"),
+                                      LevelSpec("1", ("a", "b"), "a/b"),
+                                      LevelSpec("1", ("a", "b", "c"), "a/b/c")]),
+    ("y ~ t + (1 + t | s)", "y ~ t", [LevelSpec("1 + t", ("s",), "s")]),
+    ("y ~ t + (0 + t | s) + (1|s)", "y ~ t", [LevelSpec("0 + t", ("s",), "s"),
+                                             LevelSpec("1", ("s",), "s")]),
+    ("y ~ 1 + (1 | item) + (1 | subj)", "y ~ 1", [LevelSpec("1", ("item",), "item"),
+                                                  LevelSpec("1", ("subj",), "subj")]),
+    ("y ~ x + (1 | a:b)", "y ~ x", [LevelSpec("1", ("a", "b"), "a:b")]),
+    ("y ~ x*z + C(k) + (1|g)", "y ~ x*z + C(k)", [LevelSpec("1", ("g",), "g")]),
+])
+def test_split_formula(formula, fixed, levels):
+    got_fixed, got_levels = split_formula(formula)
+    assert got_fixed == fixed
+    assert got_levels == levels
+
+
+def test_unit_codes_keep_repeated_labels_distinct():
+    a = np.array([1, 1, 2, 2, 2, 10])
+    b = np.array([1, 2, 1, 1, 2, 1])
+    codes, labels = unit_codes([a, b])
+    assert list(labels) == ["1/1", "1/2", "2/1", "2/2", "10/1"]  # numeric order of a
+    assert list(codes) == [0, 1, 2, 2, 3, 4]
+
+
+def test_nested_labels_vs_combined_column_same_fit():
+    data = mx.datasets.load("pastes")
+    a = mx.mixedlm("strength ~ 1 + (1 | batch/cask)", data).fit()
+    data["bc"] = data["batch"].astype(str) + "-" + data["cask"].astype(str)
+    b = mx.mixedlm("strength ~ 1 + (1 | batch) + (1 | bc)", data).fit()
+    c = mx.mixedlm("strength ~ 1 + (1 | batch) + (1 | batch:cask)", data).fit()
+    assert a.llf == pytest.approx(b.llf, abs=1e-8) == pytest.approx(c.llf, abs=1e-8)
+
+
+def test_string_columns_become_categorical():
+    data = pd.DataFrame({"g": list("aabbccdd") * 5, "y": np.arange(40.0) % 7,
+                         "x": np.tile(["u", "v"], 20)})
+    model = mx.mixedlm("y ~ x + (1 | g)", data)
+    assert model.exog_names == ["Intercept", "x[T.v]"]
+    assert model._terms[0].n_units == 4
