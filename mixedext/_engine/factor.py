@@ -155,6 +155,73 @@ class Factor:
     lambdas: list
 
 
+def batched_cholesky(d: np.ndarray) -> np.ndarray:
+    """Lower Cholesky factors of an (m, q, q) stack; closed forms for q = 1, 2."""
+    q = d.shape[1]
+    if q == 1:
+        return np.sqrt(d)
+    if q == 2:
+        out = np.zeros_like(d)
+        l11 = np.sqrt(d[:, 0, 0])
+        l21 = d[:, 1, 0] / l11
+        out[:, 0, 0], out[:, 1, 0] = l11, l21
+        out[:, 1, 1] = np.sqrt(d[:, 1, 1] - l21 ** 2)
+        if not np.all(np.isfinite(out)):
+            raise np.linalg.LinAlgError("matrix is not positive definite")
+        return out
+    return np.linalg.cholesky(d)
+
+
+def batched_tril_inverse(lower: np.ndarray) -> np.ndarray:
+    """Inverses of an (m, q, q) stack of lower-triangular matrices."""
+    q = lower.shape[1]
+    if q == 1:
+        return 1.0 / lower
+    if q == 2:
+        out = np.zeros_like(lower)
+        out[:, 0, 0] = 1.0 / lower[:, 0, 0]
+        out[:, 1, 1] = 1.0 / lower[:, 1, 1]
+        out[:, 1, 0] = -lower[:, 1, 0] * out[:, 0, 0] * out[:, 1, 1]
+        return out
+    return np.linalg.inv(lower)
+
+
+def _scale_columns(mat: sp.csr_matrix, blocks: np.ndarray) -> sp.csr_matrix:
+    """``mat @ bd(blocks)`` for a block-diagonal right factor given as (m, q, q)."""
+    if blocks.shape[1] == 1:
+        out = mat.copy()
+        out.data = out.data * blocks[:, 0, 0][out.indices]
+        return out
+    return (mat @ _blockdiag(blocks)).tocsr()
+
+
+def _lambda_t_a_lambda(lam: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """``Lambda' A_i Lambda`` for each (q, q) block of an (m, q, q) stack."""
+    if lam.shape == (1, 1):
+        return a * lam[0, 0] ** 2
+    return np.einsum("ba,mbc,cd->mad", lam, a, lam)
+
+
+def _left_multiply(left: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """``left_i @ a_i`` for (m, q, c) ``a``; ``left`` one (q, q) matrix or an (m, q, q) stack."""
+    if left.shape[-2:] == (1, 1):
+        return a * (left.reshape(-1, 1, 1) if left.ndim == 3 else left[0, 0])
+    if left.ndim == 2:
+        return np.einsum("ab,mbp->map", left, a)
+    return np.einsum("mab,mbp->map", left, a)
+
+
+def _subtract_block_diagonal(d: np.ndarray, w: sp.csr_matrix) -> None:
+    """``d -= blocks of w w'`` where ``w w'`` is known to be block-diagonal (nesting)."""
+    m, q, _ = d.shape
+    if q == 1:
+        rows = np.repeat(np.arange(w.shape[0]), np.diff(w.indptr))
+        d[:, 0, 0] -= np.bincount(rows, weights=w.data ** 2, minlength=m)
+        return
+    upd = (w @ w.T).tocoo()
+    np.add.at(d, (upd.row // q, upd.row % q, upd.col % q), -upd.data)
+
+
 def _blockdiag(blocks: np.ndarray) -> sp.csr_matrix:
     """Sparse block-diagonal matrix from an (m, q, q) array."""
     m, q, _ = blocks.shape
@@ -221,10 +288,9 @@ class BlockedCholesky:
         lams = self._lambdas(theta_user, user_terms)
         terms, npre = self.terms, self.n_prefix
         p1 = self.cp.p + 1
-        diag = [np.einsum("ba,mbc,cd->mad", lam, z, lam) + np.eye(lam.shape[0])
+        diag = [_lambda_t_a_lambda(lam, z) + np.eye(lam.shape[0])
                 for lam, z in zip(lams[:npre], self.ztz[:npre])]
-        xcol = [np.einsum("ba,mbp->map", lam, zx).reshape(-1, p1)
-                for lam, zx in zip(lams, self.ztxy)]
+        xcol = [_left_multiply(lam.T, zx).reshape(-1, p1) for lam, zx in zip(lams, self.ztxy)]
         # off-diagonal blocks among prefix terms, and tail rows against each prefix term
         off = {(l, k): _scale_pair(self.pairs[(l, k)], lams[l], lams[k],
                                    terms[l].n_units, terms[k].n_units)
@@ -245,28 +311,27 @@ class BlockedCholesky:
         chol, chol_inv, below, xrow = [], [], {}, []
         logdet = 0.0
         for k in range(npre):
-            lk = np.linalg.cholesky(diag[k])
-            kinv = np.linalg.inv(lk)
+            lk = batched_cholesky(diag[k])
+            if not np.all(np.diagonal(lk, axis1=1, axis2=2) > 0):
+                raise np.linalg.LinAlgError("block is not positive definite")
+            kinv = batched_tril_inverse(lk)
             chol.append(lk)
             chol_inv.append(kinv)
             logdet += 2.0 * np.log(np.diagonal(lk, axis1=1, axis2=2)).sum()
             m, q = terms[k].n_units, terms[k].q
-            right = _blockdiag(np.transpose(kinv, (0, 2, 1)))
-            wx = np.einsum("mab,mbp->map", kinv, xcol[k].reshape(m, q, p1)).reshape(-1, p1)
+            right = np.transpose(kinv, (0, 2, 1))
+            wx = _left_multiply(kinv, xcol[k].reshape(m, q, p1)).reshape(-1, p1)
             xrow.append(wx)
             xx -= wx.T @ wx
-            w_k = {l: (off[(l, k)] @ right).tocsr() for l in range(k + 1, npre)}
+            w_k = {l: _scale_columns(off[(l, k)], right) for l in range(k + 1, npre)}
             below.update({(l, k): w for l, w in w_k.items()})
             for l, w in w_k.items():
-                upd = (w @ w.T).tocoo()
-                ql = terms[l].q
-                dl = diag[l]
-                np.add.at(dl, (upd.row // ql, upd.row % ql, upd.col % ql), -upd.data)
+                _subtract_block_diagonal(diag[l], w)
                 xcol[l] = xcol[l] - w @ wx
                 for l2 in range(l + 1, npre):
                     off[(l2, l)] = (off[(l2, l)] - w_k[l2] @ w.T).tocsr()
             if self.tail:
-                wt = (tail_rows[k] @ right).tocsr()
+                wt = _scale_columns(tail_rows[k], right)
                 below[("T", k)] = wt
                 tail_a -= (wt @ wt.T).toarray()
                 tail_x -= wt @ wx

@@ -33,7 +33,7 @@ class OptimResult:
 
 
 def minimize_theta(fun, theta0, lower, *, maxiter: int = 2000,
-                   ftol: float = 1e-14, gtol: float = 1e-9) -> OptimResult:
+                   ftol: float = 1e-13, gtol: float = 1e-6) -> OptimResult:
     """Minimise ``fun(theta)`` subject to ``theta >= lower``.
 
     Parameters
