@@ -10,9 +10,11 @@ reporting checked against R.
 
 from . import datasets
 from .data import MissingDataError
+from .diagnostics import clusters_needed, design_effect
 from .model import MixedLM, mixedlm
 from .results import MixedLMResults
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["MixedLM", "MixedLMResults", "MissingDataError", "datasets", "mixedlm"]
+__all__ = ["MixedLM", "MixedLMResults", "MissingDataError", "clusters_needed", "datasets",
+           "design_effect", "mixedlm"]

@@ -13,6 +13,8 @@ lower triangle and ``vcomp``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 import scipy.linalg as sla
@@ -20,11 +22,32 @@ from statsmodels.base import wrapper as wrap
 from statsmodels.regression import mixed_linear_model as sm_mlm
 from statsmodels.tools._decorators import cache_readonly
 
+from ._engine.crossprod import RandomTerm
 from ._engine.factor import lambda_blocks
 
 __all__ = ["MixedLMResults", "MixedLMResultsWrapper", "from_statsmodels"]
 
 SINGULAR_TOL = 1e-4  # lme4's isSingular tolerance on theta
+
+
+@dataclass(frozen=True)
+class VarianceBlock:
+    """The covariance of one random-effect term: its level, covariate names, the
+    ``q x q`` covariance and the term itself (None when unknown)."""
+
+    level: str
+    names: list
+    cov: np.ndarray
+    term: RandomTerm | None = None
+
+    @property
+    def intercept_only(self) -> bool:
+        return self.term is not None and self.term.z is None
+
+    @property
+    def unit_sizes(self) -> np.ndarray | None:
+        t = self.term
+        return None if t is None else np.bincount(t.codes, minlength=t.n_units)
 
 
 class MixedLMResults(sm_mlm.MixedLMResults):
@@ -153,7 +176,8 @@ class MixedLMResults(sm_mlm.MixedLMResults):
             Columns ``level``, ``term``, ``term2``, ``variance``, ``std``, ``corr``.
         """
         rows = []
-        for lev, names, cov in self._covariance_blocks():
+        for block in self._covariance_blocks():
+            lev, names, cov = block.level, block.names, block.cov
             q = cov.shape[0]
             sd = np.sqrt(np.diag(cov))
             for i in range(q):
@@ -165,26 +189,67 @@ class MixedLMResults(sm_mlm.MixedLMResults):
         rows.append(("Residual", None, None, self.scale, np.sqrt(self.scale), np.nan))
         return pd.DataFrame(rows, columns=["level", "term", "term2", "variance", "std", "corr"])
 
-    def _covariance_blocks(self):
-        """``(level, term names, covariance)`` per random-effect term, outermost first."""
+    def _covariance_blocks(self) -> list[VarianceBlock]:
+        """One :class:`VarianceBlock` per random-effect term, outermost level first."""
         model = self.model
         if self._engine is None:
             return _statsmodels_blocks(self)
-        sol = self._engine[0]
-        terms = model._terms
-        lams = lambda_blocks(sol.theta, terms)
         out = []
-        for t, lam in zip(terms, lams):
-            cov = sol.sigma2 * lam @ lam.T
+        for t, cov in zip(model._terms, self._term_covariances()):
             if t.cov == "scalar":
-                names = [t.component or t.level]
-                cov = cov[:1, :1]
+                out.append(VarianceBlock(t.level, [t.component or t.level], cov[:1, :1], t))
             else:
-                names = list(t.names)
-            out.append((t.level, names, cov))
-        depth = [t.level.count("/") for t in terms]
-        order = sorted(range(len(out)), key=lambda i: (depth[i], i))
-        return [out[i] for i in order]
+                out.append(VarianceBlock(t.level, list(t.names), cov, t))
+        depth = [b.level.count("/") for b in out]
+        return [out[i] for i in sorted(range(len(out)), key=lambda i: (depth[i], i))]
+
+    def _term_covariances(self) -> list[np.ndarray]:
+        """``sigma^2 Lambda_k Lambda_k'`` per term, in the model's term order."""
+        sol = self._require_engine("the covariance of the random effects")[0]
+        return [sol.sigma2 * lam @ lam.T for lam in lambda_blocks(sol.theta, self.model._terms)]
+
+    # -- reporting (mixedext.diagnostics) -------------------------------------------------
+    def icc(self, ci: bool = False, alpha: float = 0.05) -> pd.DataFrame:
+        """Intraclass correlation per nested level, outermost first.
+
+        Columns ``icc`` (cumulative: the correlation of two observations that share the
+        unit of that level, so ancestors' variances count) and ``share`` (the level's own
+        ``sigma2_j / T``, as ``performance::icc(by_group = TRUE)``). See
+        :mod:`mixedext.diagnostics` for the definitions (Snijders & Bosker 2012).
+        """
+        from .diagnostics import icc_table
+
+        if ci:
+            raise NotImplementedError("confidence intervals for the ICC are not available yet")
+        return icc_table(self)
+
+    def design_effect(self, cluster: str | None = None, method: str = "mean") -> pd.DataFrame:
+        """Design effect of randomising (or sampling) whole units of level ``cluster``.
+
+        ``DE = 1 + sum_{j at or inside cluster} (m_j - 1) sigma2_j / T`` (inner levels
+        count too); ``method="unequal"`` inflates ``m_j`` by ``1 + CV_j^2`` (Eldridge et
+        al. 2006). Columns ``mean_cluster_size``, ``cv_cluster_size``, ``icc``,
+        ``design_effect``, ``effective_n`` (``n / DE``) and ``se_inflation``
+        (``sqrt(DE)``).
+        """
+        from .diagnostics import design_effect_table
+
+        return design_effect_table(self, cluster=cluster, method=method)
+
+    def shrinkage(self, level: str | None = None, alpha: float = 0.05) -> pd.DataFrame:
+        """Raw (unpooled) vs shrunk (BLUP) estimate of every unit of a level.
+
+        One row per unit (per unit and term with random slopes), indexed by unit name:
+        ``n``, ``raw`` (the unit's mean partial residual ``y - X beta - (other random
+        effects)``, for a single level the mean marginal residual; least squares per
+        unit for slopes), ``blup`` (conditional mode), ``factor`` (the reliability
+        ``1 - cond_var / tau^2``; ``tau^2 / (tau^2 + sigma^2 / n)`` for a random
+        intercept), ``cond_se`` (lme4's ``ranef(condVar = TRUE)``), ``lower``/``upper``
+        (``blup -/+ z cond_se``) and ``flag`` (the interval excludes 0).
+        """
+        from .diagnostics import shrinkage_table
+
+        return shrinkage_table(self, level=level, alpha=alpha)
 
     # -- random effects ------------------------------------------------------------------
     @cache_readonly
@@ -389,19 +454,19 @@ def _statsmodels_random_effects(model, sol) -> dict:
     return out
 
 
-def _statsmodels_blocks(res):
+def _statsmodels_blocks(res) -> list[VarianceBlock]:
     """Covariance blocks for results of statsmodels' own fit."""
     model = res.model
-    out = []
     lay = model._sm_layout
+    terms = model._terms or []
     gname = lay.group_name if lay is not None else "Group"
+    out = []
     if res.k_re > 0:
-        names = [n.replace(gname, "Intercept") if n == gname else n
-                 for n in model.data.exog_re_names]
-        out.append((gname, names, np.atleast_2d(np.asarray(res.cov_re))))
+        names = ["Intercept" if n == gname else n for n in model.data.exog_re_names]
+        term = terms[lay.re_term] if lay is not None and lay.re_term is not None else None
+        out.append(VarianceBlock(gname, names, np.atleast_2d(np.asarray(res.cov_re)), term))
     for j, name in enumerate(model.data.vcomp_names):
-        level = gname
-        if lay is not None and j < len(lay.vc_terms):
-            level = model._terms[lay.vc_terms[j]].level
-        out.append((level, [name], np.array([[np.asarray(res.vcomp)[j]]])))
+        term = terms[lay.vc_terms[j]] if lay is not None else None
+        level = term.level if term is not None else gname
+        out.append(VarianceBlock(level, [name], np.array([[np.asarray(res.vcomp)[j]]]), term))
     return out

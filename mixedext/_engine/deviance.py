@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg as sla
 
+from .condvar import conditional_covariances
 from .crossprod import CrossProducts, RandomTerm, cross_products
 from .factor import BlockedCholesky, Factor, NotPositiveDefinite, plan_elimination
 
@@ -119,3 +120,11 @@ class ProfiledDeviance:
         return Solution(theta=theta, beta=beta, sigma2=sigma2, deviance=dev, r2=r2,
                         logdet_l=f.logdet, logdet_rx=logdet_rx, xtvinvx_inv=xtvinvx_inv,
                         u=u_user, b=b_user, factor=f)
+
+    def conditional_covariances(self, sol: Solution) -> list:
+        """``Var(b | y)`` per term in the user's order, each (m, q, q) (lme4's condVar)."""
+        elim = conditional_covariances(self.chol, sol.factor, sol.sigma2)
+        out = [None] * len(self.terms)
+        for pos, i in enumerate(self.plan.order):
+            out[i] = elim[pos]
+        return out

@@ -1,0 +1,195 @@
+"""ICC, design effect and shrinkage: reporting on a fitted mixed model.
+
+Definitions (``design.md``; Snijders & Bosker 2012, *Multilevel Analysis*, ch. 3–4;
+Eldridge, Ashby & Kerry 2006, *Int J Epidemiol* 35:1292):
+
+* With random-intercept variances ``sigma2_1`` (outermost) ... ``sigma2_k`` and residual
+  ``sigma2_e``, ``T = sum sigma2_j + sigma2_e``. The **ICC of level j** is
+  ``(sigma2_1 + ... + sigma2_j) / T``, the correlation of two observations that share
+  the unit at level ``j`` (its ancestors' variances included); its **share** is
+  ``sigma2_j / T`` (``performance::icc(by_group = TRUE)``). Crossed levels have no
+  ancestors: their ICC is their share.
+* **Design effect** of randomising (or sampling) whole units of level ``L``:
+  ``DE = 1 + sum_{j at or inside L} (m_j - 1) sigma2_j / T`` with ``m_j`` the mean number of
+  observations per unit of level ``j``; for one level ``1 + (m - 1) ICC``.
+  ``method="unequal"`` uses ``(1 + CV_j^2) m_j`` for ``m_j`` (CV of the unit sizes).
+  Effective sample size ``n / DE``; standard errors are ``sqrt(DE)`` times too small when
+  the clustering is ignored.
+* **Shrinkage**: ``factor = 1 - Var(b_i | y) / tau^2``, the reliability of a unit's
+  estimate; ``tau^2 / (tau^2 + sigma2_e / n_i)`` for a random intercept.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+__all__ = ["design_effect", "clusters_needed", "icc_table", "design_effect_table",
+           "shrinkage_table"]
+
+
+# -- planning functions (no data needed) -------------------------------------------------
+def design_effect(icc: float, cluster_size: float, cv: float = 0.0) -> float:
+    """Design effect of a cluster-randomised design.
+
+    ``DE = 1 + ((1 + cv^2) m - 1) ICC`` (Eldridge et al. 2006; ``cv = 0``: equal sizes).
+
+    Examples
+    --------
+    >>> round(design_effect(0.057, 30), 3)
+    2.653
+    """
+    if not 0 <= icc <= 1:
+        raise ValueError(f"icc must lie in [0, 1], got {icc}")
+    if cluster_size < 1:
+        raise ValueError(f"cluster_size must be at least 1, got {cluster_size}")
+    return 1.0 + ((1.0 + cv ** 2) * cluster_size - 1.0) * icc
+
+
+def clusters_needed(n_individual: float, icc: float, cluster_size: float,
+                    cv: float = 0.0) -> int:
+    """Clusters needed to match a trial that randomises ``n_individual`` individuals.
+
+    ``ceil(n_individual * DE / cluster_size)``.
+    """
+    return math.ceil(n_individual * design_effect(icc, cluster_size, cv) / cluster_size)
+
+
+# -- tables from a fitted model ----------------------------------------------------------
+def _is_ancestor(outer: str, inner: str) -> bool:
+    return inner == outer or inner.startswith(outer + "/")
+
+
+def _intercept_levels(res):
+    """``(level, variance, unit sizes)`` per random-intercept level, outermost first, and
+    whether the model also has random slopes."""
+    blocks = res._covariance_blocks()
+    out = [(b.level, float(b.cov[0, 0]), b.unit_sizes) for b in blocks if b.intercept_only]
+    return out, len(out) < len(blocks)
+
+
+def icc_table(res) -> pd.DataFrame:
+    """Per-level ICC (cumulative) and share, outermost level first."""
+    levels, slopes = _intercept_levels(res)
+    if slopes:
+        raise NotImplementedError("the ICC of models with random slopes (performance's "
+                                  "adjusted ICC) is not available yet")
+    total = sum(v for _, v, _ in levels) + res.scale
+    rows = []
+    for level, var, _ in levels:
+        cum = sum(v for lev, v, _ in levels if _is_ancestor(lev, level))
+        rows.append((level, cum / total, var / total))
+    return pd.DataFrame(rows, columns=["level", "icc", "share"]).set_index("level")
+
+
+def design_effect_table(res, cluster=None, method="mean") -> pd.DataFrame:
+    """Design effect of randomising units of level ``cluster`` (default the outermost)."""
+    if method not in ("mean", "unequal"):
+        raise ValueError(f"method must be 'mean' or 'unequal', not {method!r}")
+    levels, slopes = _intercept_levels(res)
+    if slopes:
+        raise NotImplementedError("design effects for models with random slopes are not "
+                                  "available yet")
+    names = [lev for lev, _, _ in levels]
+    if cluster is None:
+        cluster = names[0]
+    if cluster not in names:
+        raise KeyError(f"cluster {cluster!r} is not a level of the model (levels: "
+                       f"{', '.join(names)})")
+    total = sum(v for _, v, _ in levels) + res.scale
+    n = res.model.nobs
+    de, cl_sizes = 1.0, None
+    for level, var, sizes in levels:
+        if not _is_ancestor(cluster, level):
+            continue
+        mbar = sizes.mean()
+        if method == "unequal":
+            mbar *= 1.0 + (sizes.std() / sizes.mean()) ** 2
+        de += (mbar - 1.0) * var / total
+        if level == cluster:
+            cl_sizes = sizes
+    icc = icc_table(res).loc[cluster, "icc"]
+    row = dict(mean_cluster_size=cl_sizes.mean(),
+               cv_cluster_size=cl_sizes.std() / cl_sizes.mean(), icc=icc, design_effect=de,
+               effective_n=n / de, se_inflation=np.sqrt(de))
+    return pd.DataFrame([row], index=pd.Index([cluster], name="level"))
+
+
+def shrinkage_table(res, level=None, alpha=0.05) -> pd.DataFrame:
+    """Raw vs shrunk unit estimates with reliabilities and conditional intervals.
+
+    ``raw`` is the unpooled estimate from the marginal residuals ``y - X beta``, less the
+    conditional modes of the level's ancestors (``"center"`` for ``"center/rep"``): the
+    unit's mean residual for a random intercept, least squares on the level's random-effect
+    covariates per unit with slopes (NaN where a unit cannot identify them).
+    """
+    model = res.model
+    sol = res._require_engine("shrinkage")[0]
+    terms = model._terms
+    levels = list(dict.fromkeys(b.level for b in res._covariance_blocks()))
+    if level is None:
+        level = levels[0]
+    idx = [i for i, t in enumerate(terms) if t.level == level]
+    if not idx:
+        raise KeyError(f"level {level!r} is not a level of the model (levels: "
+                       f"{', '.join(levels)})")
+    condcov = model.deviance_function.conditional_covariances(sol)
+    covs = res._term_covariances()
+    resid = model.endog - model.exog @ sol.beta
+    for t, b in zip(terms, sol.b):
+        if t.level != level and _is_ancestor(t.level, level):
+            resid = resid - _term_contribution(t, b)
+    level_terms = [terms[i] for i in idx]
+    raw = _unpooled(level_terms, resid)
+    n = np.bincount(level_terms[0].codes, minlength=level_terms[0].n_units)
+    z = norm.ppf(1 - alpha / 2)
+    frames, col = [], 0
+    for i in idx:
+        t = terms[i]
+        for a, name in enumerate(t.names):
+            tau2 = covs[i][a, a]
+            cvar = condcov[i][:, a, a]
+            blup = sol.b[i][:, a]
+            se = np.sqrt(cvar)
+            factor = 1.0 - cvar / tau2 if tau2 > 0 else np.zeros_like(cvar)
+            frame = pd.DataFrame({
+                "term": name, "n": n, "raw": raw[:, col], "blup": blup, "factor": factor,
+                "cond_se": se, "lower": blup - z * se, "upper": blup + z * se},
+                index=pd.Index(t.unit_labels, name=level))
+            frame["flag"] = (frame["lower"] > 0) | (frame["upper"] < 0)
+            frames.append(frame)
+            col += 1
+    out = pd.concat(frames)
+    if len(frames) == 1:
+        out = out.drop(columns="term")
+    return out
+
+
+def _term_contribution(t, b) -> np.ndarray:
+    rb = b[t.codes]
+    return rb[:, 0] if t.z is None else np.einsum("nq,nq->n", t.z, rb)
+
+
+def _unpooled(level_terms, resid) -> np.ndarray:
+    """Per-unit least squares of ``resid`` on the level's random-effect covariates.
+
+    Returns (units, total q); NaN rows where a unit cannot identify its coefficients.
+    """
+    codes, m = level_terms[0].codes, level_terms[0].n_units
+    zcols = [np.ones(len(codes)) if t.z is None else t.z[:, a]
+             for t in level_terms for a in range(t.q)]
+    q = len(zcols)
+    ztz = np.empty((m, q, q))
+    zty = np.empty((m, q))
+    for a in range(q):
+        zty[:, a] = np.bincount(codes, weights=zcols[a] * resid, minlength=m)
+        for c in range(a + 1):
+            ztz[:, a, c] = ztz[:, c, a] = np.bincount(codes, weights=zcols[a] * zcols[c],
+                                                      minlength=m)
+    out = np.full((m, q), np.nan)
+    ok = np.linalg.matrix_rank(ztz) == q
+    out[ok] = np.linalg.solve(ztz[ok], zty[ok][..., None])[..., 0]
+    return out
