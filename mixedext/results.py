@@ -251,6 +251,24 @@ class MixedLMResults(sm_mlm.MixedLMResults):
 
         return shrinkage_table(self, level=level, alpha=alpha)
 
+    def plot_caterpillar(self, level: str | None = None, ax=None, alpha: float = 0.05):
+        """Caterpillar plot of a level's conditional modes with intervals (matplotlib)."""
+        from .plotting import plot_caterpillar
+
+        return plot_caterpillar(self, level=level, ax=ax, alpha=alpha)
+
+    def plot_shrinkage(self, level: str | None = None, ax=None):
+        """Raw vs shrunk estimate per unit, arrows, point size by unit size."""
+        from .plotting import plot_shrinkage
+
+        return plot_shrinkage(self, level=level, ax=ax)
+
+    def plot_funnel(self, level: str | None = None, ax=None):
+        """Unit estimates vs unit size with control limits (benchmarking)."""
+        from .plotting import plot_funnel
+
+        return plot_funnel(self, level=level, ax=ax)
+
     # -- random effects ------------------------------------------------------------------
     @cache_readonly
     def random_effects(self):

@@ -9,9 +9,9 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import load_reference, reference_data
 
 import mixedext as mx
-from conftest import load_reference, reference_data
 
 LMER = {(c["case"], c["reml"]): c for c in load_reference("lmer_reference")["cases"]}
 

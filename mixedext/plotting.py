@@ -1,0 +1,112 @@
+"""Plots of unit estimates: caterpillar, shrinkage and funnel plots.
+
+matplotlib is imported only when a plot is drawn. Every function takes an optional
+``ax`` and returns the matplotlib Axes it drew on (an array of Axes for a caterpillar plot
+of several random-effect terms drawn without ``ax``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import norm
+
+__all__ = ["plot_caterpillar", "plot_shrinkage", "plot_funnel"]
+
+
+def _axes(ax, ncols=1, **kw):
+    import matplotlib.pyplot as plt
+
+    if ax is not None:
+        return ax
+    _, axes = plt.subplots(1, ncols, **kw)
+    return axes
+
+
+def _by_term(table):
+    if "term" not in table:
+        return [(None, table)]
+    return [(term, table[table["term"] == term]) for term in dict.fromkeys(table["term"])]
+
+
+def plot_caterpillar(res, level=None, ax=None, alpha=0.05):
+    """Units of a level sorted by their conditional mode, with ``1 - alpha`` intervals.
+
+    Units whose interval excludes 0 (``flag``) are drawn in a second colour.
+    """
+    table = res.shrinkage(level=level, alpha=alpha)
+    parts = _by_term(table)
+    n_units = len(parts[0][1])
+    axes = _axes(ax, len(parts), figsize=(4 * len(parts) + 1, max(3, 0.18 * n_units + 1)),
+                 squeeze=False)
+    flat = np.ravel(axes) if ax is None else [ax] * len(parts)
+    for axis, (term, sub) in zip(flat, parts):
+        sub = sub.sort_values("blup")
+        y = np.arange(len(sub))
+        colour = np.where(sub["flag"], "C3", "C0")
+        axis.hlines(y, sub["lower"], sub["upper"], colors=colour, lw=1.2)
+        axis.scatter(sub["blup"], y, c=colour, s=14, zorder=3)
+        axis.axvline(0, color="grey", lw=0.8, ls="--")
+        if len(sub) <= 60:
+            axis.set_yticks(y, [str(u) for u in sub.index], fontsize=7)
+        else:
+            axis.set_yticks([])
+        lev = table.index.name
+        axis.set_xlabel(f"conditional mode{'' if term is None else f' ({term})'}")
+        axis.set_ylabel(f"units of {lev}")
+        axis.set_title(f"{lev}: {int((1 - alpha) * 100)}% conditional intervals")
+    return axes if ax is None and len(parts) > 1 else flat[0]
+
+
+def plot_shrinkage(res, level=None, ax=None):
+    """Raw (unpooled) against shrunk (BLUP) estimate per unit, point size by unit size.
+
+    Arrows run from the raw estimate on the identity line to the shrunk estimate: small
+    units move further towards 0 (the population mean).
+    """
+    table = res.shrinkage(level=level)
+    term, sub = _by_term(table)[0]
+    sub = sub.dropna(subset=["raw"])
+    axis = _axes(ax, figsize=(5.5, 5))
+    size = 15 + 185 * sub["n"] / sub["n"].max()
+    axis.scatter(sub["raw"], sub["blup"], s=size, alpha=0.6, c="C0", edgecolors="k",
+                 linewidths=0.4, zorder=3, label="unit (size ~ n)")
+    for raw, blup in zip(sub["raw"], sub["blup"]):
+        axis.annotate("", xy=(raw, blup), xytext=(raw, raw),
+                      arrowprops=dict(arrowstyle="->", color="grey", lw=0.7))
+    lim = np.nanmax(np.abs(np.r_[sub["raw"], sub["blup"]])) * 1.05
+    axis.plot([-lim, lim], [-lim, lim], color="k", lw=0.8, ls=":", label="no shrinkage")
+    axis.axhline(0, color="grey", lw=0.8, ls="--")
+    axis.set_xlabel("raw (unpooled) estimate")
+    axis.set_ylabel("shrunk estimate (conditional mode)")
+    axis.set_title(f"Shrinkage: {table.index.name}" + ("" if term is None else f" ({term})"))
+    axis.legend(loc="upper left", fontsize=8)
+    return axis
+
+
+def plot_funnel(res, level=None, ax=None, limits=(0.95, 0.998)):
+    """Unit estimates against unit size with control limits (benchmarking).
+
+    Raw unit estimates (deviations from the fixed-effect prediction) are plotted against
+    the number of observations ``n``; funnel lines at ``+/- z sqrt(sigma^2 / n)`` show the
+    range expected from chance alone for each coverage in ``limits`` (95% and 99.8% by
+    default; Spiegelhalter 2005, *Stat Med* 24:1185).
+    """
+    table = res.shrinkage(level=level)
+    term, sub = _by_term(table)[0]
+    axis = _axes(ax, figsize=(6, 4.5))
+    n = np.linspace(max(1, sub["n"].min() * 0.8), sub["n"].max() * 1.1, 200)
+    sd = np.sqrt(res.scale)
+    for cov, style in zip(limits, ["--", ":"]):
+        z = norm.ppf(0.5 + cov / 2)
+        axis.plot(n, z * sd / np.sqrt(n), color="C3", ls=style, lw=1,
+                  label=f"{cov:.1%} limits")
+        axis.plot(n, -z * sd / np.sqrt(n), color="C3", ls=style, lw=1)
+    axis.scatter(sub["n"], sub["raw"], s=16, c="C0", label="raw estimate", zorder=3)
+    axis.scatter(sub["n"], sub["blup"], s=12, marker="x", c="C2", label="shrunk estimate",
+                 zorder=3)
+    axis.axhline(0, color="grey", lw=0.8)
+    axis.set_xlabel("observations per unit (n)")
+    axis.set_ylabel("unit effect" + ("" if term is None else f" ({term})"))
+    axis.set_title(f"Funnel plot: {table.index.name}")
+    axis.legend(fontsize=8)
+    return axis

@@ -1,0 +1,57 @@
+"""Each plot renders to PNG (Agg backend); matplotlib is imported only for plots."""
+
+import subprocess
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import mixedext as mx  # noqa: E402
+from conftest import ROOT, load_reference, reference_data  # noqa: E402
+
+CASE = {c["case"]: c for c in load_reference("lmer_reference")["cases"] if c["reml"]}
+
+
+@pytest.fixture(scope="module")
+def unequal():
+    case = CASE["ri_unequal"]
+    return mx.mixedlm(case["formula"], reference_data(case)).fit()
+
+
+@pytest.mark.parametrize("kind", ["caterpillar", "shrinkage", "funnel"])
+def test_plot_renders(unequal, kind, tmp_path):
+    ax = getattr(unequal, f"plot_{kind}")()
+    assert isinstance(ax, matplotlib.axes.Axes)
+    assert ax.collections or ax.lines
+    path = tmp_path / f"{kind}.png"
+    ax.figure.savefig(path, dpi=80)
+    assert path.stat().st_size > 5000
+    plt.close(ax.figure)
+
+
+def test_caterpillar_draws_every_unit_and_flags(unequal):
+    fig, ax = plt.subplots()
+    out = unequal.plot_caterpillar(ax=ax)
+    assert out is ax
+    table = unequal.shrinkage()
+    points = ax.collections[-1].get_offsets()
+    assert len(points) == len(table)
+    np.testing.assert_allclose(np.sort(points[:, 0]), np.sort(table["blup"]))
+    plt.close(fig)
+
+
+def test_caterpillar_with_slopes_gives_one_panel_per_term():
+    data = mx.datasets.load("sleepstudy")
+    res = mx.mixedlm("Reaction ~ Days + (Days | Subject)", data).fit()
+    axes = res.plot_caterpillar()
+    assert np.size(axes) == 2
+    plt.close("all")
+
+
+def test_matplotlib_not_imported_by_the_package():
+    code = "import sys, mixedext; assert 'matplotlib' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
