@@ -11,10 +11,11 @@ reporting checked against R.
 from . import datasets
 from .data import MissingDataError
 from .diagnostics import clusters_needed, design_effect
+from .inference import lrt
 from .model import MixedLM, mixedlm
 from .results import MixedLMResults
 
 __version__ = "0.1.0.dev0"
 
 __all__ = ["MixedLM", "MixedLMResults", "MissingDataError", "clusters_needed", "datasets",
-           "design_effect", "mixedlm"]
+           "design_effect", "lrt", "mixedlm"]

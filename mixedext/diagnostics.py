@@ -22,13 +22,14 @@ Eldridge, Ashby & Kerry 2006, *Int J Epidemiol* 35:1292):
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-__all__ = ["design_effect", "clusters_needed", "icc_table", "design_effect_table",
-           "shrinkage_table"]
+__all__ = ["design_effect", "clusters_needed", "icc_table", "r2_table", "random_variance",
+           "design_effect_table", "shrinkage_table"]
 
 
 # -- planning functions (no data needed) -------------------------------------------------
@@ -63,20 +64,46 @@ def _is_ancestor(outer: str, inner: str) -> bool:
     return inner == outer or inner.startswith(outer + "/")
 
 
-def _intercept_levels(res):
-    """``(level, variance, unit sizes)`` per random-intercept level, outermost first, and
-    whether the model also has random slopes."""
-    blocks = res._covariance_blocks()
-    out = [(b.level, float(b.cov[0, 0]), b.unit_sizes) for b in blocks if b.intercept_only]
-    return out, len(out) < len(blocks)
+def _level_variances(res):
+    """``(level, variance, unit sizes)`` per level, outermost first, and whether any level
+    has random slopes.
+
+    A level's variance is the random-effect variance of one observation averaged over
+    the rows, ``mean_i z_i' Sigma z_i`` over the level's terms (Nakagawa et al. 2017, as
+    ``insight::get_variance``); for a random intercept simply ``sigma2_j``.
+    """
+    out, sizes, slopes = {}, {}, False
+    for b in res._covariance_blocks():
+        if b.intercept_only:
+            var = float(b.cov[0, 0])
+        elif b.term is not None:
+            z = b.term.z
+            if b.term.cov == "scalar":
+                var = float(b.cov[0, 0] * np.mean(np.sum(z ** 2, axis=1)))
+            else:
+                var = float(np.mean(np.einsum("na,ab,nb->n", z, b.cov, z)))
+            slopes = True
+        else:
+            raise NotImplementedError("variance of a term without its design")
+        prev = out.get(b.level, 0.0)
+        out[b.level] = prev + var
+        sizes.setdefault(b.level, b.unit_sizes)
+    return [(lev, var, sizes[lev]) for lev, var in out.items()], slopes
+
+
+def random_variance(res) -> float:
+    """Total random-effect variance of one observation (``var.random`` of insight)."""
+    return sum(v for _, v, _ in _level_variances(res)[0])
 
 
 def icc_table(res) -> pd.DataFrame:
     """Per-level ICC (cumulative) and share, outermost level first."""
-    levels, slopes = _intercept_levels(res)
+    levels, slopes = _level_variances(res)
     if slopes:
-        raise NotImplementedError("the ICC of models with random slopes (performance's "
-                                  "adjusted ICC) is not available yet")
+        warnings.warn("the model has random slopes: the ICC is performance's adjusted ICC, "
+                      "with each level's variance averaged over the observed covariates "
+                      "(Nakagawa et al. 2017); it depends on the covariates' values",
+                      UserWarning, stacklevel=3)
     total = sum(v for _, v, _ in levels) + res.scale
     rows = []
     for level, var, _ in levels:
@@ -85,11 +112,26 @@ def icc_table(res) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["level", "icc", "share"]).set_index("level")
 
 
+def r2_table(res) -> pd.Series:
+    """Nakagawa's marginal and conditional R² (``performance::r2_nakagawa``).
+
+    ``var_f = var(X beta)`` (``n - 1`` denominator, as performance), ``var_r`` the random
+    variance of :func:`random_variance`, ``var_e = sigma^2``: marginal
+    ``var_f / (var_f + var_r + var_e)``, conditional ``(var_f + var_r) / (...)``
+    (Nakagawa, Johnson & Schielzeth 2017, *J R Soc Interface* 14:20170213).
+    """
+    var_f = float(np.var(res.model.exog @ np.asarray(res.fe_params), ddof=1))
+    var_r = random_variance(res)
+    total = var_f + var_r + res.scale
+    return pd.Series({"marginal": var_f / total, "conditional": (var_f + var_r) / total},
+                     name="R2")
+
+
 def design_effect_table(res, cluster=None, method="mean") -> pd.DataFrame:
     """Design effect of randomising units of level ``cluster`` (default the outermost)."""
     if method not in ("mean", "unequal"):
         raise ValueError(f"method must be 'mean' or 'unequal', not {method!r}")
-    levels, slopes = _intercept_levels(res)
+    levels, slopes = _level_variances(res)
     if slopes:
         raise NotImplementedError("design effects for models with random slopes are not "
                                   "available yet")

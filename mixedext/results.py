@@ -215,13 +215,29 @@ class MixedLMResults(sm_mlm.MixedLMResults):
         Columns ``icc`` (cumulative: the correlation of two observations that share the
         unit of that level, so ancestors' variances count) and ``share`` (the level's own
         ``sigma2_j / T``, as ``performance::icc(by_group = TRUE)``). See
-        :mod:`mixedext.diagnostics` for the definitions (Snijders & Bosker 2012).
+        :mod:`mixedext.diagnostics` for the definitions (Snijders & Bosker 2012). With
+        random slopes, performance's adjusted ICC (a warning says so).
         """
         from .diagnostics import icc_table
 
         if ci:
             raise NotImplementedError("confidence intervals for the ICC are not available yet")
         return icc_table(self)
+
+    def r2(self) -> pd.Series:
+        """Nakagawa's marginal and conditional R² (as ``performance::r2_nakagawa``)."""
+        from .diagnostics import r2_table
+
+        return r2_table(self)
+
+    def lrt(self, other) -> pd.Series:
+        """Likelihood-ratio test against another fit of nested model (either order).
+
+        See :func:`mixedext.lrt` for the boundary (mixture chi-square) rules.
+        """
+        from .inference import lrt
+
+        return lrt(self, other)
 
     def design_effect(self, cluster: str | None = None, method: str = "mean") -> pd.DataFrame:
         """Design effect of randomising (or sampling) whole units of level ``cluster``.

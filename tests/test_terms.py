@@ -19,7 +19,7 @@ from mixedext.formula.terms import LevelSpec, split_formula, unit_codes
                                              LevelSpec("1", ("s",), "s")]),
     ("y ~ 1 + (1 | item) + (1 | subj)", "y ~ 1", [LevelSpec("1", ("item",), "item"),
                                                   LevelSpec("1", ("subj",), "subj")]),
-    ("y ~ x + (1 | a:b)", "y ~ x", [LevelSpec("1", ("a", "b"), "a:b")]),
+    ("y ~ x + (1 | a:b)", "y ~ x", [LevelSpec("1", ("a", "b"), "a/b")]),
     ("y ~ x*z + C(k) + (1|g)", "y ~ x*z + C(k)", [LevelSpec("1", ("g",), "g")]),
 ])
 def test_split_formula(formula, fixed, levels):
@@ -43,6 +43,7 @@ def test_nested_labels_vs_combined_column_same_fit():
     b = mx.mixedlm("strength ~ 1 + (1 | batch) + (1 | bc)", data).fit()
     c = mx.mixedlm("strength ~ 1 + (1 | batch) + (1 | batch:cask)", data).fit()
     assert a.llf == pytest.approx(b.llf, abs=1e-8) == pytest.approx(c.llf, abs=1e-8)
+    pd.testing.assert_frame_equal(a.variance_components(), c.variance_components())
 
 
 def test_string_columns_become_categorical():

@@ -5,7 +5,8 @@ formula, intercept included unless ``0 +``) in every unit of the grouping ``g``:
 
 * ``(lhs | a)``       one level, ``"a"``;
 * ``(lhs | a/b)``     nested: ``(lhs | a) + (lhs | a:b)``, levels ``"a"``, ``"a/b"``;
-* ``(lhs | a:b)``     the units are the observed combinations of ``a`` and ``b``;
+* ``(lhs | a:b)``     the units are the observed combinations of ``a`` and ``b``, level
+  ``"a/b"`` (``(1 | a) + (1 | a:b)`` is lme4's spelling of ``(1 | a/b)``);
 * ``(lhs | a) + (lhs | b)``  crossed levels ``"a"``, ``"b"``.
 
 A *level* is named by its path from the outermost factor (``"center/rep"``) and a *unit*
@@ -85,7 +86,7 @@ def _parse_bar(piece: str) -> list[LevelSpec]:
     if not all(re.fullmatch(_NAME, f) for f in factors):
         raise FormulaError(f"{piece.strip()!r}: the grouping must be a column name, "
                            "a/b (nested) or a:b (interaction)")
-    return [LevelSpec(lhs, tuple(factors), ":".join(factors))]
+    return [LevelSpec(lhs, tuple(factors), "/".join(factors))]
 
 
 def _is_bar(piece: str) -> bool:
