@@ -87,7 +87,7 @@ class MixedLM(sm_mlm.MixedLM):
     """
 
     def __init__(self, endog, exog, groups=None, exog_re=None, exog_vc=None, use_sqrt=True,
-                 missing="none", *, re_terms=None, sm_layout=None, **kwargs):
+                 missing="none", *, re_terms=None, sm_layout=None, residual=None, **kwargs):
         self.use_sqrt = use_sqrt
         self.reml = True
         self.fe_pen = None
@@ -112,6 +112,8 @@ class MixedLM(sm_mlm.MixedLM):
             re_terms, sm_layout = self._terms_from_arrays(exog_vc)
         self._terms = re_terms
         self._sm_layout = sm_layout
+        self._residual_spec = residual
+        self._correlated = None
         self._set_parameter_layout(exog_vc)
         self._engine_cache = None
 
@@ -173,7 +175,7 @@ class MixedLM(sm_mlm.MixedLM):
     @classmethod
     def from_formula(cls, formula, data, re_formula=None, vc_formula=None, subset=None,
                      use_sparse=False, missing="none", *args, groups=None, nested=None,
-                     cov_struct=None, time=None, **kwargs):
+                     cov_struct=None, time=None, cov_groups=None, het_var=None, **kwargs):
         """Create a model from a formula and a DataFrame.
 
         As :meth:`statsmodels.regression.mixed_linear_model.MixedLM.from_formula`, plus:
@@ -190,12 +192,20 @@ class MixedLM(sm_mlm.MixedLM):
             Columns nested inside ``groups``, outermost first: each adds a random
             intercept per unit of that level (``nested="rep"`` with ``groups="center"``
             fits ``(1 | center/rep)``); the group-level intercept is kept.
-        cov_struct, time
-            Residual covariance structures (not available yet).
+        cov_struct : {"independence", "ar1", "car1", "exchangeable", "unstructured"}, optional
+            Residual correlation within each unit of the innermost grouping level (or of
+            ``cov_groups``): ``"ar1"`` ``rho^|t_i - t_j|`` (integer ``time``: nlme's
+            ``corAR1``, gaps allowed; real-valued ``time``: continuous-time ``corCAR1``),
+            ``"car1"`` forces continuous time, ``"exchangeable"`` (``corCompSymm``),
+            ``"unstructured"`` (a variance per distinct ``time`` and every correlation).
+        time : str, optional
+            Column of measurement times (required by ``"ar1"``/``"unstructured"``).
+        cov_groups : str or list of str, optional
+            Columns whose combinations are the residual units (default: the innermost
+            grouping level).
+        het_var : str, optional
+            A residual variance per level of this column (nlme's ``varIdent``).
         """
-        if cov_struct not in (None, "independence") or time is not None:
-            raise NotImplementedError("residual covariance structures (cov_struct=, time=) "
-                                      "are not available yet in this version of mixedext")
         user_env = kwargs.get("eval_env", None)
         if user_env is None or isinstance(user_env, int):
             # patsy environment for the random-effect designs: the caller's frame
@@ -218,6 +228,10 @@ class MixedLM(sm_mlm.MixedLM):
         if isinstance(groups, str):
             group_cols.append(groups)
         group_cols.extend(nested or [])
+        residual_cols = [c for c in ([time, het_var] + (
+            [cov_groups] if isinstance(cov_groups, str) else list(cov_groups or [])))
+            if c is not None]
+        group_cols.extend(residual_cols)
         formulas = [formula, re_formula, *(vc_formula or {}).values()]
         data, extra = prepare_frame(
             data, columns=formula_variables(formulas, list(data.columns)),
@@ -236,8 +250,15 @@ class MixedLM(sm_mlm.MixedLM):
         if layout is not None and layout.re_term is not None:
             t = terms[layout.re_term]
             exog_re = np.ones((len(data), 1)) if t.z is None else t.z
+        residual = None
+        if cov_struct not in (None, "independence") or het_var is not None or \
+                time is not None or cov_groups is not None:
+            from .covstruct import residual_spec
+
+            residual = residual_spec(data, terms, groups, cov_struct or "independence",
+                                     time=time, cov_groups=cov_groups, het_var=het_var)
         kwargs.update(groups=groups, exog_re=exog_re, re_terms=terms, sm_layout=layout,
-                      missing="none")
+                      missing="none", residual=residual)
         mod = LikelihoodModel.from_formula.__func__(cls, fixed, data, None, None, *args,
                                                     **kwargs)
         mod.formula = formula
@@ -251,6 +272,10 @@ class MixedLM(sm_mlm.MixedLM):
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def _build_per_group_data(self):
+        if self.__dict__.get("_residual_spec") is not None:
+            raise NotImplementedError("statsmodels' per-group methods assume independent "
+                                      "residuals; this model has a residual covariance "
+                                      "structure (cov_struct/het_var)")
         if self._sm_layout is None and self._terms is not None:
             raise NotImplementedError(
                 "this statsmodels method needs the data split by one grouping factor, which "
@@ -298,13 +323,16 @@ class MixedLM(sm_mlm.MixedLM):
                                      full_output=full_output, **given, **fit_kwargs)
             return from_statsmodels(res)
         self.reml = reml
-        dev = self.deviance_function
-        _check_identified(dev.cp.xyxy[:-1, :-1], self.exog_names)
+        _check_identified(self.exog.T @ self.exog, self.exog_names)
         lower = theta_bounds(self._terms)
         theta0 = np.where(lower == 0.0, 1.0, 0.0)
         try:
-            opt = minimize_theta(lambda th: dev(th, reml), theta0, lower)
-            sol = dev.solution(opt.theta, reml)
+            if self._residual_spec is None:
+                dev = self.deviance_function
+                opt = minimize_theta(lambda th: dev(th, reml), theta0, lower)
+                sol = dev.solution(opt.theta, reml)
+            else:
+                opt, sol = self._fit_correlated(theta0, lower, reml)
         except NotPositiveDefinite as err:
             raise ValueError("the fixed effects are not identified: the columns of exog "
                              f"({', '.join(self.exog_names)}) are linearly dependent") from err
@@ -314,6 +342,24 @@ class MixedLM(sm_mlm.MixedLM):
                           "or a simpler random-effect structure", ConvergenceWarning,
                           stacklevel=2)
         return MixedLMResults.from_engine(self, sol, opt)
+
+    def _fit_correlated(self, theta0, lower, reml):
+        """Joint optimisation over ``theta`` and the residual parameters ``eta``."""
+        if self._correlated is None:
+            from .covstruct import correlated_deviance
+
+            self._correlated = correlated_deviance(self)
+        dev = self._correlated
+        k = len(theta0)
+        x0 = np.concatenate([theta0, dev.structure.start()])
+        lo = np.concatenate([lower, np.full(dev.structure.n_eta, -np.inf)])
+        opt = minimize_theta(lambda x: dev(x, reml), x0, lo)
+        dev.set_eta(opt.theta[k:])
+        self._engine_cache = dev.inner
+        sol = dev.inner.solution(opt.theta[:k], reml)
+        sol.deviance += dev.logdet_r
+        sol.eta = opt.theta[k:]
+        return opt, sol
 
 
 def _check_identified(xtx: np.ndarray, names: list[str]) -> None:

@@ -101,9 +101,12 @@ class MixedLMResults(sm_mlm.MixedLMResults):
 
     @cache_readonly
     def df_modelwc(self) -> int:
-        """Number of estimated parameters: fixed effects, variance parameters, sigma^2."""
+        """Number of estimated parameters: fixed effects, variance parameters, residual
+        structure parameters, sigma^2."""
         if self._engine is not None:
-            return self.k_fe + len(self._engine[0].theta) + 1
+            sol = self._engine[0]
+            extra = 0 if sol.eta is None else len(sol.eta)
+            return self.k_fe + len(sol.theta) + extra + 1
         return self.params.size + 1
 
     @cache_readonly
@@ -157,10 +160,36 @@ class MixedLMResults(sm_mlm.MixedLMResults):
         return bool(np.any((lower == 0) & (theta < SINGULAR_TOL)))
 
     @property
+    def cov_struct_params(self) -> pd.Series:
+        """Parameters of the residual covariance structure on their natural scale
+        (``rho``, ``phi``, correlations ``corr[s,t]``, SD ratios ``sd_ratio[level]``)."""
+        sol, _ = self._require_engine("cov_struct_params")
+        if sol.eta is None:
+            return pd.Series(dtype=float, name="cov_struct")
+        struct = self.model._correlated.structure
+        return pd.Series(struct.natural(sol.eta), name="cov_struct", dtype=float)
+
+    def residual_cov(self, times=None) -> pd.DataFrame:
+        """Within-unit residual covariance ``sigma^2 R`` over the distinct times.
+
+        ``times=`` is required for continuous-time AR(1); with ``het_var`` the reference
+        level's (SD ratio 1).
+        """
+        from .covstruct import residual_covariance
+
+        if self.model._residual_spec is None:
+            times = np.asarray(times if times is not None else [0.0])
+            labels = [f"{t:g}" for t in times]
+            return pd.DataFrame(self.scale * np.eye(len(times)), index=labels, columns=labels)
+        return residual_covariance(self, times)
+
+    @property
     def optim_history(self) -> pd.DataFrame:
-        """Every evaluation of the deviance during the fit: ``theta`` and ``deviance``."""
+        """Every evaluation of the deviance during the fit: ``theta`` (then the residual
+        parameters on their unconstrained scale, ``eta0, ...``) and ``deviance``."""
         _, opt = self._require_engine("optim_history")
-        cols = [*self.theta.index, "deviance"]
+        extra = len(opt.history[0]) - 1 - len(self.theta) if opt.history else 0
+        cols = [*self.theta.index, *[f"eta{i}" for i in range(extra)], "deviance"]
         return pd.DataFrame(opt.history, columns=cols).rename_axis("evaluation")
 
     def variance_components(self) -> pd.DataFrame:

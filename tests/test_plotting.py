@@ -9,9 +9,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from conftest import ROOT, load_reference, reference_data  # noqa: E402
 
 import mixedext as mx  # noqa: E402
-from conftest import ROOT, load_reference, reference_data  # noqa: E402
 
 CASE = {c["case"]: c for c in load_reference("lmer_reference")["cases"] if c["reml"]}
 

@@ -47,6 +47,7 @@ class Solution:
     u: list
     b: list
     factor: Factor
+    eta: np.ndarray | None = None  # residual-structure parameters (unconstrained scale)
 
 
 class ProfiledDeviance:
@@ -66,6 +67,12 @@ class ProfiledDeviance:
         self.plan = plan_elimination(self.terms, self.cp)
         self.chol = BlockedCholesky(self.terms, self.cp, self.plan)
         self.n, self.p = self.cp.n, self.cp.p
+
+    def set_cross_products(self, cp: CrossProducts) -> None:
+        """New cross-products with the same sparsity (e.g. whitened for new residual
+        correlation parameters); the elimination plan is kept."""
+        self.cp = cp
+        self.chol = BlockedCholesky(self.terms, cp, self.plan)
 
     @property
     def n_theta(self) -> int:
@@ -128,3 +135,47 @@ class ProfiledDeviance:
         for pos, i in enumerate(self.plan.order):
             out[i] = elim[pos]
         return out
+
+
+class CorrelatedDeviance:
+    """The deviance over ``(theta, eta)`` for residuals correlated within units.
+
+    For residual parameters ``eta`` the structure gives the whitened Gram matrices and
+    ``log|R|``; the profiled deviance over ``theta`` of the whitened model plus ``log|R|``
+    is the deviance (Pinheiro & Bates 2000, section 5.1). ``inner`` is the profiled
+    deviance at the last ``eta`` evaluated.
+    """
+
+    def __init__(self, terms, structure, parents, z_slices, p, n, counts):
+        self.terms = list(terms)
+        self.structure = structure
+        self._assemble = (parents, z_slices, p, counts, n)
+        self.inner = None
+        self._eta = None
+        self.logdet_r = 0.0
+        self.n_theta = sum(t.n_theta for t in self.terms)
+
+    def set_eta(self, eta) -> bool:
+        """Whiten for ``eta``; False where ``R`` is not positive definite."""
+        from .residual import grams_to_cross_products
+
+        eta = np.asarray(eta, dtype=float)
+        if self._eta is not None and np.array_equal(eta, self._eta):
+            return True
+        g, logdet = self.structure.grams(eta)
+        if g is None or not np.isfinite(logdet):
+            return False
+        parents, z_slices, p, counts, n = self._assemble
+        cp = grams_to_cross_products(g, parents, z_slices, p, counts, n)
+        if self.inner is None:
+            self.inner = ProfiledDeviance(None, None, self.terms, cp=cp)
+        else:
+            self.inner.set_cross_products(cp)
+        self._eta, self.logdet_r = eta.copy(), logdet
+        return True
+
+    def __call__(self, params, reml: bool = True) -> float:
+        params = np.asarray(params, dtype=float)
+        if not self.set_eta(params[self.n_theta:]):
+            return np.inf
+        return self.inner(params[:self.n_theta], reml) + self.logdet_r

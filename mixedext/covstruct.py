@@ -1,0 +1,188 @@
+"""Residual covariance structures: checking the user's arguments and building the kernel.
+
+``mixedlm(..., cov_struct=, time=, cov_groups=, het_var=)`` gives ``Var(e) = sigma^2 R``
+with ``R`` block-diagonal over *residual units* (by default the units of the innermost
+grouping level). The numerical kernels live in :mod:`mixedext._engine.residual`; this
+module validates the data (errors name the column) and connects model and kernel.
+
+=================  ==========================================  =====================
+``cov_struct``     correlation of rows ``i, j`` of a unit       nlme
+=================  ==========================================  =====================
+``"ar1"``          ``rho^|t_i - t_j|``, integer times           ``corAR1(~ t | g)``
+``"car1"``         ``phi^|t_i - t_j|``, real times (also ar1)   ``corCAR1(~ t | g)``
+``"exchangeable"`` ``rho``                                      ``corCompSymm``
+``"unstructured"`` free, with a variance per time               ``corSymm`` + ``varIdent(~1|t)``
+=================  ==========================================  =====================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ._engine import residual as kernels
+from ._engine.deviance import CorrelatedDeviance
+from .formula.terms import unit_codes
+
+__all__ = ["ResidualSpec", "residual_spec", "correlated_deviance", "STRUCTURES"]
+
+STRUCTURES = ("independence", "ar1", "car1", "exchangeable", "unstructured")
+MAX_UNSTRUCTURED_TIMES = 20
+
+
+@dataclass
+class ResidualSpec:
+    """The residual structure of a model, validated against its data.
+
+    ``codes``/``n_units``: residual unit of every row; ``times``: measurement times
+    (None when not needed); ``het``: ``(level codes, level names)`` of ``het_var``.
+    """
+
+    kind: str
+    codes: np.ndarray
+    n_units: int
+    times: np.ndarray | None = None
+    time_name: str | None = None
+    het: tuple | None = None
+    het_name: str | None = None
+
+    @property
+    def continuous(self) -> bool:
+        return self.kind == "car1" or (self.kind == "ar1" and self.times is not None and
+                                       not np.all(np.equal(np.mod(self.times, 1), 0)))
+
+
+def residual_spec(data, terms, groups, kind, *, time=None, cov_groups=None,
+                  het_var=None) -> ResidualSpec:
+    """Validate ``cov_struct``/``time``/``cov_groups``/``het_var`` and find the units."""
+    if kind not in STRUCTURES:
+        raise ValueError(f"cov_struct must be one of {', '.join(map(repr, STRUCTURES))}, "
+                         f"not {kind!r}")
+    if cov_groups is not None:
+        cols = [cov_groups] if isinstance(cov_groups, str) else list(cov_groups)
+        codes, labels = unit_codes([np.asarray(data[c]) for c in cols])
+        m = len(labels)
+    elif terms:
+        inner = max(terms, key=lambda t: t.n_units)
+        codes, m = inner.codes, inner.n_units
+    elif groups is not None:
+        codes, labels = unit_codes([np.asarray(groups)])
+        m = len(labels)
+    else:
+        raise ValueError("cov_struct needs units to correlate within: give groups=, "
+                         "cov_groups= or a random-effect term such as (1 | subject)")
+    for t in terms:
+        parent = np.zeros(m, dtype=np.int64)
+        parent[codes] = t.codes
+        if not np.array_equal(parent[codes], t.codes):
+            raise ValueError(f"the residual units must lie inside the units of every random-"
+                             f"effect level, but they cut across level {t.level!r}; choose "
+                             "cov_groups at or below the innermost level")
+    spec = ResidualSpec(kind, codes, m)
+    if kind in ("ar1", "car1", "unstructured"):
+        if time is None:
+            raise ValueError(f"cov_struct={kind!r} needs time= (the column of measurement "
+                             "times)")
+    if time is not None:
+        col = data[time]
+        if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+            raise TypeError(f"time column {time!r} must be numeric (got {col.dtype})")
+        times = col.to_numpy(dtype=float)
+        key = pd.DataFrame({"u": codes, "t": times})
+        dup = key.duplicated()
+        if dup.any():
+            i = int(np.flatnonzero(dup)[0])
+            raise ValueError(f"duplicate times within a unit in column {time!r}: time "
+                             f"{times[i]:g} appears twice in one unit (row {i}); each unit "
+                             "may be measured once per time")
+        spec.times, spec.time_name = times, time
+    if kind == "unstructured":
+        _check_unstructured(spec)
+    if het_var is not None:
+        if kind == "unstructured":
+            raise ValueError("het_var with cov_struct='unstructured': the unstructured "
+                             "structure already has a variance per time")
+        lev, names = pd.factorize(data[het_var], sort=True)
+        spec.het, spec.het_name = (lev.astype(np.int64), [str(x) for x in names]), het_var
+    return spec
+
+
+def _check_unstructured(spec: ResidualSpec) -> None:
+    tcodes, tvals = pd.factorize(spec.times, sort=True)
+    nt = len(tvals)
+    if nt > MAX_UNSTRUCTURED_TIMES:
+        raise ValueError(f"cov_struct='unstructured' with {nt} distinct times in "
+                         f"{spec.time_name!r}: too many to estimate every correlation "
+                         f"(at most {MAX_UNSTRUCTURED_TIMES}); use 'ar1' or 'exchangeable'")
+    present = np.zeros((spec.n_units, nt))
+    present[spec.codes, tcodes] = 1.0
+    together = present.T @ present
+    if together.min() < 2:
+        i, j = np.unravel_index(np.argmin(together), together.shape)
+        raise ValueError(f"cov_struct='unstructured': times {tvals[i]:g} and {tvals[j]:g} "
+                         f"of {spec.time_name!r} are observed together in fewer than 2 units, "
+                         "so their correlation cannot be identified")
+
+
+def _w_columns(model):
+    """``W = [z columns of every term, X, y]`` and each term's columns in ``W``."""
+    cols, slices, pos = [], [], 0
+    n = model.nobs
+    for t in model._terms:
+        z = np.ones((n, 1)) if t.z is None else t.z
+        cols.append(z)
+        slices.append(slice(pos, pos + z.shape[1]))
+        pos += z.shape[1]
+    cols += [model.exog, model.endog[:, None]]
+    return np.hstack(cols).astype(float), slices
+
+
+def correlated_deviance(model) -> CorrelatedDeviance:
+    """The deviance over ``(theta, eta)`` of a model with a residual structure."""
+    spec: ResidualSpec = model._residual_spec
+    w, slices = _w_columns(model)
+    codes, m = spec.codes, spec.n_units
+    if spec.kind == "independence":
+        struct = kernels.Independence(codes, m, w, het=spec.het)
+    elif spec.kind in ("ar1", "car1"):
+        struct = kernels.AR1(codes, m, w, spec.times, continuous=spec.continuous, het=spec.het)
+    elif spec.kind == "exchangeable":
+        struct = kernels.Exchangeable(codes, m, w, het=spec.het)
+    else:
+        tcodes, tvals = pd.factorize(spec.times, sort=True)
+        struct = kernels.Unstructured(codes, m, w, tcodes, np.asarray(tvals))
+    parents = []
+    for t in model._terms:
+        parent = np.zeros(m, dtype=np.int64)
+        parent[codes] = t.codes
+        parents.append(parent)
+    counts = [np.bincount(t.codes, minlength=t.n_units) for t in model._terms]
+    return CorrelatedDeviance(model._terms, struct, parents, slices, model.k_fe, model.nobs,
+                              counts)
+
+
+def residual_covariance(res, times=None) -> pd.DataFrame:
+    """``sigma^2 R`` over ``times`` (reference level of ``het_var``)."""
+    model = res.model
+    spec = model._residual_spec
+    struct = model._correlated.structure
+    params = res.cov_struct_params.to_dict()
+    if times is None:
+        if spec.times is None:
+            raise ValueError("this structure has no time column: pass times= (positions)")
+        if spec.continuous:
+            raise ValueError("continuous-time AR(1): pass the times to evaluate, e.g. "
+                             "residual_cov(times=[0, 0.5, 2])")
+        times = np.unique(spec.times)
+    times = np.asarray(times, dtype=float)
+    if isinstance(struct, kernels.Unstructured):
+        corr, sd = struct.corr_sd(params)
+        known = list(struct.times)
+        idx = [known.index(t) for t in times]
+        cov = corr[np.ix_(idx, idx)] * np.outer(sd[idx], sd[idx])
+    else:
+        cov = struct.corr(times, params)
+    labels = [f"{t:g}" for t in times]
+    return pd.DataFrame(res.scale * cov, index=labels, columns=labels)

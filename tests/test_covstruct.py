@@ -1,0 +1,180 @@
+"""Residual covariance structures (mixedext._engine.residual, mixedext.covstruct).
+
+Kernels against a dense brute-force marginal likelihood; bad input; invariances.
+"""
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.linalg as sla
+
+import mixedext as mx
+
+
+def _panel(seed=0, n_sub=30, n_t=6, missing=0.2, real_times=False):
+    rs = np.random.RandomState(seed)
+    rows = []
+    for s in range(n_sub):
+        times = np.sort(rs.uniform(0, 8, n_t)) if real_times else np.arange(n_t)
+        for t in times:
+            if rs.rand() < missing:
+                continue
+            rows.append((f"s{s:02d}", t, rs.choice(["a", "b", "c"]), rs.normal()))
+    d = pd.DataFrame(rows, columns=["subject", "t", "site", "x"])
+    d["y"] = 1 + 0.3 * d.t + 0.5 * d.x + rs.normal(size=len(d)) * 1.3
+    return d.sample(frac=1, random_state=seed).reset_index(drop=True)
+
+
+def _dense_r(d, struct, params):
+    """R over all rows (block-diagonal by subject) from the natural parameters."""
+    n = len(d)
+    r = np.zeros((n, n))
+    delta = np.ones(n)
+    if "het" in params:
+        delta = d["site"].map(params["het"]).to_numpy()
+    for _, idx in d.groupby("subject").indices.items():
+        t = d["t"].to_numpy()[idx]
+        if struct in ("ar1", "car1"):
+            c = params["rho"] ** np.abs(t[:, None] - t[None, :])
+        elif struct == "exchangeable":
+            c = np.full((len(idx), len(idx)), params["rho"]) + (1 - params["rho"]) * np.eye(
+                len(idx))
+        elif struct == "unstructured":
+            c = params["cov"][np.ix_(t.astype(int), t.astype(int))]
+        else:
+            c = np.eye(len(idx))
+        r[np.ix_(idx, idx)] = c * np.outer(delta[idx], delta[idx])
+    return r
+
+
+def _dense_llf(d, r, tau2, sigma2, reml):
+    """Log-likelihood and GLS fixed effects of y ~ N(X beta, tau2 Z Z' + sigma2 R)."""
+    x = np.column_stack([np.ones(len(d)), d.t, d.x])
+    y = d.y.to_numpy()
+    z = pd.get_dummies(d.subject).to_numpy(float)
+    v = tau2 * z @ z.T + sigma2 * r
+    vi = np.linalg.inv(v)
+    beta = np.linalg.solve(x.T @ vi @ x, x.T @ vi @ y)
+    res = y - x @ beta
+    ll = -0.5 * (np.linalg.slogdet(v)[1] + res @ vi @ res + len(y) * np.log(2 * np.pi))
+    if reml:
+        ll += -0.5 * np.linalg.slogdet(x.T @ vi @ x)[1] + 0.5 * 3 * np.log(2 * np.pi)
+    return ll, beta
+
+
+@pytest.mark.parametrize("reml", [True, False])
+@pytest.mark.parametrize("struct, het", [("ar1", False), ("ar1", True), ("car1", False),
+                                         ("exchangeable", False), ("exchangeable", True),
+                                         ("independence", True)])
+def test_llf_equals_dense_marginal_likelihood(struct, het, reml):
+    d = _panel(real_times=struct == "car1")
+    kw = dict(cov_struct=struct, time="t") if struct != "independence" else {}
+    if het:
+        kw["het_var"] = "site"
+    res = mx.mixedlm("y ~ t + x + (1 | subject)", d, **kw).fit(reml=reml)
+    params = res.cov_struct_params.to_dict()
+    nat = {"rho": params.get("rho", params.get("phi"))}
+    if het:
+        nat["het"] = {lev: params.get(f"sd_ratio[{lev}]", 1.0) for lev in "abc"}
+    r = _dense_r(d, struct, nat)
+    tau2 = res.variance_components().variance.iloc[0]
+    want, beta = _dense_llf(d, r, tau2, res.scale, reml)
+    assert res.llf == pytest.approx(want, abs=1e-7)
+    np.testing.assert_allclose(res.fe_params, beta, rtol=1e-7)
+
+
+@pytest.mark.parametrize("reml", [True, False])
+def test_unstructured_llf_equals_dense(reml):
+    d = _panel(n_sub=60, n_t=4, missing=0.15)
+    res = mx.mixedlm("y ~ t + x", d, groups="subject", re_formula="0",
+                     cov_struct="unstructured", time="t").fit(reml=reml)
+    cov = res.residual_cov().to_numpy() / res.scale
+    r = _dense_r(d, "unstructured", {"cov": cov})
+    x = np.column_stack([np.ones(len(d)), d.t, d.x])
+    y = d.y.to_numpy()
+    v = res.scale * r
+    vi = np.linalg.inv(v)
+    beta = np.linalg.solve(x.T @ vi @ x, x.T @ vi @ y)
+    e = y - x @ beta
+    ll = -0.5 * (np.linalg.slogdet(v)[1] + e @ vi @ e + len(y) * np.log(2 * np.pi))
+    if reml:
+        ll += -0.5 * np.linalg.slogdet(x.T @ vi @ x)[1] + 1.5 * np.log(2 * np.pi)
+    assert res.llf == pytest.approx(ll, abs=1e-7)
+    np.testing.assert_allclose(res.fe_params, beta, rtol=1e-6)
+    assert np.allclose(np.diag(np.linalg.cholesky(cov)) > 0, True)
+
+
+def test_exchangeable_gls_equals_random_intercept():
+    d = _panel(seed=3, missing=0.0)
+    cs = mx.mixedlm("y ~ t + x", d, groups="subject", re_formula="0",
+                    cov_struct="exchangeable").fit()
+    ri = mx.mixedlm("y ~ t + x + (1 | subject)", d).fit()
+    if ri.variance_components().variance.iloc[0] > 1e-8:  # CS with rho >= 0 is the RI model
+        assert cs.llf == pytest.approx(ri.llf, abs=1e-6)
+
+
+def test_row_order_does_not_matter():
+    d = _panel(seed=4)
+    a = mx.mixedlm("y ~ t + x + (1 | subject)", d, cov_struct="ar1", time="t").fit()
+    b = mx.mixedlm("y ~ t + x + (1 | subject)", d.sort_values(["subject", "t"]),
+                   cov_struct="ar1", time="t").fit()
+    assert a.llf == pytest.approx(b.llf, abs=1e-8)
+    assert a.cov_struct_params["rho"] == pytest.approx(b.cov_struct_params["rho"], abs=1e-6)
+    fa = pd.Series(np.asarray(a.fittedvalues), index=d.index)
+    order = d.sort_values(["subject", "t"]).index
+    np.testing.assert_allclose(fa.loc[order], np.asarray(b.fittedvalues), atol=1e-6)
+
+
+def test_ar1_residual_cov_and_params():
+    d = _panel(seed=5)
+    res = mx.mixedlm("y ~ t + x + (1 | subject)", d, cov_struct="ar1", time="t").fit()
+    rho = res.cov_struct_params["rho"]
+    cov = res.residual_cov()
+    assert list(cov.index) == [str(t) for t in range(6)]
+    assert cov.iloc[0, 2] == pytest.approx(res.scale * rho ** 2)
+    assert res.df_modelwc == 3 + 1 + 1 + 1
+
+
+@pytest.mark.parametrize("kwargs, err, match", [
+    (dict(cov_struct="ar1"), ValueError, "time="),
+    (dict(cov_struct="ar2", time="t"), ValueError, "cov_struct must be"),
+    (dict(cov_struct="ar1", time="site"), TypeError, "'site' must be numeric"),
+    (dict(cov_struct="ar1", time="when"), KeyError, "'when'"),
+])
+def test_bad_arguments(kwargs, err, match):
+    d = _panel(seed=6)
+    with pytest.raises(err, match=match):
+        mx.mixedlm("y ~ t + (1 | subject)", d, **kwargs)
+
+
+def test_duplicate_times_named():
+    d = _panel(seed=7)
+    d = pd.concat([d, d.iloc[[0]]], ignore_index=True)
+    with pytest.raises(ValueError, match="duplicate times.*'t'"):
+        mx.mixedlm("y ~ t + (1 | subject)", d, cov_struct="ar1", time="t")
+
+
+def test_no_grouping_for_cov_struct():
+    d = _panel(seed=8)
+    with pytest.raises(ValueError, match="groups"):
+        mx.mixedlm("y ~ t", d, cov_struct="ar1", time="t")
+
+
+def test_unstructured_too_many_times():
+    d = _panel(seed=9, n_t=30, missing=0.0)
+    with pytest.raises(ValueError, match="too many"):
+        mx.mixedlm("y ~ t", d, groups="subject", re_formula="0", cov_struct="unstructured",
+                   time="t")
+
+
+def test_missing_time_value_named():
+    d = _panel(seed=10)
+    d.loc[2, "t"] = np.nan
+    with pytest.raises(mx.MissingDataError, match="'t'"):
+        mx.mixedlm("y ~ x + (1 | subject)", d, cov_struct="ar1", time="t")
+
+
+def test_dense_r_helper_is_correlation():
+    d = _panel(seed=11)
+    r = _dense_r(d, "ar1", {"rho": 0.5})
+    assert np.allclose(np.diag(r), 1) and np.all(sla.eigvalsh(r) > 0)
