@@ -71,6 +71,9 @@ class MixedLMResults(sm_mlm.MixedLMResults):
         k_fe = len(sol.beta)
         ncov = np.zeros((len(packed), len(packed)))
         ncov[:k_fe, :k_fe] = sol.xtvinvx_inv
+        if not model._terms and not model.reml:
+            # marginal (gls) model by ML: nlme's gls scales vcov(beta) by n / (n - p)
+            ncov[:k_fe, :k_fe] *= model.nobs / (model.nobs - k_fe)
         psi_cov = _psi_covariance(model, sol)
         ncov[k_fe:, k_fe:] = psi_cov / sigma2 ** 2
         res = cls(model, packed, ncov)

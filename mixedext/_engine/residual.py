@@ -315,20 +315,20 @@ class Unstructured(ResidualStructure):
     def natural(self, eta):
         corr, sd = self._corr_sd(eta)
         out = {}
-        for i in range(1, self.nt):
-            out[f"sd_ratio[{self.times[i]}]"] = float(sd[i])
+        for i in range(self.nt):
+            out[f"sd_ratio[{self.times[i]:g}]"] = float(sd[i])
         for j in range(self.nt):
             for i in range(j + 1, self.nt):
-                out[f"corr[{self.times[j]},{self.times[i]}]"] = float(corr[i, j])
+                out[f"corr[{self.times[j]:g},{self.times[i]:g}]"] = float(corr[i, j])
         return out
 
     def corr_sd(self, params):
         nt = self.nt
-        sd = np.array([1.0] + [params[f"sd_ratio[{t}]"] for t in self.times[1:]])
+        sd = np.array([params[f"sd_ratio[{t:g}]"] for t in self.times])
         corr = np.eye(nt)
         for j in range(nt):
             for i in range(j + 1, nt):
-                corr[i, j] = corr[j, i] = params[f"corr[{self.times[j]},{self.times[i]}]"]
+                corr[i, j] = corr[j, i] = params[f"corr[{self.times[j]:g},{self.times[i]:g}]"]
         return corr, sd
 
 

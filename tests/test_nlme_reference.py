@@ -1,0 +1,107 @@
+"""Residual covariance structures against nlme (tests/reference/nlme_reference.json).
+
+Tolerances: log-likelihood 1e-4 absolute; fixed effects, correlation parameters, variance
+ratios, sigma and the random-intercept SD 1e-3 relative.
+"""
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import ROOT, load_reference
+
+import mixedext as mx
+
+NLME = load_reference("nlme_reference")["cases"]
+
+# case -> (formula, keyword arguments) of the same model in mixedext
+CALLS = {
+    "ar1_ri": ("y ~ t + trt + x + (1 | subject)", dict(cov_struct="ar1", time="t")),
+    "ar1_gls": ("y ~ t + trt + x", dict(groups="subject", re_formula="0", cov_struct="ar1",
+                                        time="t")),
+    "ovary_ar1": ("follicles ~ np.sin(2 * np.pi * Time) + np.cos(2 * np.pi * Time) "
+                  "+ (1 | Mare)", dict(cov_struct="ar1", time="visit")),
+    "car1_ri": ("y ~ time + (1 | subject)", dict(cov_struct="car1", time="time")),
+    "un_gls": ("y ~ t + grp", dict(groups="subject", re_formula="0",
+                                   cov_struct="unstructured", time="t")),
+    "cs_gls": ("y ~ t", dict(groups="subject", re_formula="0", cov_struct="exchangeable")),
+    "varident_ri": ("y ~ x + (1 | cluster)", dict(het_var="site")),
+    "varident_gls": ("y ~ x", dict(groups="cluster", re_formula="0", het_var="site")),
+    "orthodont_un": ("distance ~ age + Sex", dict(groups="Subject", re_formula="0",
+                                                  cov_struct="unstructured", time="age")),
+}
+
+
+def _case_id(case):
+    return f"{case['case']}-{case['method']}"
+
+
+@pytest.fixture(scope="module", params=NLME, ids=_case_id)
+def fitted(request):
+    case = request.param
+    data = pd.read_csv(ROOT / case["data_file"])
+    formula, kw = CALLS[case["case"]]
+    res = mx.mixedlm(formula, data, **kw).fit(reml=case["method"] == "REML")
+    return case, res
+
+
+def test_loglikelihood(fitted):
+    case, res = fitted
+    assert res.llf == pytest.approx(case["logLik"], abs=1e-4)
+
+
+def _py_name(r_name):
+    return {"(Intercept)": "Intercept", "SexMale": "Sex[T.Male]",
+            "sin(2 * pi * Time)": "np.sin(2 * np.pi * Time)",
+            "cos(2 * pi * Time)": "np.cos(2 * np.pi * Time)"}.get(r_name, r_name)
+
+
+def test_fixed_effects(fitted):
+    """Coefficients and SEs (gls by ML: nlme scales vcov by n / (n - p), as mixedext)."""
+    case, res = fitted
+    names = [_py_name(n) for n in case["fixef_names"]]
+    fixef = dict(zip(case["fixef_names"], np.ravel(list(case["fixef"].values())
+                                                   if isinstance(case["fixef"], dict)
+                                                   else case["fixef"])))
+    ses = dict(zip(case["fixef_names"], np.ravel(list(case["fixef_se"].values())
+                                                 if isinstance(case["fixef_se"], dict)
+                                                 else case["fixef_se"])))
+    np.testing.assert_allclose(res.fe_params[names], [fixef[n] for n in case["fixef_names"]],
+                               rtol=1e-3)
+    np.testing.assert_allclose(res.bse_fe[names], [ses[n] for n in case["fixef_names"]],
+                               rtol=1e-3)
+
+
+def test_scale_and_random_effect(fitted):
+    case, res = fitted
+    assert np.sqrt(res.scale) == pytest.approx(case["sigma"], rel=1e-3)
+    if case["re_sd"] is not None:
+        sd = res.variance_components()["std"].iloc[0]
+        assert sd == pytest.approx(case["re_sd"], rel=1e-3)
+
+
+def test_correlation_parameters(fitted):
+    case, res = fitted
+    params = res.cov_struct_params
+    if case["cor_params"] is None:
+        return
+    ref = case["cor_params"]
+    if case["cor_struct"] in ("corSymm",):
+        got = [v for k, v in params.items() if k.startswith("corr[")]
+    else:
+        got = [params.get("rho", params.get("phi"))]
+    np.testing.assert_allclose(got, ref, rtol=1e-3)
+
+
+def test_variance_ratios(fitted):
+    case, res = fitted
+    if case["varident_ratios"] is None:
+        return
+    params = res.cov_struct_params
+    got = [params[f"sd_ratio[{lev}]"] for lev in case["varident_levels"]]
+    np.testing.assert_allclose(got, case["varident_ratios"], rtol=1e-3)
+
+
+def test_information_criteria(fitted):
+    case, res = fitted
+    assert res.aic == pytest.approx(case["AIC"], abs=1e-3)
+    assert res.bic == pytest.approx(case["BIC"], abs=1e-3)
