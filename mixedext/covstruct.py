@@ -127,16 +127,31 @@ def _check_unstructured(spec: ResidualSpec) -> None:
 
 
 def _w_columns(model):
-    """``W = [z columns of every term, X, y]`` and each term's columns in ``W``."""
-    cols, slices, pos = [], [], 0
-    n = model.nobs
+    """``W = [z columns not already in X, X, y]`` and each term's column indices in ``W``.
+
+    A random-effect covariate equal to a fixed-effect column (the intercept, a slope's
+    covariate) is not repeated: the per-unit statistics cost ``O(c^2)`` in the columns.
+    """
+    n, p = model.nobs, model.k_fe
+    exog = np.asarray(model.exog, dtype=float)
+    extra, index = [], []
     for t in model._terms:
-        z = np.ones((n, 1)) if t.z is None else t.z
-        cols.append(z)
-        slices.append(slice(pos, pos + z.shape[1]))
-        pos += z.shape[1]
-    cols += [model.exog, model.endog[:, None]]
-    return np.hstack(cols).astype(float), slices
+        z = np.ones((n, 1)) if t.z is None else np.asarray(t.z, dtype=float)
+        cols = []
+        for a in range(z.shape[1]):
+            same = [j for j in range(p) if np.array_equal(exog[:, j], z[:, a])]
+            if same:
+                cols.append(("x", same[0]))
+            else:
+                extra.append(z[:, a])
+                cols.append(("z", len(extra) - 1))
+        index.append(cols)
+    nz = len(extra)
+    w = np.column_stack(extra + [exog, model.endog]) if extra else \
+        np.column_stack([exog, model.endog])
+    positions = [np.array([j if kind == "z" else nz + j for kind, j in cols])
+                 for cols in index]
+    return w, positions
 
 
 def correlated_deviance(model) -> CorrelatedDeviance:

@@ -37,11 +37,15 @@ def _logistic(x):
 def _outer_sums(codes, left, right, m):
     """``sum_{rows in unit} left_i right_i'`` per unit: (m, c, c)."""
     c = left.shape[1]
-    out = np.empty((m, c, c))
-    for a in range(c):
-        prod = left[:, a:a + 1] * right
-        for b in range(c):
-            out[:, a, b] = np.bincount(codes, weights=prod[:, b], minlength=m)
+    if len(codes) > 1 and np.any(codes[1:] < codes[:-1]):
+        order = np.argsort(codes, kind="stable")
+        codes, left, right = codes[order], left[order], right[order]
+    sorted_codes = codes
+    prod = left[:, :, None] * right[:, None, :]
+    starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
+    out = np.zeros((m, c, c))
+    if len(starts):
+        out[sorted_codes[starts]] = np.add.reduceat(prod, starts, axis=0)
     return out
 
 
@@ -152,6 +156,20 @@ class AR1(ResidualStructure):
         self.cls_lev = (rest % (k * k)) // k
         self.cls_lev_prev = rest % k
         wc, wp = ws[cur], ws[prev]
+        self.by_gap = het is None and not continuous and len(self.gaps) <= 16
+        if self.by_gap:
+            # (3 * gaps, m * c * c): lag-0, lag-1 (both orders), lag-0 of the previous row
+            blocks = []
+            for g in range(len(self.gaps)):
+                sel = gap_codes == g
+                uc = u[cur][sel]
+                cross = _outer_sums(uc, wc[sel], wp[sel], n_units)
+                blocks += [_outer_sums(uc, wc[sel], wc[sel], n_units),
+                           cross + np.transpose(cross, (0, 2, 1)),
+                           _outer_sums(uc, wp[sel], wp[sel], n_units)]
+            self.gap_stats = np.stack([b.reshape(-1) for b in blocks])
+            self.gap_count = np.bincount(gap_codes, minlength=len(self.gaps))
+            return
         self.s0 = _outer_sums(inv, wc, wc, ncls)
         cross = _outer_sums(inv, wc, wp, ncls)
         self.s1 = cross + np.transpose(cross, (0, 2, 1))
@@ -170,6 +188,17 @@ class AR1(ResidualStructure):
 
     def grams(self, eta):
         rho = self._rho(eta[0])
+        if self.by_gap:
+            a = rho ** self.gaps
+            one_m = 1.0 - a ** 2
+            if np.any(one_m <= 0):
+                return None, np.inf
+            wgt = np.column_stack([1.0 / one_m, -a / one_m, a ** 2 / one_m]).reshape(-1)
+            acc = self.first[:, 0].reshape(-1).copy()
+            for w_j, stat in zip(wgt, self.gap_stats):  # (numpy's vector @ matrix is slow)
+                acc += w_j * stat
+            g = acc.reshape(self.m, self.c, self.c)
+            return g, float(np.sum(self.gap_count * np.log(one_m)))
         d = self._deltas(eta)
         d = np.ones(1) if d is None else d
         a = rho ** self.gaps[self.cls_gap]
@@ -341,7 +370,7 @@ def grams_to_cross_products(g, parents, z_slices, p, counts, n):
         ``W_r' R_r^{-1} W_r`` with ``W = [z columns, X, y]``.
     parents : list of ndarray (m_r,)
         For each term, the unit containing each residual unit.
-    z_slices : list of slice
+    z_slices : list of index arrays
         Each term's columns in ``W``.
     p : int
         Number of fixed effects (the last ``p + 1`` columns of ``W`` are ``[X y]``).
@@ -359,6 +388,8 @@ def grams_to_cross_products(g, parents, z_slices, p, counts, n):
     ztz, ztxy, pairs = [], [], {}
 
     def unit_sum(par, block, m):
+        if m == len(par) and np.array_equal(par, np.arange(m)):
+            return np.ascontiguousarray(block)  # the term's units are the residual units
         flat = block.reshape(len(block), -1)
         out = np.column_stack([np.bincount(par, weights=flat[:, j], minlength=m)
                                for j in range(flat.shape[1])])
@@ -366,13 +397,12 @@ def grams_to_cross_products(g, parents, z_slices, p, counts, n):
 
     ms = [len(cnt) for cnt in counts]
     for par, zs, m in zip(parents, z_slices, ms):
-        ztz.append(unit_sum(par, g[:, zs, zs], m))
+        ztz.append(unit_sum(par, g[:, zs][:, :, zs], m))
         ztxy.append(unit_sum(par, g[:, zs, xy], m))
     for l in range(len(parents)):
         for k in range(l):
-            ql = z_slices[l].stop - z_slices[l].start
-            qk = z_slices[k].stop - z_slices[k].start
-            blk = g[:, z_slices[l], z_slices[k]]  # (m_r, ql, qk)
+            ql, qk = len(z_slices[l]), len(z_slices[k])
+            blk = g[:, z_slices[l]][:, :, z_slices[k]]  # (m_r, ql, qk)
             rows = (parents[l][:, None, None] * ql + np.arange(ql)[None, :, None])
             cols = (parents[k][:, None, None] * qk + np.arange(qk)[None, None, :])
             rows, cols = np.broadcast_arrays(rows, cols)
