@@ -79,8 +79,19 @@ def build_summary(res, *, yname=None, xname_fe=None, xname_re=None, title=None, 
         "Std.Dev.": vc["std"].map(lambda x: f"{x:.4f}" if np.isfinite(x) else ""),
         "Corr.": vc["corr"].map(lambda x: f"{x:.3f}" if np.isfinite(x) else ""),
     })
-    smry.add_df(vc_table.rename(columns={"Level": "Random effects: level"})
-                .set_index("Random effects: level"), align="r")
+    smry.add_df(vc_table.rename(columns={"Level": "Random effects: level"}), index=False,
+                align="r")
+    spec = getattr(model, "_residual_spec", None)
+    if spec is not None and res._engine is not None:
+        params = res.cov_struct_params
+        label = f"Residual structure: {spec.kind}"
+        if spec.time_name:
+            label += f" over {spec.time_name!r}"
+        if spec.het_name:
+            label += f", SD per level of {spec.het_name!r}"
+        table = pd.DataFrame({label: [""] * len(params), "Parameter": list(params.index),
+                              "Estimate": [f"{x:.4f}" for x in params]})
+        smry.add_df(table, index=False, align="r")
     if reml:
         smry.add_text("REML AIC/BIC (nlme's convention): compare only models with the same "
                       "fixed effects.")

@@ -178,3 +178,14 @@ def test_dense_r_helper_is_correlation():
     d = _panel(seed=11)
     r = _dense_r(d, "ar1", {"rho": 0.5})
     assert np.allclose(np.diag(r), 1) and np.all(sla.eigvalsh(r) > 0)
+
+
+def test_summary_shows_structure_and_lrt_compares_structures():
+    d = _panel(seed=12)
+    ar1 = mx.mixedlm("y ~ t + x + (1 | subject)", d, cov_struct="ar1", time="t").fit()
+    ind = mx.mixedlm("y ~ t + x + (1 | subject)", d).fit()
+    text = ar1.summary().as_text()
+    assert "Residual structure: ar1 over 't'" in text and "rho" in text
+    out = ar1.lrt(ind)
+    assert out["df_diff"] == 1 and out["distribution"] == "chi2(1)"
+    assert out["statistic"] == pytest.approx(2 * (ar1.llf - ind.llf), abs=1e-9)
