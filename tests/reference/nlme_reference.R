@@ -8,11 +8,17 @@
 ##
 ## Every case is fitted with method = "REML" and method = "ML", each with nlme's two
 ## optimizers (opt = "nlminb", the default, and opt = "optim", i.e. BFGS) under the same
-## tight controls, from nlme's default start. The fit with the higher log-likelihood is
-## kept (both log-likelihoods are stored). As a check it is re-fitted with the *other*
-## optimizer started at its estimates (correlation, varIdent and random-effect parameters
-## passed as initial values, niterEM = 0), and |difference of the log-likelihoods| is
-## stored as "restart_llf_diff".
+## tight controls, from nlme's default start; the higher log-likelihood wins (both are
+## stored). Then both optimizers are restarted from the winner's estimates (correlation,
+## varIdent and random-effect parameters passed as initial values, niterEM = 0), and again
+## from any restart that gains more than 1e-11 (at most 5 rounds); the fit with the highest
+## log-likelihood of all is stored ("stored_fit").
+##
+## Independent check ("independent_check"): the profiled ML / REML log-likelihood written
+## out in plain R (V_i = S_i C_i S_i + gamma 11' per unit, beta and sigma^2 profiled out) is
+## evaluated at the stored estimates (it must reproduce nlme's logLik) and maximised from
+## there with three other optimizers, giving the distance of nlme's estimates from the
+## optimum.
 ##
 ## The number of iterations is not kept in nlme's fit objects: the script traces
 ## nlminb() / optim() as nlme calls them and stores what they return (iterations,
@@ -98,16 +104,36 @@ cases <- list(
 ## simulation truth, for the sanity checks printed (and stored) below
 truth <- list(
   ar1_ri = list(cor = 0.6, sigma = 1.2, re_sd = 1.0),
-  ar1_gls = list(cor = 0.6, sigma = sqrt(1.2^2 + 1.0^2)),   # marginal sd; rho is diluted by u
+  ## misspecified on purpose (no random intercept): Phi1 absorbs the subject effect, so
+  ## there is no simulated value for it; sigma is the marginal sd sqrt(1.2^2 + 1^2)
+  ar1_gls = list(sigma = sqrt(1.2^2 + 1.0^2)),
   car1_ri = list(cor = 0.7, sigma = 1.0, re_sd = 0.8),
   un_gls = list(cor = c(.6, .4, .3, .6, .45, .65), sigma = 1.0,
-                varident = c(`1` = 1, `2` = 1.3, `3` = 1.6, `4` = 2.0)),
+                varident = list(`1` = 1, `2` = 1.3, `3` = 1.6, `4` = 2.0)),
   cs_gls = list(cor = 0.4, sigma = 1.5),
-  varident_ri = list(sigma = 1.0, re_sd = 0.7, varident = c(A = 1, B = 2, C = 0.5)),
-  varident_gls = list(sigma = sqrt(1 + 0.7^2),   # marginal; not the simulated model
-                      varident = c(A = 1, B = sqrt(4 + 0.49) / sqrt(1.49),
-                                   C = sqrt(0.25 + 0.49) / sqrt(1.49)))
+  varident_ri = list(sigma = 1.0, re_sd = 0.7, varident = list(A = 1, B = 2, C = 0.5))
+  ## varident_gls is misspecified (ignores the cluster intercept): no truth
 )
+
+## nlme's approximate 95% intervals (intervals(which = "var-cov")) as rows
+## {param, lower, est, upper}: correlation parameters, varIdent ratios, sigma, re_sd
+ci_rows <- function(m) {
+  iv <- tryCatch(intervals(m, which = "var-cov"), error = function(e) NULL)
+  if (is.null(iv)) return(NA)
+  rows <- list()
+  add <- function(name, v) rows[[length(rows) + 1]] <<-
+    list(param = name, lower = unname(v[1]), est = unname(v[2]), upper = unname(v[3]))
+  if (!is.null(iv$reStruct)) {
+    r <- iv$reStruct[[1]]
+    add("re_sd", as.numeric(r[1, ]))
+  }
+  for (part in c("corStruct", "varStruct")) if (!is.null(iv[[part]])) {
+    a <- iv[[part]]
+    for (i in seq_len(nrow(a))) add(rownames(a)[i], a[i, ])
+  }
+  add("sigma", iv$sigma)
+  rows
+}
 
 read_case_data <- function(cs) {
   d <- read.csv(cs$data, stringsAsFactors = FALSE)
@@ -294,13 +320,16 @@ extract <- function(cs, m, d) {
   )
   if (cs$fun == "lme") {
     vc <- VarCorr(m)
+    D <- unname(as.matrix(getVarCov(m, type = "random.effects")))
     out$n_groups <- unname(m$dims$ngrps[1])
-    out$re_sd <- as.numeric(vc[1, "StdDev"])
-    out$re_var <- as.numeric(vc[1, "Variance"])
+    out$re_sd <- sqrt(D[1, 1])
+    out$re_var <- D[1, 1]
+    out$re_sd_varcorr <- as.numeric(vc[1, "StdDev"])
   } else {
     out$n_groups <- if (is.null(m$groups)) NA else nlevels(factor(m$groups))
     out$re_sd <- NA
     out$re_var <- NA
+    out$re_sd_varcorr <- NA
   }
   rc <- residual_cov(cs, m, d)
   out$residual_cov <- if (is.null(rc)) NA else rc
@@ -308,11 +337,131 @@ extract <- function(cs, m, d) {
 }
 
 ## ---------------------------------------------------------------------------------
+## ---------------------------------------------------------------------------------
+## Independent check: the profiled (ML / REML) log-likelihood written out directly
+## (V_i = S_i C_i S_i + gamma 11', sigma^2 and beta profiled out), evaluated at nlme's
+## estimates (must equal nlme's logLik) and maximised from them (nlminb rel.tol 1e-15, then optim BFGS and Nelder-Mead, each from
+## the best point so far) ("polished" optimum), to measure how far nlme's stopping point is from the optimum.
+own_setup <- function(cs, m, d) {
+  X <- model.matrix(as.formula(cs$fixed), d)
+  y <- d[[all.vars(as.formula(cs$fixed))[1]]]
+  grp_col <- if (!is.null(cs$unit)) cs$unit else if (!is.null(cs$random))
+    trimws(sub(".*\\|", "", cs$random)) else NULL
+  unit <- if (is.null(grp_col)) seq_len(nrow(d)) else as.character(d[[grp_col]])
+  cls <- if (is.null(cor_struct(m))) "none" else class(cor_struct(m))[1]
+  rows_by_unit <- split(seq_len(nrow(d)), factor(unit, levels = unique(unit)))
+  pos <- rep(1, nrow(d))
+  if (cls != "none") {
+    if (grepl("~ *1 *\\|", cs$correlation)) {
+      for (r in rows_by_unit) pos[r] <- seq_along(r)   # within-unit data order
+    } else pos <- d[[cs$time]]
+  }
+  lev <- if (!is.null(cs$varident_col)) as.character(d[[cs$varident_col]]) else rep("1", nrow(d))
+  key <- sapply(rows_by_unit, function(r) paste(pos[r], lev[r], collapse = ";"))
+  patterns <- lapply(split(rows_by_unit, key), function(lst)
+    list(rows = do.call(cbind, lst), pos = pos[lst[[1]]], lev = lev[lst[[1]]]))
+  list(X = X, y = y, patterns = patterns, cls = cls, re = !is.null(cs$random),
+       vlev = if (is.null(var_struct(m))) NULL else names(varident_ratios(m)))
+}
+
+own_cor <- function(cls, cp, pos) {
+  k <- length(pos)
+  if (cls == "none") return(diag(k))
+  if (cls %in% c("corAR1", "corARMA", "corCAR1")) return(cp[1]^abs(outer(pos, pos, "-")))
+  if (cls == "corCompSymm") { C <- matrix(cp[1], k, k); diag(C) <- 1; return(C) }
+  P <- round((1 + sqrt(1 + 8 * length(cp))) / 2)
+  full <- diag(P); full[lower.tri(full)] <- cp
+  full[upper.tri(full)] <- t(full)[upper.tri(full)]
+  full[pos, pos, drop = FALSE]
+}
+
+## par = list(cor = natural correlation parameters, ratios = named SD ratios, gamma = D / sigma^2)
+own_fit <- function(st, par, method) {
+  p <- ncol(st$X); N <- nrow(st$X)
+  Xw <- list(); yw <- list(); logdet <- 0
+  for (pt in st$patterns) {
+    C <- own_cor(st$cls, par$cor, pt$pos)
+    s <- if (is.null(par$ratios)) rep(1, length(pt$pos)) else par$ratios[pt$lev]
+    V <- outer(s, s) * C + (if (st$re) par$gamma else 0)
+    U <- tryCatch(chol(V), error = function(e) NULL)
+    if (is.null(U)) return(list(llf = -Inf))
+    k <- ncol(pt$rows)
+    logdet <- logdet + k * 2 * sum(log(diag(U)))
+    idx <- as.vector(pt$rows)          # unit by unit, each in its m rows
+    m <- nrow(pt$rows)
+    Xb <- array(st$X[idx, ], c(m, k, p))
+    Xs <- forwardsolve(t(U), matrix(Xb, m))
+    Xw[[length(Xw) + 1]] <- matrix(aperm(array(Xs, c(m, k, p)), c(1, 2, 3)), m * k, p)
+    yw[[length(yw) + 1]] <- as.vector(forwardsolve(t(U), matrix(st$y[idx], m)))
+  }
+  Xw <- do.call(rbind, Xw); yw <- unlist(yw)
+  qx <- qr(Xw)
+  beta <- qr.coef(qx, yw)
+  rss <- sum(qr.resid(qx, yw)^2)
+  if (method == "ML") {
+    s2 <- rss / N
+    llf <- -0.5 * (N * (log(2 * pi * s2) + 1) + logdet)
+  } else {
+    s2 <- rss / (N - p)
+    ldx <- 2 * sum(log(abs(diag(qr.R(qx)))))
+    ## nlme's REML log-likelihood (includes + p/2 log(2 pi)... see the check against logLik)
+    llf <- -0.5 * ((N - p) * (log(2 * pi * s2) + 1) + logdet + ldx)
+  }
+  list(llf = llf, beta = setNames(beta, colnames(st$X)), sigma = sqrt(s2),
+       re_sd = if (st$re) sqrt(par$gamma * s2) else NULL)
+}
+
+own_check <- function(cs, m, d, method) {
+  st <- own_setup(cs, m, d)
+  cp0 <- unname(cor_params(m)); r0 <- varident_ratios(m)
+  g0 <- if (st$re) as.matrix(m$modelStruct$reStruct[[1]])[1, 1] else NULL   # D / sigma^2
+  par0 <- list(cor = cp0, ratios = r0, gamma = g0)
+  at_nlme <- own_fit(st, par0, method)
+  ## unconstrained vector: cor params (natural, bounded), log ratios (non-reference), log gamma
+  nc <- length(cp0); nr <- if (is.null(r0)) 0 else length(r0) - 1
+  unpack <- function(v) list(
+    cor = v[seq_len(nc)],
+    ratios = if (nr) setNames(c(1, exp(v[nc + seq_len(nr)])), names(r0)) else NULL,
+    gamma = if (st$re) exp(v[nc + nr + 1]) else NULL)
+  v0 <- c(cp0, if (nr) log(unname(r0[-1])), if (st$re) log(g0))
+  lo <- c(rep(if (st$cls == "corCAR1") 0 else -1 + 1e-10, nc), rep(-Inf, length(v0) - nc))
+  hi <- c(rep(1 - 1e-10, nc), rep(Inf, length(v0) - nc))
+  obj <- function(v) { f <- own_fit(st, unpack(v), method)$llf; if (is.finite(f)) -f else 1e300 }
+  ## three polishers in turn, each from the best point so far
+  best_v <- v0; best_f <- obj(v0); used <- "none (nlme's estimates are the best point found)"
+  o1 <- nlminb(best_v, obj, lower = lo, upper = hi,
+               control = list(rel.tol = 1e-15, x.tol = 1e-12, eval.max = 5000, iter.max = 2000))
+  if (o1$objective < best_f) { best_v <- o1$par; best_f <- o1$objective; used <- "nlminb" }
+  o2 <- optim(best_v, obj, method = "BFGS",
+              control = list(reltol = 1e-15, ndeps = rep(1e-6, length(v0)), maxit = 1000))
+  if (o2$value < best_f) { best_v <- o2$par; best_f <- o2$value; used <- "optim BFGS" }
+  if (length(v0) > 1) {   # (Nelder-Mead is unreliable in 1-D; BFGS suffices there)
+    o3 <- optim(best_v, obj, method = "Nelder-Mead", control = list(reltol = 1e-16, maxit = 20000))
+    if (o3$value < best_f) { best_v <- o3$par; best_f <- o3$value; used <- "Nelder-Mead" }
+  }
+  pol_par <- unpack(best_v)
+  pol <- own_fit(st, pol_par, method)
+  pv_nlme <- param_vector(cs, m)
+  pv_pol <- c(pol$beta, sigma = pol$sigma, setNames(pol_par$cor, names(cor_params(m))),
+              pol_par$ratios, re_sd = pol$re_sd)
+  stopifnot(identical(names(pv_pol), names(pv_nlme)))
+  rel <- abs(pv_nlme - pv_pol) / pmax(abs(pv_pol), 1e-8)
+  list(own_logLik_at_nlme_estimates = at_nlme$llf,
+       own_minus_nlme_logLik = at_nlme$llf - as.numeric(logLik(m)),
+       own_sigma_minus_nlme = at_nlme$sigma - m$sigma,
+       polished_logLik = pol$llf,
+       polished_gain = pol$llf - at_nlme$llf,
+       polished_params = as.list(pv_pol),
+       nlme_vs_polished_max_rel_diff = max(rel),
+       nlme_vs_polished_worst_param = names(which.max(rel)),
+       polisher = used)
+}
+
 ## all estimated quantities of a fit, for comparing fits
 param_vector <- function(cs, m) {
   fe <- if (cs$fun == "lme") fixef(m) else coef(m)
   c(fe, sigma = m$sigma, cor_params(m), varident_ratios(m),
-    re_sd = if (cs$fun == "lme") as.numeric(VarCorr(m)[1, "StdDev"]) else NULL)
+    re_sd = if (cs$fun == "lme") sqrt(getVarCov(m, type = "random.effects")[1, 1]) else NULL)
 }
 max_rel_diff <- function(a, b) max(abs(a - b) / pmax(abs(b), 1e-8))
 
@@ -401,8 +550,29 @@ for (cname in names(cases)) {
       param_spread_near_optimum = spread,
       attempts = attempts,
       restarts = restarts))
+    entry$independent_check <- own_check(cs, m, d, method)
+    entry$intervals_95 <- ci_rows(m)
     tr <- truth[[cname]]
-    if (!is.null(tr)) entry$truth <- tr
+    if (!is.null(tr)) {
+      entry$truth <- tr
+      ## truth inside nlme's approximate 95% interval? (cor params in order, ratios by level)
+      tv <- c(if (!is.null(tr$re_sd)) c(re_sd = tr$re_sd),
+              if (!is.null(tr$cor)) setNames(tr$cor, names(cor_params(m))),
+              if (!is.null(tr$varident)) unlist(tr$varident)[-1],
+              sigma = tr$sigma)
+      ins <- sapply(names(tv), function(nm) {
+        hit <- Filter(function(r) r$param == nm, entry$intervals_95)
+        if (!length(hit)) return(NA)
+        tv[[nm]] >= hit[[1]]$lower && tv[[nm]] <= hit[[1]]$upper
+      })
+      entry$truth_in_ci95 <- as.list(ins)
+      cat(sprintf("   truth in 95%% CI: %s\n",
+                  paste(sprintf("%s=%s", names(ins), ins), collapse = " ")))
+    }
+    ic <- entry$independent_check
+    cat(sprintf("   own-nlme llf=%.2e  own-nlme sigma=%.2e  polished gain=%.2e  max rel diff=%.2e (%s)\n",
+                ic$own_minus_nlme_logLik, ic$own_sigma_minus_nlme, ic$polished_gain,
+                ic$nlme_vs_polished_max_rel_diff, ic$nlme_vs_polished_worst_param))
     cat(sprintf("%-13s %-4s llf=%.8f opt=%-6s |nlminb-optim|=%.2e stored=%-18s gain=%.2e spread=%.1e conv=%s cor=%s sigma=%.5f re_sd=%s ratios=%s rcheck=%s\n",
                 cname, method, entry$logLik, best_name,
                 num_or_na(entry$optimizer_llf_diff), stored_label,
@@ -444,16 +614,19 @@ out <- list(
       lme = "lmeControl(msMaxIter = 500, maxIter = 500, tolerance = 1e-10, msTol = 1e-12, niterEM = 100, opt = <optimizer>)",
       gls = "glsControl(tolerance = 1e-10, msTol = 1e-12, msMaxIter = 500, maxIter = 500, opt = <optimizer>)",
       optimizers = I(optimizers),
-      restart = "other optimizer, same controls (lme: niterEM = 0), started at the reported estimates"
+      restart = "both optimizers, same controls (lme: niterEM = 0), started at the best estimates so far; repeated while a restart gains > 1e-11 (max 5 rounds)"
     ),
     notes = I(c(
       "logLik is the REML log-likelihood under method = 'REML' (nlme's convention); AIC/BIC are REML-based then.",
-      "optimizer: the one of nlminb / optim (BFGS) reaching the higher logLik from nlme's default start; both in optimizer_logliks, details in attempts.",
-      "iterations / evaluations / convergence_code / convergence_message: what nlminb() or optim() returned inside the chosen fit (optim has no iteration count: NA, see evaluations).",
-      "converged: no warning or error while fitting and optimizer convergence code 0.",
+      "optimizer: the one of nlminb / optim (BFGS) reaching the higher logLik from nlme's default start; both in optimizer_logliks (null = the fit failed), details in attempts.",
+      "stored_fit: the fit whose estimates are reported (the best of the default-start fits and the restarts, see restarts); stored_gain_over_default_start = its logLik minus that of 'optimizer' from the default start. param_spread_near_optimum: max relative difference of any fit within 1e-6 of the stored logLik from the stored estimates (fixef, sigma, correlation parameters, varIdent ratios, re_sd).",
+      "iterations / evaluations / convergence_code / convergence_message / warnings: what nlminb() or optim() returned (and any warning) in the default-start fit of 'optimizer' (optim has no iteration count: null, see evaluations). Every fit's own record is in attempts / restarts.",
+      "converged: both that default-start fit and the stored fit ended without warning or error and with optimizer convergence code 0.",
+      "independent_check: own_minus_nlme_logLik = plain-R profiled log-likelihood at the stored estimates minus nlme's logLik; polished_gain / polished_params / nlme_vs_polished_max_rel_diff: after maximising that function further from the stored estimates (nlminb, optim BFGS, Nelder-Mead).",
+      "intervals_95: nlme's approximate 95% intervals, intervals(fit, which = 'var-cov'). truth / truth_in_ci95: the simulation's values (simulated cases with a correctly specified model only) and whether each lies in that interval.",
       "cor_params: coef(corStruct, unconstrained = FALSE). corAR1 with gaps or unsorted rows is turned by nlme into corARMA(p = 1), whose parameter is named Phi1 (= rho). corSymm: the correlations (1,2), (1,3), ..., (2,3), ... (lower triangle by columns) over the positions (t for form ~ t | subject; the within-subject order for ~ 1 | Subject).",
       "varident_ratios: coef(varStruct, unconstrained = FALSE, allCoef = TRUE), SD ratios to varident_reference (nlme's reference is the first level met in its internally group-sorted data); residual_sd_by_level = sigma * ratio does not depend on the reference.",
-      "re_sd / re_var: as.numeric(VarCorr(fit)[1, 'StdDev' / 'Variance']) (lme only).",
+      "re_sd / re_var: the random-intercept SD / variance at full precision, sqrt(getVarCov(fit, type = 'random.effects')[1, 1]) (lme only). re_sd_varcorr = as.numeric(VarCorr(fit)[1, 'StdDev']) is the same number as printed by VarCorr, rounded to 7 significant digits: do not test against it.",
       "residual_cov: within-unit residual covariance R for the first unit (factor-level order) with the most rows, rows/cols in increasing 'times' (the correlation's position/time covariate): getVarCov(fit, type = 'conditional') for lme (marginal_matrix = getVarCov(type = 'marginal') = R + Z D Z'), getVarCov(fit) for gls; check_max_abs_diff compares it with sigma^2 * S C S rebuilt from cor_params and varident_ratios. NA for the varIdent-only cases (diagonal; use residual_sd_by_level).",
       "Grouping columns are factors with sorted levels (factor()); Orthodont's Sex has levels Female, Male, so the fixed effect is SexMale."
     ))
