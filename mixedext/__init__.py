@@ -11,11 +11,12 @@ reporting checked against R.
 from . import datasets
 from .data import MissingDataError
 from .diagnostics import clusters_needed, design_effect
+from .glmm import BinomialMixedGLM, binomial_mixedglm
 from .inference import lrt
 from .model import MixedLM, mixedlm
 from .results import MixedLMResults
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["MixedLM", "MixedLMResults", "MissingDataError", "clusters_needed", "datasets",
+__all__ = ["BinomialMixedGLM", "binomial_mixedglm", "MixedLM", "MixedLMResults", "MissingDataError", "clusters_needed", "datasets",
            "design_effect", "lrt", "mixedlm"]

@@ -13,8 +13,6 @@ lower triangle and ``vcomp``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 import scipy.linalg as sla
@@ -22,35 +20,15 @@ from statsmodels.base import wrapper as wrap
 from statsmodels.regression import mixed_linear_model as sm_mlm
 from statsmodels.tools._decorators import cache_readonly
 
-from ._engine.crossprod import RandomTerm
 from ._engine.factor import lambda_blocks
+from .reporting import RandomEffectsReport, VarianceBlock
 
 __all__ = ["MixedLMResults", "MixedLMResultsWrapper", "from_statsmodels"]
 
 SINGULAR_TOL = 1e-4  # lme4's isSingular tolerance on theta
 
 
-@dataclass(frozen=True)
-class VarianceBlock:
-    """The covariance of one random-effect term: its level, covariate names, the
-    ``q x q`` covariance and the term itself (None when unknown)."""
-
-    level: str
-    names: list
-    cov: np.ndarray
-    term: RandomTerm | None = None
-
-    @property
-    def intercept_only(self) -> bool:
-        return self.term is not None and self.term.z is None
-
-    @property
-    def unit_sizes(self) -> np.ndarray | None:
-        t = self.term
-        return None if t is None else np.bincount(t.codes, minlength=t.n_units)
-
-
-class MixedLMResults(sm_mlm.MixedLMResults):
+class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
     """Results of :class:`mixedext.MixedLM` (a subclass of statsmodels' results).
 
     Fits by mixedext's engine also have ``theta`` (lme4's relative covariance factor),
@@ -125,6 +103,15 @@ class MixedLMResults(sm_mlm.MixedLMResults):
         return -2.0 * self.llf + np.log(n) * self.df_modelwc
 
     # -- engine quantities ---------------------------------------------------------------
+    def _variance_parameters(self):
+        sol = self._require_engine("the covariance of the random effects")[0]
+        return sol.theta, sol.sigma2
+
+    def _covariance_blocks(self) -> list[VarianceBlock]:
+        if self._engine is None:
+            return _statsmodels_blocks(self)
+        return super()._covariance_blocks()
+
     def _require_engine(self, what):
         if self._engine is None:
             raise NotImplementedError(f"{what} is available for fits by mixedext's engine; "
@@ -194,128 +181,6 @@ class MixedLMResults(sm_mlm.MixedLMResults):
         extra = len(opt.history[0]) - 1 - len(self.theta) if opt.history else 0
         cols = [*self.theta.index, *[f"eta{i}" for i in range(extra)], "deviance"]
         return pd.DataFrame(opt.history, columns=cols).rename_axis("evaluation")
-
-    def variance_components(self) -> pd.DataFrame:
-        """Variances, covariances and correlations of the random effects, in long form.
-
-        Like lme4's ``as.data.frame(VarCorr(m))``: one row per variance (``term2`` empty)
-        and per covariance (``term2`` set, ``std`` NaN), levels outermost first and
-        ``"Residual"`` last.
-
-        Returns
-        -------
-        DataFrame
-            Columns ``level``, ``term``, ``term2``, ``variance``, ``std``, ``corr``.
-        """
-        rows = []
-        for block in self._covariance_blocks():
-            lev, names, cov = block.level, block.names, block.cov
-            q = cov.shape[0]
-            sd = np.sqrt(np.diag(cov))
-            for i in range(q):
-                rows.append((lev, names[i], None, cov[i, i], sd[i], np.nan))
-            for j in range(q):
-                for i in range(j + 1, q):
-                    corr = cov[i, j] / (sd[i] * sd[j]) if sd[i] * sd[j] > 0 else np.nan
-                    rows.append((lev, names[j], names[i], cov[i, j], np.nan, corr))
-        rows.append(("Residual", None, None, self.scale, np.sqrt(self.scale), np.nan))
-        return pd.DataFrame(rows, columns=["level", "term", "term2", "variance", "std", "corr"])
-
-    def _covariance_blocks(self) -> list[VarianceBlock]:
-        """One :class:`VarianceBlock` per random-effect term, outermost level first."""
-        model = self.model
-        if self._engine is None:
-            return _statsmodels_blocks(self)
-        out = []
-        for t, cov in zip(model._terms, self._term_covariances()):
-            if t.cov == "scalar":
-                out.append(VarianceBlock(t.level, [t.component or t.level], cov[:1, :1], t))
-            else:
-                out.append(VarianceBlock(t.level, list(t.names), cov, t))
-        depth = [b.level.count("/") for b in out]
-        return [out[i] for i in sorted(range(len(out)), key=lambda i: (depth[i], i))]
-
-    def _term_covariances(self) -> list[np.ndarray]:
-        """``sigma^2 Lambda_k Lambda_k'`` per term, in the model's term order."""
-        sol = self._require_engine("the covariance of the random effects")[0]
-        return [sol.sigma2 * lam @ lam.T for lam in lambda_blocks(sol.theta, self.model._terms)]
-
-    # -- reporting (mixedext.diagnostics) -------------------------------------------------
-    def icc(self, ci: bool = False, alpha: float = 0.05) -> pd.DataFrame:
-        """Intraclass correlation per nested level, outermost first.
-
-        Columns ``icc`` (cumulative: the correlation of two observations that share the
-        unit of that level, so ancestors' variances count) and ``share`` (the level's own
-        ``sigma2_j / T``, as ``performance::icc(by_group = TRUE)``). See
-        :mod:`mixedext.diagnostics` for the definitions (Snijders & Bosker 2012). With
-        random slopes, performance's adjusted ICC (a warning says so).
-        """
-        from .diagnostics import icc_table
-
-        if ci:
-            raise NotImplementedError("confidence intervals for the ICC are not available yet")
-        return icc_table(self)
-
-    def r2(self) -> pd.Series:
-        """Nakagawa's marginal and conditional R² (as ``performance::r2_nakagawa``)."""
-        from .diagnostics import r2_table
-
-        return r2_table(self)
-
-    def lrt(self, other) -> pd.Series:
-        """Likelihood-ratio test against another fit of nested model (either order).
-
-        See :func:`mixedext.lrt` for the boundary (mixture chi-square) rules.
-        """
-        from .inference import lrt
-
-        return lrt(self, other)
-
-    def design_effect(self, cluster: str | None = None, method: str = "mean") -> pd.DataFrame:
-        """Design effect of randomising (or sampling) whole units of level ``cluster``.
-
-        ``DE = 1 + sum_{j at or inside cluster} (m_j - 1) sigma2_j / T`` (inner levels
-        count too); ``method="unequal"`` inflates ``m_j`` by ``1 + CV_j^2`` (Eldridge et
-        al. 2006). Columns ``mean_cluster_size``, ``cv_cluster_size``, ``icc``,
-        ``design_effect``, ``effective_n`` (``n / DE``) and ``se_inflation``
-        (``sqrt(DE)``).
-        """
-        from .diagnostics import design_effect_table
-
-        return design_effect_table(self, cluster=cluster, method=method)
-
-    def shrinkage(self, level: str | None = None, alpha: float = 0.05) -> pd.DataFrame:
-        """Raw (unpooled) vs shrunk (BLUP) estimate of every unit of a level.
-
-        One row per unit (per unit and term with random slopes), indexed by unit name:
-        ``n``, ``raw`` (the unit's mean partial residual ``y - X beta - (other random
-        effects)``, for a single level the mean marginal residual; least squares per
-        unit for slopes), ``blup`` (conditional mode), ``factor`` (the reliability
-        ``1 - cond_var / tau^2``; ``tau^2 / (tau^2 + sigma^2 / n)`` for a random
-        intercept), ``cond_se`` (lme4's ``ranef(condVar = TRUE)``), ``lower``/``upper``
-        (``blup -/+ z cond_se``) and ``flag`` (the interval excludes 0).
-        """
-        from .diagnostics import shrinkage_table
-
-        return shrinkage_table(self, level=level, alpha=alpha)
-
-    def plot_caterpillar(self, level: str | None = None, ax=None, alpha: float = 0.05):
-        """Caterpillar plot of a level's conditional modes with intervals (matplotlib)."""
-        from .plotting import plot_caterpillar
-
-        return plot_caterpillar(self, level=level, ax=ax, alpha=alpha)
-
-    def plot_shrinkage(self, level: str | None = None, ax=None):
-        """Raw vs shrunk estimate per unit, arrows, point size by unit size."""
-        from .plotting import plot_shrinkage
-
-        return plot_shrinkage(self, level=level, ax=ax)
-
-    def plot_funnel(self, level: str | None = None, ax=None):
-        """Unit estimates vs unit size with control limits (benchmarking)."""
-        from .plotting import plot_funnel
-
-        return plot_funnel(self, level=level, ax=ax)
 
     # -- random effects ------------------------------------------------------------------
     @cache_readonly

@@ -136,8 +136,8 @@ class Factor:
         The ``[X y]`` rows of the factor against prefix term ``k`` (transposed).
     tail_chol : ndarray (M_T, M_T) or None
     tail_xrow : ndarray (M_T, p + 1) or None
-    lxx : ndarray (p + 1, p + 1)
-        Lower Cholesky factor of the Schur complement of ``[X y]``.
+    lxx : ndarray (p + 1, p + 1) or None
+        Lower Cholesky factor of the Schur complement of ``[X y]`` (None when skipped).
     logdet : float
         ``log |L_theta|^2``.
     lambdas : list of ndarray
@@ -150,7 +150,7 @@ class Factor:
     xrow: list
     tail_chol: np.ndarray | None
     tail_xrow: np.ndarray | None
-    lxx: np.ndarray
+    lxx: np.ndarray | None
     logdet: float
     lambdas: list
 
@@ -284,7 +284,10 @@ class BlockedCholesky:
         return [lams[i] for i in self.plan.order]
 
     # -- step 2: update the factor -------------------------------------------------------
-    def factorize(self, theta_user: np.ndarray, user_terms: list[RandomTerm]) -> Factor:
+    def factorize(self, theta_user: np.ndarray, user_terms: list[RandomTerm], *,
+                  with_xx: bool = True) -> Factor:
+        """Factor ``Omega(theta)``; ``with_xx=False`` skips the ``[X y]`` Schur block (for
+        solves with the random-effect part only, e.g. PIRLS)."""
         lams = self._lambdas(theta_user, user_terms)
         terms, npre = self.terms, self.n_prefix
         p1 = self.cp.p + 1
@@ -343,10 +346,12 @@ class BlockedCholesky:
             tail_xrow = sla.solve_triangular(tail_chol, tail_x, lower=True)
             xx -= tail_xrow.T @ tail_xrow
             logdet += 2.0 * np.log(np.diag(tail_chol)).sum()
-        try:
-            lxx = np.linalg.cholesky(xx)
-        except np.linalg.LinAlgError as err:
-            raise NotPositiveDefinite(str(err)) from err
+        lxx = None
+        if with_xx:
+            try:
+                lxx = np.linalg.cholesky(xx)
+            except np.linalg.LinAlgError as err:
+                raise NotPositiveDefinite(str(err)) from err
         return Factor(chol=chol, chol_inv=chol_inv, below=below, xrow=xrow,
                       tail_chol=tail_chol, tail_xrow=tail_xrow, lxx=lxx, logdet=logdet,
                       lambdas=lams)

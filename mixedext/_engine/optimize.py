@@ -64,3 +64,53 @@ def minimize_theta(fun, theta0, lower, *, maxiter: int = 2000,
     converged = bool(res.success) and np.isfinite(best)
     msg = res.message if isinstance(res.message, str) else str(res.message)
     return OptimResult(theta, best, converged, msg, len(history), int(res.nit), history)
+
+
+def newton_polish(fun, x, lower, *, steps: int = 3, rel: float = 1e-4):
+    """A few Newton steps from ``x`` with a central-difference gradient and Hessian.
+
+    Parameters at their lower bound stay there. A step is kept only if it lowers
+    ``fun``; returns the polished point and its value. Used where each evaluation is
+    costly but smooth (the Laplace deviance), to reach the optimum to ~1e-8 from
+    L-BFGS-B's ~1e-5.
+    """
+    x = np.asarray(x, dtype=float).copy()
+    fx = fun(x)
+    for _ in range(steps):
+        free = ~((x - lower) <= 1e-10)
+        idx = np.flatnonzero(free)
+        if idx.size == 0:
+            break
+        h = rel * np.maximum(np.abs(x[idx]), 1e-2)
+        k = idx.size
+        grad = np.empty(k)
+        hess = np.empty((k, k))
+        plus, minus = np.empty(k), np.empty(k)
+        for a in range(k):
+            e = np.zeros_like(x)
+            e[idx[a]] = h[a]
+            plus[a], minus[a] = fun(x + e), fun(x - e)
+            grad[a] = (plus[a] - minus[a]) / (2 * h[a])
+            hess[a, a] = (plus[a] - 2 * fx + minus[a]) / h[a] ** 2
+        for a in range(k):
+            for b in range(a):
+                ea = np.zeros_like(x)
+                eb = np.zeros_like(x)
+                ea[idx[a]], eb[idx[b]] = h[a], h[b]
+                hess[a, b] = hess[b, a] = (fun(x + ea + eb) - fun(x + ea - eb)
+                                           - fun(x - ea + eb) + fun(x - ea - eb)) / (
+                    4 * h[a] * h[b])
+        try:
+            step = np.linalg.solve(hess, grad)
+        except np.linalg.LinAlgError:
+            break
+        if not np.all(np.isfinite(step)):
+            break
+        cand = x.copy()
+        cand[idx] -= step
+        cand = np.maximum(cand, lower)
+        fc = fun(cand)
+        if not fc < fx:
+            break
+        x, fx = cand, fc
+    return x, fx

@@ -1,0 +1,188 @@
+"""Laplace and adaptive Gauss-Hermite deviance of a binomial (logit) mixed model.
+
+Model: ``y_i ~ Binomial(m_i, mu_i)``, ``logit(mu) = X beta + Z Lambda_theta u``,
+``u ~ N(0, I)`` (no residual scale). For given ``(theta, beta)`` penalised iteratively
+reweighted least squares (PIRLS, Bates et al. 2015 section 4 of the glmer vignette)
+finds the conditional modes ``u*``: each step solves the penalised weighted least squares
+system ``(Lambda' Z' W Z Lambda + I) u = Lambda' Z' W z`` with the blocked Cholesky factor
+of :mod:`mixedext._engine.factor` (weights ``W = m mu (1 - mu)``, working response ``z``),
+with step halving on the penalised deviance. Then
+
+* Laplace (``nagq = 1``): ``-2 log L = -2 sum log p(y | u*) + |u*|^2 + log|L|^2``;
+* adaptive Gauss-Hermite (``nagq > 1``, one scalar random-effect term): per unit,
+  ``log int p(y_i | u) phi(u) du = log s_i + logsumexp_k [log w_k + log p(y_i | u_i* + s_i x_k)
+  + log phi(u_i* + s_i x_k) - log phi(x_k)]`` with ``s_i = 1 / L_ii`` (lme4's rule; ``nagq = 1``
+  gives the Laplace value).
+
+Each PIRLS step costs ``O(n q^2)`` vectorised work (no loop over units).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import expit, gammaln, logsumexp
+
+from .condvar import conditional_covariances
+from .crossprod import RandomTerm, cross_products
+from .factor import BlockedCholesky, Factor, lambda_blocks, plan_elimination
+
+__all__ = ["BinomialLaplace", "PirlsState"]
+
+
+def binomial_loglik(y, m, eta):
+    """Row log-likelihoods ``log Binom(y | m, expit(eta))`` (with the binomial coefficient)."""
+    log_mu = -np.logaddexp(0.0, -eta)
+    log_1mu = -np.logaddexp(0.0, eta)
+    return (gammaln(m + 1) - gammaln(y + 1) - gammaln(m - y + 1) + y * log_mu
+            + (m - y) * log_1mu)
+
+
+@dataclass
+class PirlsState:
+    """Conditional modes at one ``(theta, beta)`` and the factor of the weighted system."""
+
+    u: list
+    b: list
+    eta: np.ndarray
+    factor: Factor
+    chol: BlockedCholesky
+    loglik: float        # sum of log p(y | u*)
+    penalty: float       # |u*|^2
+    iterations: int
+
+
+class BinomialLaplace:
+    """The (approximate) deviance ``-2 log L(theta, beta)`` of a binomial GLMM.
+
+    Parameters
+    ----------
+    exog : ndarray (n, p)
+    y : ndarray (n,)
+        Successes.
+    trials : ndarray (n,)
+        Trials per row (1 for binary outcomes).
+    terms : list of RandomTerm
+    """
+
+    def __init__(self, exog, y, trials, terms: list[RandomTerm]):
+        self.exog = np.asarray(exog, dtype=float)
+        self.y = np.asarray(y, dtype=float)
+        self.m = np.asarray(trials, dtype=float)
+        self.terms = list(terms)
+        n = len(self.y)
+        self._empty = np.zeros((n, 0))
+        self.plan = plan_elimination(self.terms,
+                                     cross_products(self._empty, np.zeros(n), self.terms))
+        self.n_theta = sum(t.n_theta for t in self.terms)
+        self._u = [np.zeros((t.n_units, t.q)) for t in self.terms]
+        self._zcols = [np.ones((n, 1)) if t.z is None else np.asarray(t.z, float)
+                       for t in self.terms]
+
+    def _linear(self, offset, lams, u):
+        eta = offset.copy()
+        b = []
+        for t, z, lam, uk in zip(self.terms, self._zcols, lams, u):
+            bk = uk @ lam.T
+            b.append(bk)
+            eta += np.einsum("nq,nq->n", z, bk[t.codes])
+        return eta, b
+
+    def _pdev(self, eta, u):
+        return -2.0 * binomial_loglik(self.y, self.m, eta).sum() + sum(
+            float(np.sum(uk ** 2)) for uk in u)
+
+    def pirls(self, theta, beta, *, tol=1e-12, maxiter=100) -> PirlsState:
+        """Conditional modes ``u*`` for ``(theta, beta)`` (warm-started)."""
+        theta = np.asarray(theta, dtype=float)
+        lams = lambda_blocks(theta, self.terms)
+        offset = self.exog @ np.asarray(beta, dtype=float)
+        u = [uk.copy() for uk in self._u]
+        eta, b = self._linear(offset, lams, u)
+        pdev = self._pdev(eta, u)
+        it = 0
+        for it in range(1, maxiter + 1):  # noqa: B007 (iterations reported)
+            mu = expit(eta)
+            w = np.maximum(self.m * mu * (1.0 - mu), 1e-300)
+            sw = np.sqrt(w)
+            work = (eta - offset) + (self.y - self.m * mu) / w
+            wterms = [RandomTerm(t.level, t.codes, t.unit_labels, t.names, z * sw[:, None],
+                                 t.cov) for t, z in zip(self.terms, self._zcols)]
+            cp = cross_products(self._empty, sw * work, wterms)
+            chol = BlockedCholesky(wterms, cp, self.plan)
+            f = chol.factorize(theta, wterms, with_xx=False)
+            v = [r[:, 0] for r in f.xrow]
+            if chol.tail:
+                off = chol.tail_offsets
+                v += [f.tail_xrow[off[j]:off[j + 1], 0] for j in range(len(chol.tail))]
+            u_elim = chol.solve_upper(f, v)
+            u_new = [None] * len(self.terms)
+            for pos, i in enumerate(self.plan.order):
+                u_new[i] = u_elim[pos].reshape(self.terms[i].n_units, self.terms[i].q)
+            # step halving on the penalised deviance
+            step = 1.0
+            for _ in range(30):
+                cand = [uo + step * (un - uo) for uo, un in zip(u, u_new)]
+                eta_c, b_c = self._linear(offset, lams, cand)
+                pdev_c = self._pdev(eta_c, cand)
+                if pdev_c <= pdev + 1e-10 * abs(pdev):
+                    break
+                step /= 2.0
+            change = pdev - pdev_c
+            u, eta, b, pdev = cand, eta_c, b_c, pdev_c
+            if abs(change) < tol * (abs(pdev) + 0.1):
+                break
+        # the factor at the converged modes (weights at the final mu)
+        mu = expit(eta)
+        sw = np.sqrt(np.maximum(self.m * mu * (1.0 - mu), 1e-300))
+        wterms = [RandomTerm(t.level, t.codes, t.unit_labels, t.names, z * sw[:, None], t.cov)
+                  for t, z in zip(self.terms, self._zcols)]
+        chol = BlockedCholesky(wterms, cross_products(self._empty, np.zeros(len(eta)), wterms),
+                               self.plan)
+        f = chol.factorize(theta, wterms, with_xx=False)
+        self._u = [uk.copy() for uk in u]
+        return PirlsState(u=u, b=b, eta=eta, factor=f, chol=chol,
+                          loglik=float(binomial_loglik(self.y, self.m, eta).sum()),
+                          penalty=float(sum(np.sum(uk ** 2) for uk in u)), iterations=it)
+
+    def deviance(self, theta, beta, nagq: int = 1) -> float:
+        """``-2 log L`` by the Laplace approximation (``nagq = 1``) or adaptive GHQ."""
+        try:
+            st = self.pirls(theta, beta)
+        except np.linalg.LinAlgError:
+            return np.inf
+        if nagq == 1:
+            return -2.0 * st.loglik + st.penalty + st.factor.logdet
+        return self._agq(st, theta, beta, nagq)
+
+    def _agq(self, st, theta, beta, nagq):
+        if len(self.terms) != 1 or self.terms[0].q != 1:
+            raise ValueError("adaptive Gauss-Hermite quadrature (nagq > 1) needs a single "
+                             "scalar random-effect term, e.g. (1 | unit); use nagq=1 (Laplace)")
+        t = self.terms[0]
+        lam = lambda_blocks(np.asarray(theta, float), self.terms)[0][0, 0]
+        s = 1.0 / st.factor.chol[0][:, 0, 0]       # conditional SD of u per unit
+        uhat = st.u[0][:, 0]
+        nodes, weights = np.polynomial.hermite_e.hermegauss(nagq)
+        weights = weights / weights.sum()
+        offset = self.exog @ np.asarray(beta, float)
+        z = self._zcols[0][:, 0]
+        m_units = t.n_units
+        terms_k = np.empty((nagq, m_units))
+        for k, (x, wk) in enumerate(zip(nodes, weights)):
+            uk = uhat + s * x
+            eta = offset + z * lam * uk[t.codes]
+            ll = np.bincount(t.codes, weights=binomial_loglik(self.y, self.m, eta),
+                             minlength=m_units)
+            terms_k[k] = np.log(wk) + ll - 0.5 * uk ** 2 + 0.5 * x ** 2
+        log_int = np.log(s) + logsumexp(terms_k, axis=0)
+        return float(-2.0 * log_int.sum())
+
+    def conditional_covariances(self, st: PirlsState) -> list:
+        """``Var(b | y)`` per term (user order) from the weighted factor (sigma = 1)."""
+        elim = conditional_covariances(st.chol, st.factor, 1.0)
+        out = [None] * len(self.terms)
+        for pos, i in enumerate(self.plan.order):
+            out[i] = elim[pos]
+        return out

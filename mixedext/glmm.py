@@ -1,0 +1,283 @@
+"""Binary and binomial outcomes: statsmodels' ``BinomialBayesMixedGLM`` with maximum likelihood.
+
+``mixedext.binomial_mixedglm(formula, data, vc_formulas=None, *, groups=None, nested=None,
+trials=None)`` builds :class:`BinomialMixedGLM`, a subclass of statsmodels'
+``BinomialBayesMixedGLM``: ``fit_vb()`` and ``fit_map()`` behave as in statsmodels, and
+``fit_ml(nagq=1)`` adds maximum likelihood as ``lme4::glmer``: the Laplace approximation
+(``nagq=1``, any nesting, random slopes) or adaptive Gauss-Hermite quadrature (``nagq > 1``,
+one scalar random-effect term), from :mod:`mixedext._engine.pirls`.
+
+Model: ``logit P(y = 1) = X beta + Z b``, ``b = Lambda_theta u``, ``u ~ N(0, I)``; with
+``trials=`` the outcome counts successes out of ``trials`` (glmer's ``cbind(s, n - s)``).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import patsy
+import scipy.sparse as sp
+from statsmodels.genmod import families
+from statsmodels.genmod.bayes_mixed_glm import BinomialBayesMixedGLM, _BayesMixedGLM
+
+from ._engine.crossprod import RandomTerm
+from ._engine.factor import theta_bounds
+from ._engine.optimize import minimize_theta, newton_polish
+from ._engine.pirls import BinomialLaplace
+from .data import prepare_frame
+from .formula.terms import build_term, formula_variables, split_formula
+
+__all__ = ["BinomialMixedGLM", "binomial_mixedglm"]
+
+
+class BinomialMixedGLM(BinomialBayesMixedGLM):
+    """statsmodels' binomial mixed GLM, with maximum likelihood (:meth:`fit_ml`).
+
+    Built by :func:`binomial_mixedglm` or statsmodels' own
+    ``from_formula(formula, vc_formulas, data)`` (variance components of indicator
+    columns become random intercepts). See the module docstring for the model.
+    """
+
+    def __init__(self, endog, exog, exog_vc, ident, vcp_p=1, fe_p=2, fep_names=None,
+                 vcp_names=None, vc_names=None, *, re_terms=None, trials=None):
+        endog = np.asarray(endog, dtype=float)
+        if trials is None:
+            BinomialBayesMixedGLM.__init__(self, endog, exog, exog_vc, ident, vcp_p=vcp_p,
+                                           fe_p=fe_p, fep_names=fep_names,
+                                           vcp_names=vcp_names, vc_names=vc_names)
+        else:  # counts: statsmodels' Bayes fits are for 0/1 outcomes only
+            _BayesMixedGLM.__init__(self, endog, exog, exog_vc=exog_vc, ident=ident,
+                                    vcp_p=vcp_p, fe_p=fe_p, family=families.Binomial(),
+                                    fep_names=fep_names, vcp_names=vcp_names,
+                                    vc_names=vc_names)
+        self.trials = None if trials is None else np.asarray(trials, dtype=float)
+        self._terms = re_terms if re_terms is not None else _terms_from_vc(
+            self.exog_vc, self.ident, self.vcp_names)
+
+    @classmethod
+    def from_formula(cls, formula, vc_formulas, data, vcp_p=1, fe_p=2):
+        """statsmodels' constructor (``vc_formulas[name]`` a one-sided formula)."""
+        return binomial_mixedglm(formula, data, vc_formulas, vcp_p=vcp_p, fe_p=fe_p)
+
+    def fit_vb(self, *args, **kwargs):
+        self._bayes_ok("fit_vb")
+        return super().fit_vb(*args, **kwargs)
+
+    def fit_map(self, *args, **kwargs):
+        self._bayes_ok("fit_map")
+        return super().fit_map(*args, **kwargs)
+
+    def _bayes_ok(self, name):
+        if self.trials is not None:
+            raise NotImplementedError(f"{name}: statsmodels' Bayes fits take 0/1 outcomes; "
+                                      "use fit_ml() for binomial counts (trials=)")
+
+    def fit_ml(self, nagq: int = 1, *, maxiter: int = 2000):
+        """Maximum likelihood (as ``lme4::glmer``).
+
+        Parameters
+        ----------
+        nagq : int
+            1: Laplace approximation; more: adaptive Gauss-Hermite quadrature with that
+            many nodes (a single scalar random-effect term only).
+
+        Returns
+        -------
+        BinomialMixedResults
+
+        Notes
+        -----
+        The deviance ``-2 log L(theta, beta)`` is minimised jointly over ``theta >= 0``
+        and ``beta`` (L-BFGS-B, central differences), starting from the GLM fit; the
+        conditional modes come from PIRLS at each evaluation. Standard errors of
+        ``beta`` come from the numerical Hessian of the deviance in ``(theta, beta)``,
+        as glmer's default.
+        """
+        from .glmm_results import BinomialMixedResults
+
+        if self._terms is None:
+            raise NotImplementedError("fit_ml needs random effects given as grouping "
+                                      "factors ((1 | g) terms, groups= or indicator "
+                                      "vc_formulas); this exog_vc is general")
+        nagq = int(nagq)
+        if nagq < 1:
+            raise ValueError(f"nagq must be a positive integer, got {nagq}")
+        trials = np.ones(len(self.endog)) if self.trials is None else self.trials
+        dev = BinomialLaplace(self.exog, self.endog, trials, self._terms)
+        beta0 = _glm_start(self.exog, self.endog, trials)
+        lower_t = theta_bounds(self._terms)
+        x0 = np.concatenate([np.where(lower_t == 0, 1.0, 0.0), beta0])
+        lower = np.concatenate([lower_t, np.full(len(beta0), -np.inf)])
+        k = dev.n_theta
+
+        def objective(x, q):
+            return dev.deviance(x[:k], x[k:], q)
+
+        opt = minimize_theta(lambda x: objective(x, 1), x0, lower, maxiter=maxiter)
+        if nagq > 1:
+            opt = minimize_theta(lambda x: objective(x, nagq), opt.theta, lower,
+                                 maxiter=maxiter)
+        opt.theta, opt.deviance = newton_polish(lambda x: objective(x, nagq), opt.theta, lower)
+        if not opt.converged:
+            warnings.warn(f"fit_ml did not converge ({opt.message}); try rescaling "
+                          "covariates or a simpler random-effect structure",
+                          RuntimeWarning, stacklevel=2)
+        hess = _hessian(lambda x: objective(x, nagq), opt.theta, lower)
+        state = dev.pirls(opt.theta[:k], opt.theta[k:])
+        return BinomialMixedResults(self, dev, opt, state, hess, nagq)
+
+
+def _glm_start(exog, y, trials):
+    """Fixed-effect start: the binomial GLM ignoring the random effects."""
+    import statsmodels.api as sm
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = sm.GLM(np.column_stack([y, trials - y]), exog,
+                         family=sm.families.Binomial()).fit()
+        return np.asarray(res.params)
+    except Exception:  # noqa: BLE001 - a start value only
+        return np.zeros(exog.shape[1])
+
+
+def _hessian(f, x0, lower, rel=1e-4):
+    """Central-difference Hessian (one-sided steps away from a bound)."""
+    m = len(x0)
+    h = rel * np.maximum(np.abs(x0), 1e-2)
+    f0 = f(x0)
+    hess = np.empty((m, m))
+
+    def shifted(i, si, j=None, sj=0):
+        x = x0.copy()
+        x[i] += si * h[i]
+        if j is not None:
+            x[j] += sj * h[j]
+        return f(np.maximum(x, lower))
+
+    for i in range(m):
+        hess[i, i] = (shifted(i, 1) - 2 * f0 + shifted(i, -1)) / h[i] ** 2
+        for j in range(i):
+            hess[i, j] = hess[j, i] = (shifted(i, 1, j, 1) - shifted(i, 1, j, -1)
+                                       - shifted(i, -1, j, 1) + shifted(i, -1, j, -1)) / (
+                4 * h[i] * h[j])
+    return hess
+
+
+def _terms_from_vc(exog_vc, ident, names):
+    """Random-intercept terms from statsmodels' indicator variance components."""
+    exog_vc = sp.csc_array(exog_vc)
+    terms = []
+    for j, name in enumerate(names):
+        cols = np.flatnonzero(ident == j)
+        block = exog_vc[:, cols].tocsr()
+        nnz = np.diff(block.indptr)
+        if not (np.all(nnz == 1) and np.allclose(block.data, 1.0)):
+            return None
+        codes = block.indices.astype(np.int64)
+        terms.append(build_term(name, [codes], None, ("Intercept",)))
+    return terms
+
+
+def _exog_vc(terms):
+    """statsmodels' (exog_vc, ident, names) for the Bayes fits: one independent variance
+    component per (term, covariate)."""
+    mats, ident, names, vc_names = [], [], [], []
+    n = len(terms[0].codes) if terms else 0
+    for t in terms:
+        for a, cov_name in enumerate(t.names):
+            z = np.ones(n) if t.z is None else t.z[:, a]
+            mats.append(sp.csr_array((z, (np.arange(n), t.codes)), shape=(n, t.n_units)))
+            ident.append(np.full(t.n_units, len(names)))
+            names.append(t.level if t.q == 1 else f"{t.level}:{cov_name}")
+            vc_names.extend(f"{names[-1]}[{lab}]" for lab in t.unit_labels)
+    return sp.hstack(mats, format="csr"), np.concatenate(ident).astype(int), names, vc_names
+
+
+def binomial_mixedglm(formula, data, vc_formulas=None, *, groups=None, nested=None,
+                      trials=None, vcp_p=1, fe_p=2) -> BinomialMixedGLM:
+    """A binomial (logit) mixed model from a formula.
+
+    Parameters
+    ----------
+    formula : str
+        Fixed effects, optionally with lme4-style terms ``(1 | unit)``, ``(1 | a/b)``,
+        ``(1 + x | unit)``.
+    data : DataFrame
+    vc_formulas : dict, optional
+        statsmodels-style variance components, e.g. ``{"unit": "0 + C(unit)"}``.
+    groups : str, optional
+        A random intercept per unit of this column.
+    nested : str or list of str, optional
+        Levels nested in ``groups`` (outermost first), each with a random intercept.
+    trials : str, optional
+        Column of trials: the outcome then counts successes (glmer's
+        ``cbind(successes, trials - successes)``).
+
+    Returns
+    -------
+    BinomialMixedGLM
+    """
+    fixed, levels = split_formula(formula)
+    nested = [nested] if isinstance(nested, str) else list(nested or [])
+    group_cols = [f for lev in levels for f in lev.factors]
+    group_cols += ([groups] if groups else []) + nested + ([trials] if trials else [])
+    formulas = [formula, *(vc_formulas or {}).values()]
+    frame, _ = prepare_frame(data, columns=formula_variables(formulas, list(data.columns)),
+                             group_columns=group_cols, missing="raise")
+    env = patsy.EvalEnvironment.capture(1)
+    y, x = patsy.dmatrices(fixed, frame, eval_env=env, return_type="dataframe",
+                           NA_action="raise")
+    if y.shape[1] != 1:
+        raise TypeError(f"the outcome {formula.split('~')[0].strip()!r} must be numeric "
+                        "(0/1, or successes with trials=)")
+    yname = y.columns[0]
+    y = y.iloc[:, 0].to_numpy(dtype=float)
+    m = None
+    if trials:
+        m = frame[trials].to_numpy(dtype=float)
+        if np.any(m < 1) or np.any(m != np.round(m)):
+            raise ValueError(f"trials column {trials!r} must hold positive integers")
+        if np.any(y < 0) or np.any(y > m) or np.any(y != np.round(y)):
+            raise ValueError(f"outcome {yname!r} must count successes: integers between 0 "
+                             f"and the trials in {trials!r}")
+    elif not np.all(np.isin(y, (0.0, 1.0))):
+        bad = np.unique(y[~np.isin(y, (0.0, 1.0))])[:5]
+        raise ValueError(f"outcome {yname!r} must be binary (0/1) for a binomial model; "
+                         f"found {', '.join(f'{v:g}' for v in bad)} (for counts, give trials=)")
+    terms = []
+    for lev in levels:
+        cols = [np.asarray(frame[f]) for f in lev.factors]
+        if lev.lhs.strip() == "1":
+            terms.append(build_term(lev.name, cols, None, ("Intercept",)))
+        else:
+            z = patsy.dmatrix(lev.lhs, frame, eval_env=env, return_type="dataframe")
+            terms.append(build_term(lev.name, cols, z.to_numpy(float), list(z.columns)))
+    if groups:
+        path = [groups]
+        terms.append(build_term(groups, [np.asarray(frame[groups])], None, ("Intercept",)))
+        for col in nested:
+            path.append(col)
+            terms.append(build_term("/".join(path), [np.asarray(frame[c]) for c in path],
+                                    None, ("Intercept",)))
+    for name, vf in (vc_formulas or {}).items():
+        mat = patsy.dmatrix(vf, frame, eval_env=env, return_type="dataframe")
+        values = mat.to_numpy(float)
+        if not (np.all((values == 0) | (values == 1)) and np.all(values.sum(axis=1) == 1)):
+            raise ValueError(f"vc_formulas[{name!r}] = {vf!r} is not a set of indicator "
+                             "columns; write random slopes as (0 + x | g) terms")
+        labels = np.array([c.split("[", 1)[-1].rstrip("]") for c in mat.columns], dtype=object)
+        terms.append(RandomTerm(name, values.argmax(axis=1).astype(np.int64), labels))
+    if not terms:
+        raise ValueError("no random effects: give (1 | g) terms, groups= or vc_formulas")
+    exog_vc, ident, vcp_names, vc_names = _exog_vc(terms)
+    model = BinomialMixedGLM(y, x, exog_vc, ident, vcp_p=vcp_p, fe_p=fe_p,
+                             fep_names=list(x.columns), vcp_names=vcp_names,
+                             vc_names=vc_names, re_terms=terms, trials=m)
+    model.endog_name = yname
+    model.formula = formula
+    model._design_info = x.design_info
+    model._frame = frame
+    return model
+

@@ -1,0 +1,238 @@
+"""Results of :meth:`mixedext.BinomialMixedGLM.fit_ml` (maximum likelihood, as glmer).
+
+Labelled, read-only pandas properties (``fe_params``, ``bse``, ``cov_params()``, ...) and
+the random-effect reports shared with the linear model (``variance_components()``,
+``icc()`` on the latent scale with residual variance ``pi^2 / 3``, ``r2()``,
+``design_effect()``, ``shrinkage()``, plots).
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+from scipy.special import expit
+from scipy.stats import norm
+
+from ._engine.factor import theta_bounds
+from .reporting import RandomEffectsReport
+
+__all__ = ["BinomialMixedResults"]
+
+LATENT_RESIDUAL_VARIANCE = np.pi ** 2 / 3  # variance of the standard logistic
+
+
+class BinomialMixedResults(RandomEffectsReport):
+    """Maximum-likelihood fit of a binomial mixed model.
+
+    Attributes
+    ----------
+    model : BinomialMixedGLM
+    nagq : int
+        1 for the Laplace approximation, more for adaptive Gauss-Hermite quadrature.
+    converged : bool
+    """
+
+    _residual_row = False
+    scale = LATENT_RESIDUAL_VARIANCE
+
+    def __init__(self, model, dev, opt, state, hessian, nagq):
+        self.model = model
+        self._dev = dev
+        self._opt = opt
+        self._state = state
+        self._hessian = hessian
+        self.nagq = nagq
+        self.converged = opt.converged
+        self.method = "ML (Laplace)" if nagq == 1 else f"ML (AGQ, {nagq} nodes)"
+        self._k = dev.n_theta
+        self.nobs = len(model.endog)
+
+    # -- parameters --------------------------------------------------------------------
+    def _variance_parameters(self):
+        return self._opt.theta[:self._k], 1.0
+
+    @property
+    def theta(self) -> pd.Series:
+        """lme4's ``theta`` (relative covariance factors; here the random-effect SDs)."""
+        return pd.Series(self._opt.theta[:self._k], name="theta")
+
+    @property
+    def fe_params(self) -> pd.Series:
+        """Fixed effects (log-odds scale)."""
+        return pd.Series(self._opt.theta[self._k:], index=self.model.fep_names,
+                         name="fe_params")
+
+    @cached_property
+    def _vcov_all(self) -> np.ndarray:
+        try:
+            return 2.0 * np.linalg.inv(self._hessian)
+        except np.linalg.LinAlgError:
+            return np.full_like(self._hessian, np.nan)
+
+    def cov_params(self) -> pd.DataFrame:
+        """Covariance of the fixed effects: the ``beta`` block of the inverse Hessian of
+        ``-log L`` in ``(theta, beta)`` (glmer's default ``use.hessian = TRUE``)."""
+        names = self.model.fep_names
+        return pd.DataFrame(self._vcov_all[self._k:, self._k:], index=names, columns=names)
+
+    @property
+    def bse(self) -> pd.Series:
+        """Standard errors of the fixed effects."""
+        return pd.Series(np.sqrt(np.diag(self.cov_params())), index=self.model.fep_names,
+                         name="bse")
+
+    @property
+    def zvalues(self) -> pd.Series:
+        return self.fe_params / self.bse
+
+    @property
+    def pvalues(self) -> pd.Series:
+        return pd.Series(2 * norm.sf(np.abs(self.zvalues)), index=self.model.fep_names)
+
+    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
+        """Wald intervals for the fixed effects."""
+        q = norm.ppf(1 - alpha / 2)
+        return pd.DataFrame({"lower": self.fe_params - q * self.bse,
+                             "upper": self.fe_params + q * self.bse})
+
+    # -- likelihood ----------------------------------------------------------------------
+    @property
+    def llf(self) -> float:
+        """Log-likelihood (Laplace or AGQ approximation; binomial coefficients included,
+        as glmer's ``logLik``)."""
+        return -0.5 * self._opt.deviance
+
+    @property
+    def df_modelwc(self) -> int:
+        return self._k + len(self.model.fep_names)
+
+    @property
+    def aic(self) -> float:
+        return -2 * self.llf + 2 * self.df_modelwc
+
+    @property
+    def bic(self) -> float:
+        return -2 * self.llf + np.log(self.nobs) * self.df_modelwc
+
+    @property
+    def singular(self) -> bool:
+        """lme4's rule: a bounded ``theta`` below 1e-4."""
+        lower = theta_bounds(self.model._terms)
+        return bool(np.any((lower == 0) & (self._opt.theta[:self._k] < 1e-4)))
+
+    @property
+    def optim_history(self) -> pd.DataFrame:
+        cols = [f"theta{i}" for i in range(self._k)] + list(self.model.fep_names) + [
+            "deviance"]
+        return pd.DataFrame(self._opt.history, columns=cols).rename_axis("evaluation")
+
+    # -- random effects and predictions ------------------------------------------------
+    @property
+    def random_effects(self) -> dict:
+        """Conditional modes ``{level: DataFrame}`` (one row per unit, log-odds scale)."""
+        out = {}
+        for t, b in zip(self.model._terms, self._state.b):
+            frame = pd.DataFrame(b, index=pd.Index(t.unit_labels, name=t.level),
+                                 columns=list(t.names))
+            out[t.level] = pd.concat([out[t.level], frame], axis=1) if t.level in out \
+                else frame
+        return out
+
+    @cached_property
+    def _condcov(self) -> list:
+        return self._dev.conditional_covariances(self._state)
+
+    def predict(self, exog=None, which: str = "conditional") -> np.ndarray:
+        """Predicted probabilities.
+
+        ``which="conditional"``: with the units' conditional modes (rows of the fitted
+        data only); ``"marginal"``: the fixed-effect prediction with the random effects
+        at 0 (the typical unit, not the population average).
+        """
+        if which not in ("conditional", "marginal"):
+            raise ValueError(f"which must be 'conditional' or 'marginal', not {which!r}")
+        if exog is None:
+            exog = self.model.exog
+            eta = np.asarray(exog) @ self.fe_params.to_numpy()
+            if which == "conditional":
+                eta = self._state.eta
+            return expit(eta)
+        if which == "conditional":
+            raise NotImplementedError("conditional predictions on new data are not "
+                                      "available yet; use which='marginal'")
+        return expit(np.asarray(exog, float) @ self.fe_params.to_numpy())
+
+    def shrinkage(self, level: str | None = None, alpha: float = 0.05) -> pd.DataFrame:
+        """Raw vs shrunk unit effects on the log-odds scale, plus rates.
+
+        ``raw`` is the unit's empirical logit ``log((s + 1/2) / (n - s + 1/2))`` (finite for
+        0/n and n/n) less the mean fixed-effect linear predictor of its rows; ``blup`` the
+        conditional mode; ``factor`` ``1 - cond_var / tau^2``; ``rate_raw`` the observed
+        proportion, ``rate_shrunk`` the mean conditional probability of the unit's rows.
+        Random intercepts only.
+        """
+        terms = self.model._terms
+        levels = list(dict.fromkeys(t.level for t in terms))
+        level = levels[0] if level is None else level
+        idx = [i for i, t in enumerate(terms) if t.level == level]
+        if not idx:
+            raise KeyError(f"level {level!r} is not a level of the model (levels: "
+                           f"{', '.join(levels)})")
+        i = idx[0]
+        t = terms[i]
+        if len(idx) > 1 or t.z is not None:
+            raise NotImplementedError("shrinkage of a binomial model with random slopes is "
+                                      "not available yet")
+        m = self._dev.m
+        y = self._dev.y
+        units = t.n_units
+        succ = np.bincount(t.codes, weights=y, minlength=units)
+        trials = np.bincount(t.codes, weights=m, minlength=units)
+        rows = np.bincount(t.codes, minlength=units)
+        fixed = self.model.exog @ self.fe_params.to_numpy()
+        mean_fixed = np.bincount(t.codes, weights=fixed, minlength=units) / rows
+        raw = np.log((succ + 0.5) / (trials - succ + 0.5)) - mean_fixed
+        blup = self._state.b[i][:, 0]
+        cvar = self._condcov[i][:, 0, 0]
+        tau2 = self._term_covariances()[i][0, 0]
+        se = np.sqrt(cvar)
+        z = norm.ppf(1 - alpha / 2)
+        prob = expit(self._state.eta)
+        frame = pd.DataFrame({
+            "n": trials.astype(int), "raw": raw, "blup": blup,
+            "factor": 1 - cvar / tau2 if tau2 > 0 else np.zeros(units), "cond_se": se,
+            "lower": blup - z * se, "upper": blup + z * se,
+            "rate_raw": succ / trials,
+            "rate_shrunk": np.bincount(t.codes, weights=prob * m, minlength=units) / trials,
+        }, index=pd.Index(t.unit_labels, name=level))
+        frame["flag"] = (frame["lower"] > 0) | (frame["upper"] < 0)
+        return frame
+
+    def design_effect(self, cluster=None, method="mean") -> pd.DataFrame:
+        """Design effect on the latent scale (see :meth:`MixedLMResults.design_effect`)."""
+        return super().design_effect(cluster=cluster, method=method)
+
+    # -- summary -------------------------------------------------------------------------
+    def summary(self) -> str:
+        """A text summary: fit information, fixed effects, variance components."""
+        lines = [f"Binomial mixed model ({self.method})",
+                 f"Dependent variable: {getattr(self.model, 'endog_name', 'y')}",
+                 f"No. observations: {self.nobs}"]
+        for t in self.model._terms:
+            lines.append(f"No. units ({t.level}): {t.n_units}")
+        lines += [f"Log-likelihood: {self.llf:.4f}   AIC: {self.aic:.4f}   BIC: {self.bic:.4f}",
+                  f"Converged: {'Yes' if self.converged else 'No'}   "
+                  f"Singular fit: {'Yes' if self.singular else 'No'}", ""]
+        table = pd.DataFrame({"Coef.": self.fe_params, "Std.Err.": self.bse,
+                              "z": self.zvalues, "P>|z|": self.pvalues})
+        table = pd.concat([table, self.conf_int().rename(
+            columns={"lower": "[0.025", "upper": "0.975]"})], axis=1)
+        lines.append(table.to_string(float_format=lambda x: f"{x:.4f}"))
+        lines += ["", "Random effects (log-odds scale):",
+                  self.variance_components().to_string(index=False)]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"<BinomialMixedResults: {self.method}, llf={self.llf:.4f}>"
