@@ -18,5 +18,6 @@ from .results import MixedLMResults
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["BinomialMixedGLM", "binomial_mixedglm", "MixedLM", "MixedLMResults", "MissingDataError", "clusters_needed", "datasets",
-           "design_effect", "lrt", "mixedlm"]
+__all__ = ["BinomialMixedGLM", "MissingDataError", "MixedLM", "MixedLMResults",
+           "binomial_mixedglm", "clusters_needed", "datasets", "design_effect", "lrt",
+           "mixedlm"]
