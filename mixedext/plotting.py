@@ -36,8 +36,8 @@ def plot_caterpillar(res, level=None, ax=None, alpha=0.05):
     table = res.shrinkage(level=level, alpha=alpha)
     parts = _by_term(table)
     n_units = len(parts[0][1])
-    axes = _axes(ax, len(parts), figsize=(4 * len(parts) + 1, max(3, 0.18 * n_units + 1)),
-                 squeeze=False)
+    height = min(12.0, max(3.0, 0.18 * n_units + 1))  # capped: many units, no labels
+    axes = _axes(ax, len(parts), figsize=(4 * len(parts) + 1, height), squeeze=False)
     flat = np.ravel(axes) if ax is None else [ax] * len(parts)
     for axis, (term, sub) in zip(flat, parts):
         sub = sub.sort_values("blup")

@@ -143,9 +143,14 @@ class RandomEffectsReport:
         ``n``, ``raw`` (the unit's mean partial residual ``y - X beta - (other random
         effects)``, for a single level the mean marginal residual; least squares per
         unit for slopes), ``blup`` (conditional mode), ``factor`` (the reliability
-        ``1 - cond_var / tau^2``; ``tau^2 / (tau^2 + sigma^2 / n)`` for a random
-        intercept), ``cond_se`` (lme4's ``ranef(condVar = TRUE)``), ``lower``/``upper``
-        (``blup -/+ z cond_se``) and ``flag`` (the interval excludes 0).
+        ``1 - cond_var / tau^2``; ``tau^2 / (tau^2 + sigma^2 / n)`` for a single-level
+        random intercept), ``cond_se`` (lme4's ``ranef(condVar = TRUE)``),
+        ``lower``/``upper`` (``blup -/+ z cond_se``) and ``flag`` (the interval excludes
+        0).
+
+        For a nested level the reliability also carries the uncertainty of the parent's
+        effect, so it is smaller than the fraction ``blup / raw`` by which the unit is
+        actually pulled in.
         """
         from .diagnostics import shrinkage_table
 
@@ -169,3 +174,12 @@ class RandomEffectsReport:
 
         return plot_funnel(self, level=level, ax=ax)
 
+    def compare_gee(self, cov_struct: str = "exchangeable", *, exp: bool = False):
+        """Conditional (this model) vs marginal (GEE) effects; see :mod:`mixedext.gee`.
+
+        Returns a :class:`~mixedext.gee.GEEComparison` with ``.table``, ``.gee_results``
+        and ``.plot()``.
+        """
+        from .gee import compare_gee
+
+        return compare_gee(self, cov_struct=cov_struct, exp=exp)

@@ -1,0 +1,92 @@
+"""Conditional vs marginal effects (mixedext.gee)."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+from conftest import ROOT  # noqa: E402
+from scipy.special import expit, logit  # noqa: E402
+
+import mixedext as mx  # noqa: E402
+from mixedext.gee import ATTENUATION_C  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def logistic_fit():
+    data = pd.read_csv(ROOT / "tests/reference/data/clearance.csv")
+    return mx.binomial_mixedglm("cleared ~ trt + visit + (1 | patient)", data).fit_ml()
+
+
+@pytest.fixture(scope="module")
+def comparison(logistic_fit):
+    return logistic_fit.compare_gee()
+
+
+def test_logistic_conditional_further_from_one(comparison):
+    tab = comparison.table
+    for name in ("trt", "visit"):
+        cond, marg = tab.loc[name, "conditional"], tab.loc[name, "marginal_gee"]
+        assert abs(cond) > abs(marg) > 0 and np.sign(cond) == np.sign(marg)
+        assert abs(tab.loc[name, "conditional"]) > abs(tab.loc[name, "marginal_implied"])
+    odds = comparison.table  # on the odds-ratio scale the same ordering around 1
+    assert abs(np.log(np.exp(odds.loc["trt", "conditional"]))) > abs(
+        odds.loc["trt", "marginal_gee"])
+
+
+def test_implied_marginal_closer_to_gee_than_conditional(comparison):
+    tab = comparison.table
+    for name in ("trt", "visit"):
+        gee = tab.loc[name, "marginal_gee"]
+        assert abs(tab.loc[name, "marginal_implied"] - gee) < abs(
+            tab.loc[name, "conditional"] - gee)
+
+
+def test_marginal_implied_equals_monte_carlo(logistic_fit, comparison):
+    """Brute force: 10^6 draws of the random intercept per distinct covariate row."""
+    model = logistic_fit.model
+    x = np.asarray(model.exog)
+    beta = logistic_fit.fe_params.to_numpy()
+    tau = np.sqrt(logistic_fit.variance_components().variance.iloc[0])
+    rows, inverse = np.unique(x, axis=0, return_inverse=True)
+    draws = np.random.RandomState(42).normal(size=1_000_000) * tau
+    pbar_rows = np.array([expit(r @ beta + draws).mean() for r in rows])
+    pbar = pbar_rows[inverse.reshape(-1)]
+    mc = np.linalg.lstsq(x, logit(pbar), rcond=None)[0]
+    # Monte-Carlo SE of a mean of expit over 10^6 draws is < 5e-4 / 1000 on each row
+    np.testing.assert_allclose(comparison.table["marginal_implied"], mc, atol=2e-3)
+
+
+def test_attenuation_approximation(logistic_fit, comparison):
+    tau2 = logistic_fit.variance_components().variance.iloc[0]
+    cond = comparison.table["conditional"]
+    np.testing.assert_allclose(comparison.table["attenuation_approx"],
+                               cond / np.sqrt(1 + ATTENUATION_C ** 2 * tau2))
+    assert ATTENUATION_C == pytest.approx(0.5881, abs=1e-4)
+
+
+def test_linear_model_effects_coincide():
+    data = mx.datasets.load("ovary")
+    res = mx.mixedlm("follicles ~ np.sin(2 * np.pi * Time) + np.cos(2 * np.pi * Time)"
+                     " + (1 | Mare)", data).fit()
+    tab = res.compare_gee().table
+    np.testing.assert_array_equal(tab["conditional"], tab["marginal_implied"])
+    # the GEE estimate lies within two standard errors of the mixed-model estimate
+    assert np.all(np.abs(tab["marginal_gee"] - tab["conditional"])
+                  < 2 * tab["conditional_se"])
+
+
+def test_odds_ratios_and_plot(logistic_fit):
+    comp = logistic_fit.compare_gee(exp=True)
+    assert np.all(comp.table["conditional"] > 0)
+    assert comp.table.loc["trt", "conditional"] > comp.table.loc["trt", "marginal_gee"] > 1
+    ax = comp.plot()
+    assert ax.get_xlabel() == "odds ratio"
+    plt.close(ax.figure)
+
+
+def test_bad_working_structure(logistic_fit):
+    with pytest.raises(ValueError, match="cov_struct must be one of"):
+        logistic_fit.compare_gee("unstructured")
