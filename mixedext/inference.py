@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import chi2
 
-__all__ = ["lrt"]
+__all__ = ["lrt", "Satterthwaite", "anova_table"]
 
 
 def _unwrap(res):
@@ -85,3 +85,140 @@ def lrt(m0, m1) -> pd.Series:
     return pd.Series({"llf_restricted": a.llf, "llf_full": b.llf, "df_diff": k,
                       "statistic": stat, "pvalue": float(np.clip(pvalue, 0, 1)),
                       "distribution": dist}, name="LRT")
+
+
+# -- Satterthwaite degrees of freedom (lmerTest) -------------------------------------------
+class Satterthwaite:
+    """Satterthwaite denominator degrees of freedom for fixed-effect contrasts.
+
+    As lmerTest (Kuznetsova, Brockhoff & Christensen 2017, *J Stat Softw* 82(13)): with
+    ``C(v) = vcov(beta)`` as a function of the variance parameters ``v = (theta, sigma)``
+    and ``A = 2 H^{-1}`` their asymptotic covariance (``H`` the Hessian of the REML or ML
+    deviance in ``v``), a contrast ``l`` has ``df = 2 (l' C l)^2 / (g' A g)``,
+    ``g = d(l' C l) / dv``. Multi-row contrasts use lmerTest's eigen-decomposition
+    (``contestMD``). Derivatives are central differences of the engine's deviance.
+    For models with a residual structure its parameters are held at their estimates.
+    """
+
+    def __init__(self, res, rel_step: float = 1e-4):
+        res = _unwrap(res)
+        sol = res._require_engine("Satterthwaite degrees of freedom")[0]
+        self.beta = np.asarray(sol.beta)
+        self._dev = res.model.deviance_function
+        self._reml = res.model.reml
+        self._k = len(sol.theta)
+        self.varpar = np.append(sol.theta, np.sqrt(sol.sigma2))
+        self._step = rel_step * np.maximum(np.abs(self.varpar), 0.1)
+        self.vcov = self._vcov(self.varpar)
+        self.A = 2.0 * np.linalg.pinv(self._hessian())
+        self._jac = self._vcov_jacobian()
+
+    def _deviance(self, vp):
+        theta, s = vp[:self._k], vp[self._k]
+        f = self._dev.factor(theta)
+        _, r2, logdet_rx = self._dev._read(f, self._reml)
+        dof = self._dev.n - (self._dev.p if self._reml else 0)
+        out = f.logdet + dof * np.log(2 * np.pi * s ** 2) + r2 / s ** 2
+        return out + (logdet_rx if self._reml else 0.0)
+
+    def _vcov(self, vp):
+        import scipy.linalg as sla
+
+        f = self._dev.factor(vp[:self._k])
+        p = self._dev.p
+        rx_inv = sla.solve_triangular(f.lxx[:p, :p], np.eye(p), lower=True)
+        return vp[self._k] ** 2 * rx_inv.T @ rx_inv
+
+    def _hessian(self):
+        x0, h, m = self.varpar, self._step, len(self.varpar)
+        f0 = self._deviance(x0)
+        hess = np.empty((m, m))
+        for i in range(m):
+            ei = np.zeros(m)
+            ei[i] = h[i]
+            hess[i, i] = (self._deviance(x0 + ei) - 2 * f0 + self._deviance(x0 - ei)) / h[i] ** 2
+            for j in range(i):
+                ej = np.zeros(m)
+                ej[j] = h[j]
+                hess[i, j] = hess[j, i] = (
+                    self._deviance(x0 + ei + ej) - self._deviance(x0 + ei - ej)
+                    - self._deviance(x0 - ei + ej) + self._deviance(x0 - ei - ej)) / (
+                    4 * h[i] * h[j])
+        return hess
+
+    def _vcov_jacobian(self):
+        out = []
+        for i in range(len(self.varpar)):
+            e = np.zeros(len(self.varpar))
+            e[i] = self._step[i]
+            out.append((self._vcov(self.varpar + e) - self._vcov(self.varpar - e))
+                       / (2 * self._step[i]))
+        return out
+
+    def df(self, l) -> float:
+        """Satterthwaite df of the 1-df contrast ``l' beta``."""
+        l = np.asarray(l, dtype=float)
+        var = l @ self.vcov @ l
+        grad = np.array([l @ d @ l for d in self._jac])
+        return float(2 * var ** 2 / (grad @ self.A @ grad))
+
+    def t_table(self, L) -> pd.DataFrame:
+        """Estimate, SE, df, t and p for each row of ``L``."""
+        from scipy.stats import t as tdist
+
+        L = np.atleast_2d(np.asarray(L, dtype=float))
+        est = L @ self.beta
+        se = np.sqrt(np.einsum("ra,ab,rb->r", L, self.vcov, L))
+        df = np.array([self.df(row) for row in L])
+        tval = est / se
+        return pd.DataFrame({"estimate": est, "se": se, "df": df, "t": tval,
+                             "pvalue": 2 * tdist.sf(np.abs(tval), df)})
+
+    def f_test(self, L) -> dict:
+        """lmerTest's multi-df F test of ``L beta = 0`` (``contestMD``)."""
+        from scipy.stats import f as fdist
+
+        L = np.atleast_2d(np.asarray(L, dtype=float))
+        q = L.shape[0]
+        vl = L @ self.vcov @ L.T
+        evals, evecs = np.linalg.eigh(vl)
+        order = np.argsort(evals)[::-1]
+        evals, evecs = evals[order], evecs[:, order]
+        pl = evecs.T @ L
+        t2 = (pl @ self.beta) ** 2 / evals
+        fstat = t2.sum() / q
+        nu = np.array([self.df(row) for row in pl])
+        if q == 1:
+            ddf = nu[0]
+        elif np.all(np.abs(np.diff(nu)) < 1e-8):
+            ddf = nu.mean()
+        elif np.any(nu <= 2):
+            ddf = 2.0
+        else:
+            e = np.sum(nu / (nu - 2))
+            ddf = 2 * e / (e - q)
+        return {"F": fstat, "num_df": q, "den_df": ddf, "pvalue": fdist.sf(fstat, q, ddf)}
+
+
+def anova_table(res, ddf: str = "satterthwaite") -> pd.DataFrame:
+    """F tests of each fixed-effect model term (all its coefficients 0), as lmerTest's
+    ``anova(type = 3)`` for models without interactions between the tested terms."""
+    if ddf != "satterthwaite":
+        raise ValueError("only ddf='satterthwaite' is available")
+    res = _unwrap(res)
+    sat = Satterthwaite(res)
+    info = getattr(res.model.data, "model_spec", None)
+    if not hasattr(info, "term_name_slices"):
+        raise NotImplementedError("anova needs a model built from a formula")
+    rows = {}
+    names = list(res.model.exog_names)
+    for term, sl in info.term_name_slices.items():
+        if term == "Intercept":
+            continue
+        L = np.zeros((sl.stop - sl.start, len(names)))
+        L[np.arange(sl.stop - sl.start), np.arange(sl.start, sl.stop)] = 1.0
+        out = sat.f_test(L)
+        rows[term] = out
+    frame = pd.DataFrame(rows).T[["F", "num_df", "den_df", "pvalue"]].astype(float)
+    frame["num_df"] = frame["num_df"].astype(int)
+    return frame

@@ -404,7 +404,7 @@ def _term_from_level(lev, data, eval_env) -> RandomTerm:
             raise ValueError(f"the random-effect term ({lev.lhs} | {lev.name}) has no columns")
         if names == ["Intercept"]:
             z = None
-    return build_term(lev.name, cols, z, names)
+    return build_term(lev.name, cols, z, names, lhs=lev.lhs, factors=lev.factors)
 
 
 def _statsmodels_terms(data, groups, group_name, re_formula, vc_formula, nested, eval_env):
@@ -412,14 +412,17 @@ def _statsmodels_terms(data, groups, group_name, re_formula, vc_formula, nested,
     import re
 
     gcol = [groups]
+    gfac = [group_name] if group_name in data.columns else None
     terms, re_names, re_term = [], [], None
     if re_formula is None and vc_formula is None or (re_formula or "").strip() == "1":
-        terms.append(build_term(group_name, gcol, None, ("Intercept",)))
+        terms.append(build_term(group_name, gcol, None, ("Intercept",), lhs="1",
+                                factors=gfac))
         re_names, re_term = [group_name], 0
     elif re_formula is not None:
         z, names = _design(re_formula, data, eval_env)
         if z.shape[1] > 0:
-            terms.append(build_term(group_name, gcol, z, names))
+            terms.append(build_term(group_name, gcol, z, names, lhs=re_formula,
+                                    factors=gfac))
             re_names = [n.replace("Intercept", group_name) for n in names]
             re_term = 0
     layout = StatsmodelsLayout(group_name, re_term, re_names)
@@ -436,11 +439,13 @@ def _statsmodels_terms(data, groups, group_name, re_formula, vc_formula, nested,
                 [group_name, col]
             cols = [groups] + [np.asarray(data[c]) for c in path[1:]]
             terms.append(build_term("/".join(path), cols, None, ("Intercept",),
-                                    cov="scalar", component=name))
+                                    cov="scalar", component=name, lhs="1",
+                                    factors=None if gfac is None else path))
             layout.vc_colnames.append(f"C({col})[{{}}]" if match["c"] else f"{col}[{{}}]")
         else:
             z, names = _design(vcs[name], data, eval_env)
-            terms.append(build_term(group_name, gcol, z, names, cov="scalar", component=name))
+            terms.append(build_term(group_name, gcol, z, names, cov="scalar", component=name,
+                                    lhs=vcs[name], factors=gfac))
             layout.vc_colnames.append(None)
         layout.vc_terms.append(len(terms) - 1)
         layout.vc_names.append(name)

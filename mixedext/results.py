@@ -219,14 +219,84 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
             fit += rb[:, 0] if t.z is None else np.einsum("nq,nq->n", t.z, rb)
         return fit
 
+    # -- prediction and simulation (mixedext.prediction) ---------------------------------
+    def predict(self, exog=None, transform=True, *args, which: str = "marginal", **kwargs):
+        """Predictions: ``which="marginal"`` ``X beta`` (statsmodels'), ``"conditional"``
+        adds the conditional modes of the units seen in the fit (0 for unseen units;
+        nested units matched by their full path). See :mod:`mixedext.prediction`."""
+        from .prediction import predict
+
+        if which == "marginal" and exog is not None and not isinstance(exog, pd.DataFrame):
+            return super().predict(exog, transform, *args, **kwargs)
+        return predict(self, exog, which=which)
+
+    def get_prediction(self, exog=None, which: str = "marginal", alpha: float = 0.05):
+        """Predictions with confidence intervals (mean) and prediction intervals (a new
+        observation; a new unit's random effects included for marginal predictions)."""
+        from .prediction import get_prediction
+
+        self._require_engine("get_prediction")
+        return get_prediction(self, exog, which=which, alpha=alpha)
+
+    def simulate(self, nsim: int = 1, seed=None) -> np.ndarray:
+        """New outcomes with fresh random effects (lme4's ``simulate(re.form = NA)``):
+        an array (nobs, nsim)."""
+        from .prediction import simulate
+
+        self._require_engine("simulate")
+        return simulate(self, nsim=nsim, seed=seed)
+
     # -- summary -------------------------------------------------------------------------
-    def summary(self, yname=None, xname_fe=None, xname_re=None, title=None, alpha=0.05):
+    def summary(self, yname=None, xname_fe=None, xname_re=None, title=None, alpha=0.05,
+                ddf=None):
         """statsmodels' summary, with one line per variance component and the units per
-        level (and the REML AIC/BIC labelled as such)."""
+        level (and the REML AIC/BIC labelled as such).
+
+        ``ddf="satterthwaite"`` gives t-tests with lmerTest's Satterthwaite degrees of
+        freedom, ``ddf="residual"`` t-tests with ``n - p``; the default z-tests as
+        statsmodels.
+        """
         from .summary import build_summary
 
         return build_summary(self, yname=yname, xname_fe=xname_fe, xname_re=xname_re,
-                             title=title, alpha=alpha)
+                             title=title, alpha=alpha, ddf=ddf)
+
+    def t_test(self, r_matrix, use_t=None, ddf=None):
+        """statsmodels' ``t_test``; ``ddf="satterthwaite"`` uses lmerTest's degrees of
+        freedom per contrast row (``r_matrix`` a matrix over the fixed effects)."""
+        if ddf is None:
+            return super().t_test(r_matrix, use_t=use_t)
+        from statsmodels.stats.contrast import ContrastResults
+
+        table = self._ddf_table(np.atleast_2d(np.asarray(r_matrix, dtype=float)), ddf)
+        return ContrastResults(effect=table["estimate"].to_numpy(),
+                               sd=table["se"].to_numpy(), t=table["t"].to_numpy(),
+                               df_denom=table["df"].to_numpy(), distribution="t")
+
+    def _ddf_table(self, L, ddf):
+        from scipy.stats import t as tdist
+
+        from .inference import Satterthwaite
+
+        if ddf == "satterthwaite":
+            return Satterthwaite(self).t_table(L)
+        if ddf == "residual":
+            k = self.k_fe
+            vb = np.asarray(self.cov_params())[:k, :k]
+            est = L @ np.asarray(self.fe_params)
+            se = np.sqrt(np.einsum("ra,ab,rb->r", L, vb, L))
+            df = np.full(len(L), float(self.nobs - k))
+            tv = est / se
+            return pd.DataFrame({"estimate": est, "se": se, "df": df, "t": tv,
+                                 "pvalue": 2 * tdist.sf(np.abs(tv), df)})
+        raise ValueError(f"ddf must be 'satterthwaite' or 'residual', not {ddf!r}")
+
+    def anova(self, ddf: str = "satterthwaite") -> pd.DataFrame:
+        """F test per fixed-effect term with Satterthwaite denominator df (lmerTest's
+        ``anova``; type III for models without interactions among the tested terms)."""
+        from .inference import anova_table
+
+        return anova_table(self, ddf=ddf)
 
 
 class MixedLMResultsWrapper(sm_mlm.MixedLMResultsWrapper):

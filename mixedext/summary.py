@@ -20,7 +20,8 @@ def _units_per_level(res) -> dict:
     return out
 
 
-def build_summary(res, *, yname=None, xname_fe=None, xname_re=None, title=None, alpha=0.05):
+def build_summary(res, *, yname=None, xname_fe=None, xname_re=None, title=None, alpha=0.05,
+                  ddf=None):
     """statsmodels-style summary with a variance-component block.
 
     The first table is statsmodels' (fixed effects with z-tests, then one line per
@@ -45,6 +46,8 @@ def build_summary(res, *, yname=None, xname_fe=None, xname_re=None, title=None, 
     info["Converged:"] = "Yes" if res.converged else "No"
     if res._engine is not None:
         info["Singular fit:"] = "Yes" if res.singular else "No"
+    if ddf is not None:
+        info["Denominator df:"] = "Satterthwaite" if ddf == "satterthwaite" else "n - p"
     smry.add_dict(info)
     smry.add_title(title or "Mixed Linear Model Regression Results")
 
@@ -61,13 +64,23 @@ def build_summary(res, *, yname=None, xname_fe=None, xname_re=None, title=None, 
     table = np.full((len(names), 6), np.nan)
     table[:k_fe] = np.column_stack([fe, se, z, 2 * norm.cdf(-np.abs(z)), fe - q * se,
                                     fe + q * se])
+    columns = ["Coef.", "Std.Err.", "z", "P>|z|", f"[{alpha / 2:g}", f"{1 - alpha / 2:g}]"]
+    if ddf is not None:
+        from scipy.stats import t as tdist
+
+        tt = res._ddf_table(np.eye(k_fe), ddf)
+        qt = tdist.ppf(1 - alpha / 2, tt["df"].to_numpy())
+        table = np.column_stack([table[:, :2], np.full(len(names), np.nan), table[:, 2:]])
+        table[:k_fe, 2:7] = np.column_stack([tt["df"], tt["t"], tt["pvalue"], fe - qt * se,
+                                             fe + qt * se])
+        columns = ["Coef.", "Std.Err.", "df", "t", "P>|t|", f"[{alpha / 2:g}",
+                   f"{1 - alpha / 2:g}]"]
+
     psi = np.concatenate([np.asarray(res.cov_re)[np.tril_indices(res.k_re)],
                           np.asarray(res.vcomp)])
     table[k_fe:, 0] = psi
     table[k_fe:, 1] = np.sqrt(res.scale) * np.asarray(res.bse)[k_fe:]
-    df = pd.DataFrame(table, index=names,
-                      columns=["Coef.", "Std.Err.", "z", "P>|z|", f"[{alpha / 2:g}",
-                               f"{1 - alpha / 2:g}]"])
+    df = pd.DataFrame(table, index=names, columns=columns)
     smry.add_df(df.map(lambda x: f"{x:.3f}" if np.isfinite(x) else ""), align="r")
 
     vc = res.variance_components()

@@ -41,6 +41,11 @@ class RandomTerm:
         ``"full"``: unstructured ``q x q`` covariance (lower Cholesky factor, lme4);
         ``"scalar"``: ``tau^2 I_q``, independent coefficients with one common variance
         (a statsmodels variance component).
+    component : str, optional
+        statsmodels' name of the variance component.
+    lhs, factors : optional
+        The term's random-effect formula and grouping columns, to rebuild ``z`` and the
+        units for new data (prediction); ``None`` when the term came from arrays.
     """
 
     level: str
@@ -50,6 +55,8 @@ class RandomTerm:
     z: np.ndarray | None = None
     cov: str = "full"
     component: str | None = None
+    lhs: str | None = None            # the random-effect formula (for new data)
+    factors: tuple | None = None      # the grouping columns, outermost first
 
     @property
     def n_units(self) -> int:

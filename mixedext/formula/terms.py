@@ -165,8 +165,10 @@ def unit_codes(columns: list) -> tuple[np.ndarray, np.ndarray]:
 
 
 def build_term(level: str, group_cols: list, z: np.ndarray | None, names, *,
-               cov: str = "full", component: str | None = None) -> RandomTerm:
+               cov: str = "full", component: str | None = None, lhs: str | None = None,
+               factors=None) -> RandomTerm:
     """A :class:`RandomTerm` from grouping columns and random-effect covariates."""
     codes, labels = unit_codes(group_cols)
     return RandomTerm(level=level, codes=codes, unit_labels=labels, names=tuple(names), z=z,
-                      cov=cov, component=component)
+                      cov=cov, component=component, lhs=lhs,
+                      factors=None if factors is None else tuple(factors))

@@ -1,0 +1,187 @@
+"""Predictions with and without the random effects, and simulation of new outcomes.
+
+* ``which="marginal"``: ``X beta`` (lme4's ``re.form = NA``), the mean of a new, unseen
+  unit — statsmodels' ``predict``.
+* ``which="conditional"``: ``X beta + Z b`` with the conditional modes ``b`` of the units
+  seen in the fit; a unit not seen in the fit gets ``b = 0`` (lme4's
+  ``allow.new.levels = TRUE``). Nested units are matched by their full path
+  (rep 3 of center 1 is ``"1/3"``), level by level: a seen center with an unseen rep
+  gets the center's effect only.
+
+Random-effect formulas of new data are evaluated with ``np`` (numpy) in scope.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import patsy
+from scipy.stats import norm
+
+__all__ = ["predict", "get_prediction", "simulate"]
+
+
+def _fixed_design(res, exog):
+    """``X`` for new data (a DataFrame goes through the model's formula)."""
+    model = res.model
+    if isinstance(exog, pd.DataFrame) and getattr(model, "formula", None) is not None:
+        from statsmodels.formula._manager import FormulaManager
+
+        spec = model.data.model_spec
+        return np.asarray(FormulaManager().get_matrices(spec, exog, pandas=False), float)
+    exog = np.asarray(exog, dtype=float)
+    return exog[:, None] if exog.ndim == 1 else exog
+
+
+def _unit_labels(frame: pd.DataFrame, factors) -> np.ndarray:
+    labels = None
+    for col in factors:
+        if col not in frame.columns:
+            raise KeyError(f"new data lacks the grouping column {col!r} needed for "
+                           "conditional predictions")
+        values = frame[col].astype(object).map(str).to_numpy()
+        labels = values if labels is None else np.char.add(np.char.add(
+            labels.astype(str), "/"), values.astype(str))
+    return np.asarray(labels, dtype=object)
+
+
+def _random_part(res, frame: pd.DataFrame) -> tuple[np.ndarray, list]:
+    """``Z b`` for new rows, and per term the rows' ``(z, unit index or -1)``."""
+    model = res.model
+    sol = res._engine[0]
+    env = patsy.EvalEnvironment([{"np": np}])
+    total = np.zeros(len(frame))
+    parts = []
+    for t, b in zip(model._terms, sol.b):
+        if t.factors is None or t.lhs is None:
+            raise NotImplementedError(f"conditional prediction on new data needs the "
+                                      f"grouping of level {t.level!r} as a column of data "
+                                      "(give groups= a column name)")
+        if t.lhs.strip() == "1":
+            z = np.ones((len(frame), 1))
+        else:
+            z = np.asarray(patsy.dmatrix(t.lhs, frame, eval_env=env), dtype=float)
+        index = pd.Index(t.unit_labels).get_indexer(_unit_labels(frame, t.factors))
+        seen = index >= 0
+        contrib = np.zeros(len(frame))
+        contrib[seen] = np.einsum("nq,nq->n", z[seen], b[index[seen]])
+        total += contrib
+        parts.append((t, z, index))
+    return total, parts
+
+
+def predict(res, exog=None, which: str = "marginal") -> np.ndarray:
+    """Predictions; see the module docstring."""
+    if which not in ("marginal", "conditional"):
+        raise ValueError(f"which must be 'marginal' or 'conditional', not {which!r}")
+    fe = np.asarray(res.fe_params)
+    if exog is None:
+        if which == "conditional":
+            return np.asarray(res.fittedvalues)
+        return np.asarray(res.model.exog) @ fe
+    mean = _fixed_design(res, exog) @ fe
+    if which == "marginal":
+        return mean
+    if not isinstance(exog, pd.DataFrame):
+        raise TypeError("conditional predictions need a DataFrame with the grouping columns")
+    res._require_engine("conditional prediction")
+    return mean + _random_part(res, exog)[0]
+
+
+def get_prediction(res, exog=None, which: str = "marginal", alpha: float = 0.05):
+    """Predictions with confidence intervals for the mean and prediction intervals.
+
+    The mean's SE is ``sqrt(x' V_beta x)`` (plus ``z' Var(b | y) z`` for the conditional
+    mean of a seen unit); the prediction interval adds the residual variance and, for a
+    marginal prediction or an unseen unit, the random-effect variance ``z' Sigma z``.
+    """
+    frame = exog if isinstance(exog, pd.DataFrame) else None
+    if exog is None:
+        x = np.asarray(res.model.exog, dtype=float)
+    else:
+        x = _fixed_design(res, exog)
+    fe = np.asarray(res.fe_params)
+    k = len(fe)
+    vbeta = np.asarray(res.cov_params())[:k, :k]
+    mean = x @ fe
+    var_mean = np.einsum("na,ab,nb->n", x, vbeta, x)
+    var_re = np.zeros(len(x))
+    need_frame = which == "conditional" or exog is not None
+    if need_frame and frame is None and exog is not None:
+        raise TypeError("intervals for new data need a DataFrame")
+    covs = res._term_covariances()
+    if frame is not None or exog is None:
+        model = res.model
+        if exog is None:
+            parts = [(t, np.ones((len(x), 1)) if t.z is None else t.z, t.codes)
+                     for t in model._terms]
+            zb = np.asarray(res.fittedvalues) - mean
+        else:
+            zb, parts = _random_part(res, frame)
+        condcov = model.deviance_function.conditional_covariances(res._engine[0])
+        for (t, z, index), cov, ccov in zip(parts, covs, condcov):
+            full = np.einsum("na,ab,nb->n", z, cov, z)
+            if which == "marginal":
+                var_re += full
+                continue
+            seen = index >= 0
+            cvar = np.zeros(len(x))
+            cvar[seen] = np.einsum("na,nab,nb->n", z[seen], ccov[index[seen]], z[seen])
+            var_mean += cvar
+            var_re += np.where(seen, 0.0, full)
+        if which == "conditional":
+            mean = mean + zb
+    q = norm.ppf(1 - alpha / 2)
+    se = np.sqrt(var_mean)
+    obs_sd = np.sqrt(var_mean + var_re + res.scale)
+    return pd.DataFrame({"mean": mean, "mean_se": se, "mean_ci_lower": mean - q * se,
+                         "mean_ci_upper": mean + q * se, "obs_ci_lower": mean - q * obs_sd,
+                         "obs_ci_upper": mean + q * obs_sd})
+
+
+def simulate(res, nsim: int = 1, seed=None) -> np.ndarray:
+    """Draws of new outcomes with fresh random effects (lme4's ``simulate(re.form = NA)``).
+
+    Returns an array (nobs, nsim). Residuals follow the fitted residual structure
+    (independent, ``het_var``, AR(1), exchangeable or unstructured).
+    """
+    rng = np.random.default_rng(seed)
+    model = res.model
+    n = model.nobs
+    mean = np.asarray(model.exog) @ np.asarray(res.fe_params)
+    out = np.repeat(mean[:, None], nsim, axis=1)
+    for t, cov in zip(model._terms, res._term_covariances()):
+        chol = np.linalg.cholesky(cov + 1e-300 * np.eye(len(cov))) if np.any(cov) else \
+            np.zeros_like(cov)
+        draws = rng.standard_normal((nsim, t.n_units, t.q)) @ chol.T  # (nsim, m, q)
+        z = np.ones((n, 1)) if t.z is None else t.z
+        out += np.einsum("nq,snq->ns", z, draws[:, t.codes, :])
+    out += np.sqrt(res.scale) * _residual_draws(res, nsim, rng)
+    return out
+
+
+def _residual_draws(res, nsim, rng) -> np.ndarray:
+    """Standardised residual draws (``Var = R``) per the model's residual structure."""
+    model = res.model
+    n = model.nobs
+    spec = getattr(model, "_residual_spec", None)
+    if spec is None:
+        return rng.standard_normal((n, nsim))
+    params = res.cov_struct_params.to_dict()
+    e = np.empty((n, nsim))
+    codes = spec.codes
+    times = spec.times if spec.times is not None else np.zeros(n)
+    order = np.lexsort((times, codes))
+    struct = model._correlated.structure
+    for unit_rows in np.split(order, np.flatnonzero(np.diff(codes[order])) + 1):
+        r = struct.corr(times[unit_rows], params) if spec.kind != "unstructured" else None
+        if r is None:
+            corr, sd = struct.corr_sd(params)
+            idx = np.searchsorted(struct.times, times[unit_rows])
+            r = corr[np.ix_(idx, idx)] * np.outer(sd[idx], sd[idx])
+        if spec.het is not None:
+            d = np.array([params[f"sd_ratio[{spec.het[1][c]}]"]
+                          for c in spec.het[0][unit_rows]])
+            r = r * np.outer(d, d)
+        e[unit_rows] = np.linalg.cholesky(r) @ rng.standard_normal((len(unit_rows), nsim))
+    return e
