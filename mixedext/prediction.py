@@ -119,7 +119,7 @@ def get_prediction(res, exog=None, which: str = "marginal", alpha: float = 0.05)
         else:
             zb, parts = _random_part(res, frame)
         condcov = model.deviance_function.conditional_covariances(res._engine[0])
-        for (t, z, index), cov, ccov in zip(parts, covs, condcov):
+        for (_, z, index), cov, ccov in zip(parts, covs, condcov):
             full = np.einsum("na,ab,nb->n", z, cov, z)
             if which == "marginal":
                 var_re += full
