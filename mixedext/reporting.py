@@ -93,7 +93,8 @@ class RandomEffectsReport:
         return [sigma2 * lam @ lam.T for lam in lambda_blocks(theta, self.model._terms)]
 
     # -- reporting (mixedext.diagnostics) -------------------------------------------------
-    def icc(self, ci: bool = False, alpha: float = 0.05) -> pd.DataFrame:
+    def icc(self, ci: bool = False, alpha: float = 0.05, method: str = "profile", *,
+            n_boot: int = 1000, seed=None, progress=None) -> pd.DataFrame:
         """Intraclass correlation per nested level, outermost first.
 
         Columns ``icc`` (cumulative: the correlation of two observations that share the
@@ -101,12 +102,44 @@ class RandomEffectsReport:
         ``sigma2_j / T``, as ``performance::icc(by_group = TRUE)``). See
         :mod:`mixedext.diagnostics` for the definitions (Snijders & Bosker 2012). With
         random slopes, performance's adjusted ICC (a warning says so).
+
+        ``ci=True`` adds ``lower`` and ``upper``: ``method="profile"`` (profile
+        likelihood with the ICC held fixed; linear models) or ``"bootstrap"``
+        (parametric bootstrap percentiles, ``n_boot`` refits, ``seed``, progress bar).
         """
         from .diagnostics import icc_table
 
-        if ci:
-            raise NotImplementedError("confidence intervals for the ICC are not available yet")
-        return icc_table(self)
+        table = icc_table(self)
+        if not ci:
+            return table
+        if method == "profile":
+            from .profile import icc_profile_interval
+
+            self._require_engine("icc(ci=True)")
+            bounds = [icc_profile_interval(self, lev, alpha)[1:] for lev in table.index]
+        elif method == "bootstrap":
+            bounds = self._icc_bootstrap(table, alpha, n_boot, seed, progress)
+        else:
+            raise ValueError(f"method must be 'profile' or 'bootstrap', not {method!r}")
+        table["lower"] = [b[0] for b in bounds]
+        table["upper"] = [b[1] for b in bounds]
+        return table
+
+    def _icc_bootstrap(self, table, alpha, n_boot, seed, progress):
+        from .diagnostics import _is_ancestor
+        from .profile import bootstrap_refits
+
+        self._require_engine("icc(ci=True)")
+        terms = self.model._terms
+        draws = []
+        for theta, _, _ in bootstrap_refits(self, n_boot, seed=seed, progress=progress):
+            rel = [float(np.sum(lam ** 2)) for lam in lambda_blocks(theta, terms)]
+            total = sum(rel) + 1.0
+            draws.append([sum(r for t, r in zip(terms, rel) if _is_ancestor(t.level, lev))
+                          / total for lev in table.index])
+        draws = np.array(draws)
+        return list(zip(np.quantile(draws, alpha / 2, axis=0),
+                        np.quantile(draws, 1 - alpha / 2, axis=0)))
 
     def r2(self) -> pd.Series:
         """Nakagawa's marginal and conditional R² (as ``performance::r2_nakagawa``)."""

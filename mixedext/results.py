@@ -219,6 +219,54 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
             fit += rb[:, 0] if t.z is None else np.einsum("nq,nq->n", t.z, rb)
         return fit
 
+    # -- intervals for the variance components (mixedext.profile) -------------------------
+    def conf_int_vc(self, method: str = "profile", alpha: float = 0.05, *,
+                    n_boot: int = 1000, seed=None, progress=None) -> pd.DataFrame:
+        """Intervals for every random-effect SD, correlation and the residual SD.
+
+        ``method="profile"``: profile likelihood of the fit's criterion (lme4's
+        ``confint(method = "profile")``); ``"bootstrap"``: parametric bootstrap
+        percentiles (``n_boot`` refits, reproducible with ``seed``, progress bar);
+        ``"wald"``: estimate +/- z SE from the observed information of the variances.
+        Columns ``level``, ``term``, ``term2``, ``parameter`` (sd, corr, sigma),
+        ``estimate``, ``lower``, ``upper`` and, for SDs, ``variance_lower`` and
+        ``variance_upper``.
+        """
+        from scipy.stats import norm
+
+        from .profile import NaturalParameters, bootstrap_refits, profile_intervals
+
+        self._require_engine("conf_int_vc")
+        if method == "profile":
+            table = profile_intervals(self, alpha=alpha)
+        elif method in ("bootstrap", "wald"):
+            prof = NaturalParameters(self)
+            table = pd.DataFrame(prof.names, columns=["level", "term", "term2"])
+            table["parameter"] = prof.kinds
+            table["estimate"] = prof.hat
+            if method == "bootstrap":
+                fits = bootstrap_refits(self, n_boot, seed=seed, progress=progress)
+                draws = np.array([prof.from_theta(th, np.sqrt(s2)) for th, s2, _ in fits])
+                table["lower"] = np.quantile(draws, alpha / 2, axis=0)
+                table["upper"] = np.quantile(draws, 1 - alpha / 2, axis=0)
+            else:
+                z = norm.ppf(1 - alpha / 2)
+                se_var = np.sqrt(np.diag(np.atleast_2d(_psi_covariance(self.model,
+                                                                       self._engine[0]))))
+                se = np.full(len(table), np.nan)
+                if self.model._sm_layout is None and all(
+                        t.q == 1 or t.cov == "scalar" for t in self.model._terms):
+                    sd = prof.hat[:-1]
+                    se[:-1] = se_var / (2 * np.maximum(sd, 1e-300))
+                table["lower"] = np.maximum(table["estimate"] - z * se, 0)
+                table["upper"] = table["estimate"] + z * se
+        else:
+            raise ValueError(f"method must be 'profile', 'bootstrap' or 'wald', not {method!r}")
+        is_sd = table["parameter"] != "corr"
+        table["variance_lower"] = np.where(is_sd, table["lower"] ** 2, np.nan)
+        table["variance_upper"] = np.where(is_sd, table["upper"] ** 2, np.nan)
+        return table
+
     # -- prediction and simulation (mixedext.prediction) ---------------------------------
     def predict(self, exog=None, transform=True, *args, which: str = "marginal", **kwargs):
         """Predictions: ``which="marginal"`` ``X beta`` (statsmodels'), ``"conditional"``

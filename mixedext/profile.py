@@ -1,0 +1,285 @@
+"""Intervals for variance components and ICCs: profile likelihood and parametric bootstrap.
+
+**Profile.** The deviance is written in the natural parameters ``phi``: the SD of each
+random effect, their correlations and the residual SD ``sigma`` (lme4's ``.sig01 ...``,
+``.sigma``). For a value ``v`` of one parameter the deviance is minimised over the others
+(``d(v)``); the ``1 - alpha`` interval is where ``d(v) - d_hat = chi2_1(1 - alpha)``
+(Bates et al. 2015, section 5.1). As lme4 (``profile.merMod`` calls ``refitML``), the
+variance components are profiled on the ML deviance, also for REML fits. An ICC is
+profiled on the fit's own criterion with the ICC held fixed.
+
+**Bootstrap.** ``n_boot`` data sets are simulated from the fit (fresh random effects and
+residuals), each is refitted from the same cross-products (only the response changes),
+and percentile intervals are reported. A progress bar (tqdm) shows on interactive
+terminals; ``seed`` makes the draws reproducible.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import brentq, minimize
+from scipy.stats import chi2
+
+from ._engine.factor import lambda_blocks
+
+__all__ = ["NaturalParameters", "profile_intervals", "bootstrap_refits", "icc_profile_interval"]
+
+
+class NaturalParameters:
+    """``phi`` (SDs, correlations, sigma) <-> ``(theta, sigma)`` for a fitted model."""
+
+    def __init__(self, res, reml=None):
+        self.res = res
+        self.model = res.model
+        self.dev = res.model.deviance_function
+        self.reml = res.model.reml if reml is None else reml
+        self.terms = res.model._terms
+        names, kinds, lower, upper = [], [], [], []
+        for t in self.terms:
+            q = 1 if t.cov == "scalar" else t.q
+            labels = [t.component or t.level] if t.cov == "scalar" else list(t.names)
+            for a in range(q):
+                names.append((t.level, labels[a], None))
+                kinds.append("sd")
+                lower.append(0.0)
+                upper.append(np.inf)
+            for a in range(q):
+                for b in range(a + 1, q):
+                    names.append((t.level, labels[a], labels[b]))
+                    kinds.append("corr")
+                    lower.append(-1.0)
+                    upper.append(1.0)
+        names.append(("Residual", None, None))
+        kinds.append("sigma")
+        lower.append(1e-8 * np.sqrt(res.scale))
+        upper.append(np.inf)
+        self.names, self.kinds = names, np.array(kinds)
+        self.lower, self.upper = np.array(lower), np.array(upper)
+        sol = res._engine[0]
+        self.hat = self.from_theta(sol.theta, np.sqrt(sol.sigma2))
+        self.d_hat = self.deviance(self.hat)
+
+    def from_theta(self, theta, sigma):
+        out = []
+        for t, lam in zip(self.terms, lambda_blocks(theta, self.terms)):
+            cov = sigma ** 2 * lam @ lam.T
+            q = 1 if t.cov == "scalar" else t.q
+            sd = np.sqrt(np.diag(cov)[:q])
+            out.extend(sd)
+            for a in range(q):
+                for b in range(a + 1, q):
+                    out.append(cov[a, b] / (sd[a] * sd[b]) if sd[a] * sd[b] > 0 else 0.0)
+        out.append(sigma)
+        return np.array(out)
+
+    def to_theta(self, phi):
+        sigma = phi[-1]
+        theta, pos = [], 0
+        for t in self.terms:
+            q = 1 if t.cov == "scalar" else t.q
+            sd = phi[pos:pos + q]
+            pos += q
+            corr = np.eye(q)
+            for a in range(q):
+                for b in range(a + 1, q):
+                    corr[a, b] = corr[b, a] = phi[pos]
+                    pos += 1
+            if t.cov == "scalar":
+                theta.append(sd[0] / sigma)
+                continue
+            rel = corr * np.outer(sd, sd) / sigma ** 2
+            lam = np.linalg.cholesky(rel + 1e-14 * np.eye(q))
+            rows, cols = np.tril_indices(q)
+            idx = np.lexsort((rows, cols))
+            theta.extend(lam[rows[idx], cols[idx]])
+        return np.array(theta), sigma
+
+    def deviance(self, phi):
+        """The (non-profiled) REML or ML deviance at ``phi``."""
+        try:
+            theta, sigma = self.to_theta(phi)
+            if sigma <= 0:
+                return np.inf
+            f = self.dev.factor(theta)
+            _, r2, logdet_rx = self.dev._read(f, self.reml)
+        except np.linalg.LinAlgError:
+            return np.inf
+        dof = self.dev.n - (self.dev.p if self.reml else 0)
+        out = f.logdet + dof * np.log(2 * np.pi * sigma ** 2) + r2 / sigma ** 2
+        out += logdet_rx if self.reml else 0.0
+        return out if np.isfinite(out) else np.inf
+
+    def profile(self, j, value, start=None):
+        """Minimum deviance with ``phi[j] = value`` and the minimiser."""
+        free = np.delete(np.arange(len(self.hat)), j)
+        x0 = (self.hat if start is None else start)[free]
+
+        def f(x):
+            phi = self.hat.copy()
+            phi[free] = x
+            phi[j] = value
+            return self.deviance(phi)
+
+        bounds = [(lo if np.isfinite(lo) else None, hi if np.isfinite(hi) else None)
+                  for lo, hi in zip(self.lower[free], self.upper[free])]
+        bounds = [(b[0], b[1]) if b[0] is None or b[1] is None else
+                  (b[0] + 1e-9 * (b[1] - b[0]) if self.kinds[free][i] == "corr" else b[0],
+                   b[1] - 1e-9 if self.kinds[free][i] == "corr" else b[1])
+                  for i, b in enumerate(bounds)]
+        if len(free) == 0:
+            return f(np.zeros(0)), self.hat
+        r = minimize(f, x0, method="L-BFGS-B", jac="3-point", bounds=bounds,
+                     options=dict(ftol=1e-11, gtol=1e-6, maxls=50))
+        phi = self.hat.copy()
+        phi[free] = r.x
+        phi[j] = value
+        return float(r.fun), phi
+
+
+def _endpoint(prof, j, target, direction):
+    """Where the profiled deviance rises by ``target`` on one side of the estimate."""
+    hat = prof.hat[j]
+    lo, hi = prof.lower[j], prof.upper[j]
+    start = {"phi": prof.hat}
+
+    def g(v):
+        d, phi = prof.profile(j, v, start["phi"])
+        start["phi"] = phi
+        return d - prof.d_hat - target
+
+    scale = abs(hat) if hat != 0 else 1.0
+    if direction < 0:
+        bound = lo if np.isfinite(lo) else hat - 1e3 * scale
+        edge = bound + {"corr": 1e-9, "sigma": 1e-6 * scale}.get(prof.kinds[j], 0.0)
+        edge = max(edge, lo)
+        if hat - edge <= 1e-12 or g(edge) < 0:
+            return edge
+        return brentq(g, edge, hat, xtol=1e-6 * scale, rtol=1e-7)
+    step = 0.5 * scale
+    b = hat + step
+    if np.isfinite(hi):
+        b = min(b, hi - 1e-9)
+    while g(b) < 0:
+        if np.isfinite(hi) and b >= hi - 2e-9:
+            return hi
+        step *= 2
+        b = hat + step if not np.isfinite(hi) else min(hat + step, hi - 1e-9)
+    start["phi"] = prof.hat
+    return brentq(g, hat, b, xtol=1e-6 * scale, rtol=1e-7)
+
+
+def profile_intervals(res, alpha=0.05) -> pd.DataFrame:
+    """Profile-likelihood intervals (ML deviance) for every SD, correlation and sigma."""
+    if res.reml:  # lme4 profiles the ML deviance: refit by ML first
+        model = res.model
+        try:
+            res = model.fit(reml=False)._results
+        finally:
+            model.reml = True
+    prof = NaturalParameters(res, reml=False)
+    target = chi2.ppf(1 - alpha, 1)
+    rows = []
+    for j, (level, term, term2) in enumerate(prof.names):
+        lower = _endpoint(prof, j, target, -1)
+        upper = _endpoint(prof, j, target, +1)
+        rows.append((level, term, term2, prof.kinds[j], prof.hat[j], lower, upper))
+    return pd.DataFrame(rows, columns=["level", "term", "term2", "parameter", "estimate",
+                                       "lower", "upper"])
+
+
+def bootstrap_refits(res, n_boot: int, seed=None, progress=None) -> list:
+    """``n_boot`` parametric-bootstrap refits: a list of ``(theta, sigma2, beta)``."""
+    from tqdm.auto import tqdm
+
+    from ._engine.factor import theta_bounds
+    from ._engine.optimize import minimize_theta
+
+    model = res.model
+    dev = model.deviance_function
+    base = dev.cp
+    sims = res.simulate(n_boot, seed=seed)
+    lower = theta_bounds(model._terms)
+    out = []
+    disable = None if progress is None else not progress  # None: off when not a terminal
+    for i in tqdm(range(n_boot), disable=disable, desc="bootstrap", leave=False):
+        y = sims[:, i]
+        dev.set_cross_products(_with_response(base, model, y))
+        opt = minimize_theta(lambda th: dev(th, model.reml), res._engine[0].theta, lower)
+        sol = dev.solution(opt.theta, model.reml)
+        out.append((sol.theta, sol.sigma2, sol.beta))
+    dev.set_cross_products(base)
+    return out
+
+
+def _with_response(cp, model, y):
+    """Cross-products with the response column replaced by ``y``."""
+    from dataclasses import replace
+
+    x = np.asarray(model.exog, dtype=float)
+    xyxy = cp.xyxy.copy()
+    xyxy[:-1, -1] = xyxy[-1, :-1] = x.T @ y
+    xyxy[-1, -1] = y @ y
+    ztxy = []
+    for t, block in zip(model._terms, cp.ztxy):
+        block = block.copy()
+        for a in range(t.q):
+            w = y if t.z is None else y * t.z[:, a]
+            block[:, a, -1] = np.bincount(t.codes, weights=w, minlength=t.n_units)
+        ztxy.append(block)
+    return replace(cp, xyxy=xyxy, ztxy=ztxy)
+
+
+def icc_profile_interval(res, level, alpha=0.05):
+    """Profile-likelihood interval of the (cumulative) ICC of one random-intercept level.
+
+    The ICC ``c`` of a level fixes ``A = c (B + 1) / (1 - c)`` with ``A`` the sum of the
+    squared relative SDs ``theta^2`` of the level and its ancestors and ``B`` of the other
+    levels; the profiled deviance is minimised over the rest.
+    """
+    from .diagnostics import _is_ancestor
+
+    model = res.model
+    terms = model._terms
+    if any(t.z is not None or t.cov == "full" and t.q > 1 for t in terms):
+        raise NotImplementedError("ICC intervals need random-intercept-only models")
+    dev = model.deviance_function
+    reml = model.reml
+    sol = res._engine[0]
+    anc = np.array([_is_ancestor(t.level, level) for t in terms])
+    if not anc.any():
+        raise KeyError(f"level {level!r} is not a level of the model")
+    theta_hat = sol.theta
+    a_hat = np.sum(theta_hat[anc] ** 2)
+    b_hat = np.sum(theta_hat[~anc] ** 2)
+    icc_hat = a_hat / (a_hat + b_hat + 1)
+    d_hat = dev(theta_hat, reml)
+
+    def profiled(c):
+        def f(x):
+            u, others = x[:anc.sum()], x[anc.sum():]
+            theta = np.empty(len(terms))
+            theta[~anc] = others
+            a = c * (np.sum(others ** 2) + 1) / (1 - c)
+            norm_u = np.linalg.norm(u)
+            theta[anc] = np.sqrt(a) * (np.abs(u) / norm_u if norm_u > 0 else
+                                       np.full(anc.sum(), 1 / np.sqrt(anc.sum())))
+            return dev(theta, reml)
+
+        x0 = np.concatenate([np.maximum(theta_hat[anc], 1e-3), theta_hat[~anc]])
+        if len(x0) == 1:
+            return f(x0)
+        r = minimize(f, x0, method="L-BFGS-B", jac="3-point",
+                     bounds=[(1e-6, None)] * anc.sum() + [(0, None)] * (~anc).sum(),
+                     options=dict(ftol=1e-14, gtol=1e-9))
+        return float(r.fun)
+
+    target = chi2.ppf(1 - alpha, 1)
+
+    def g(c):
+        return profiled(c) - d_hat - target
+
+    eps = 1e-10
+    lower = eps if g(eps) < 0 else brentq(g, eps, icc_hat, xtol=1e-12)
+    upper = 1 - eps if g(1 - eps) < 0 else brentq(g, icc_hat, 1 - eps, xtol=1e-12)
+    return icc_hat, lower, upper

@@ -1,0 +1,162 @@
+"""Inference against R (tests/reference/inference_reference.json).
+
+Satterthwaite df, t, p and anova F/df against lmerTest (1e-3 relative); profile
+intervals of the variance components against lme4's confint(method = "profile")
+(1e-3 relative); conditional and population predictions against lme4's predict()
+(1e-4 absolute); the profile interval of the ICC against a brute-force R profile (1e-4).
+"""
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import ROOT, load_reference
+from scipy.stats import chi2
+
+import mixedext as mx
+
+REF = load_reference("inference_reference")
+
+
+def _fit(case, reml=True):
+    data = pd.read_csv(ROOT / case["data_file"])
+    formula = case["formula"].replace("method +", "C(method) +")
+    return mx.mixedlm(formula, data).fit(reml=reml)
+
+
+@pytest.fixture(scope="module", params=REF["satterthwaite"], ids=lambda c: c["case"])
+def satt(request):
+    case = request.param
+    return case, _fit(case)
+
+
+def _py_name(r_name):
+    if r_name == "(Intercept)":
+        return "Intercept"
+    m = re.fullmatch(r"method(m\d)", r_name)
+    return f"C(method)[T.{m[1]}]" if m else r_name
+
+
+def _r_order(res, r_names):
+    """Matrix taking mixedext's fixed effects to R's order."""
+    ours = list(res.model.exog_names)
+    perm = np.zeros((len(r_names), len(ours)))
+    for i, name in enumerate(r_names):
+        perm[i, ours.index(_py_name(name))] = 1.0
+    return perm
+
+
+def _assert_pvalues(got, want):
+    """p-values to 1e-3 relative; below 1e-8 as log10 p within 1e-3 relative."""
+    got, want = np.asarray(got, float), np.asarray(want, float)
+    small = want < 1e-8
+    np.testing.assert_allclose(got[~small], want[~small], rtol=1e-3)
+    np.testing.assert_allclose(np.log10(got[small]), np.log10(want[small]), rtol=1e-3)
+
+
+def test_satterthwaite_coefficients(satt):
+    case, res = satt
+    table = res._ddf_table(_r_order(res, case["fixef_names"]), "satterthwaite")
+    ref = pd.DataFrame(case["satterthwaite"]["coefficients"])
+    np.testing.assert_allclose(table["df"], ref["df"], rtol=1e-3)
+    np.testing.assert_allclose(table["t"], ref["t_value"], rtol=1e-4)
+    _assert_pvalues(table["pvalue"], ref["p_value"])
+
+
+def test_anova(satt):
+    case, res = satt
+    ref = case["satterthwaite"]["anova_type3"]
+    if not ref:
+        return
+    table = res.anova()
+    for row in ref:
+        name = "C(method)" if row["term"] == "method" else row["term"]
+        assert table.loc[name, "num_df"] == row["num_df"]
+        assert table.loc[name, "F"] == pytest.approx(row["f_value"], rel=1e-4)
+        assert table.loc[name, "den_df"] == pytest.approx(row["den_df"], rel=1e-3)
+        _assert_pvalues([table.loc[name, "pvalue"]], [row["p_value"]])
+
+
+def test_contests_students():
+    case = next(c for c in REF["satterthwaite"] if c["case"] == "students_small")
+    res = _fit(case)
+    from mixedext.inference import Satterthwaite
+
+    sat = Satterthwaite(res)
+    perm = _r_order(res, case["fixef_names"])
+    for contrast in case["contests"]:
+        L = np.array(contrast["L"], dtype=float) @ perm
+        ref = contrast["satterthwaite"]["joint_F"][0]
+        out = sat.f_test(L)
+        assert out["F"] == pytest.approx(ref["f_value"], rel=1e-4)
+        assert out["den_df"] == pytest.approx(ref["den_df"], rel=1e-3)
+        assert out["pvalue"] == pytest.approx(ref["p_value"], rel=1e-3)
+
+
+def _row_key(parm):
+    """lme4 profile row name -> (level, term, term2, parameter) in mixedext's naming."""
+    if parm == "sigma":
+        return ("Residual", None, None, "sigma")
+    m = re.fullmatch(r"(sd|cor)_(.+)\|(.+)", parm)
+    if not m:
+        return None
+    kind, terms, grp = m.groups()
+    level = "/".join(reversed(grp.split(":")))
+    names = ["Intercept" if t == "(Intercept)" else t for t in terms.split(".(")]
+    names = [n.rstrip(")") if n.startswith("Intercept") else n for n in names]
+    if kind == "sd":
+        return (level, names[0], None, "sd")
+    first, second = terms.split(".", 1)
+    fix = {"(Intercept)": "Intercept"}
+    return (level, fix.get(second, second), fix.get(first, first), "corr")
+
+
+@pytest.mark.parametrize("case", REF["profile_ci"],
+                         ids=lambda c: f"{c['case']}-{'REML' if c['reml'] else 'ML'}")
+def test_profile_intervals(case):
+    res = _fit(case, reml=case["reml"])
+    table = res.conf_int_vc("profile")
+    for row in case["rows"]:
+        key = _row_key(row["parm"])
+        if key is None:
+            continue  # fixed effects
+        level, term, term2, kind = key
+        sel = (table.level == level) & (table.parameter == kind)
+        if kind != "sigma":
+            sel &= table.term == term
+        got = table.loc[sel]
+        assert len(got) == 1, key
+        assert got["lower"].item() == pytest.approx(row["lower"], rel=1e-3, abs=1e-6)
+        assert got["upper"].item() == pytest.approx(row["upper"], rel=1e-3)
+
+
+@pytest.mark.parametrize("case", REF["predictions"], ids=lambda c: c["case"])
+def test_predictions(case):
+    res = _fit(case)
+    new = pd.DataFrame(case["newdata"]).drop(columns="seen", errors="ignore")
+    np.testing.assert_allclose(res.predict(new, which="conditional"), case["conditional"],
+                               atol=1e-4)
+    np.testing.assert_allclose(res.predict(new), case["population"], atol=1e-4)
+
+
+@pytest.mark.parametrize("case", REF["icc_profile"], ids=lambda c: c["criterion"])
+def test_icc_profile_interval(case):
+    res = _fit(case, reml=case["criterion"] == "REML")
+    table = res.icc(ci=True)
+    assert table["icc"].iloc[0] == pytest.approx(case["icc_hat"], rel=1e-4)
+    assert table["lower"].iloc[0] == pytest.approx(case["lower"], rel=1e-4)
+    assert table["upper"].iloc[0] == pytest.approx(case["upper"], rel=1e-4)
+
+
+def test_icc_profile_endpoints_drop_by_chi2():
+    """At each endpoint the criterion, ICC held fixed and the rest re-optimised, is
+    chi2_1(0.95) / 2 below its maximum."""
+    case = next(c for c in REF["icc_profile"] if c["criterion"] == "ML")
+    res = _fit(case, reml=False)
+    table = res.icc(ci=True)
+    dev = res.model.deviance_function
+    for c in (table["lower"].iloc[0], table["upper"].iloc[0]):
+        theta = np.sqrt(c / (1 - c))  # one level: the ICC fixes theta
+        drop = dev(np.array([theta]), False) - dev(res._results._engine[0].theta, False)
+        assert drop == pytest.approx(chi2.ppf(0.95, 1), abs=1e-3)
