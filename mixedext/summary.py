@@ -94,6 +94,7 @@ def build_summary(res, *, yname=None, xname_fe=None, xname_re=None, title=None, 
     })
     smry.add_df(vc_table.rename(columns={"Level": "Random effects: level"}), index=False,
                 align="r")
+    _add_icc_block(smry, res)
     spec = getattr(model, "_residual_spec", None)
     if spec is not None and res._engine is not None:
         params = res.cov_struct_params
@@ -109,3 +110,29 @@ def build_summary(res, *, yname=None, xname_fe=None, xname_re=None, title=None, 
         smry.add_text("REML AIC/BIC (nlme's convention): compare only models with the same "
                       "fixed effects.")
     return smry
+
+
+def _add_icc_block(smry, res) -> None:
+    """ICC per level and the design effect of randomising each level's units."""
+    import warnings
+
+    if res._engine is None and res.model._terms is None:
+        return
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            icc = res.icc()
+        rows = []
+        for level in icc.index:
+            try:
+                de = res.design_effect(level).iloc[0]
+                de_text = (f"{de['design_effect']:.3f}", f"{de['se_inflation']:.3f}")
+            except NotImplementedError:
+                de_text = ("", "")
+            rows.append((level, f"{icc.loc[level, 'icc']:.4f}",
+                         f"{icc.loc[level, 'share']:.4f}", *de_text))
+    except (NotImplementedError, KeyError, ValueError):
+        return
+    table = pd.DataFrame(rows, columns=["ICC: level", "ICC", "Share", "Design effect",
+                                        "SE inflation"])
+    smry.add_df(table, index=False, align="r")

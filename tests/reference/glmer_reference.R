@@ -228,6 +228,26 @@ marginal_info <- function(m) {
   )
 }
 
+## exact marginal log-likelihood of a single random-intercept model at the fitted (beta,
+## sigma): one adaptive integral per cluster (R's integrate), on the absolute scale
+loglik_integrate <- function(m, cs, d) {
+  eta <- as.vector(getME(m, "X") %*% fixef(m))
+  s <- getME(m, "theta")[[1]]
+  y <- getME(m, "y")                 # proportion for cbind()
+  n <- weights(m)                    # trials (1 for 0/1 data)
+  k <- round(y * n)
+  g <- getME(m, "flist")[[1]]
+  total <- 0
+  for (lev in levels(g)) {
+    i <- which(g == lev)
+    l0 <- sum(dbinom(k[i], n[i], plogis(eta[i]), log = TRUE))
+    f <- function(u) vapply(u, function(uu)
+      exp(sum(dbinom(k[i], n[i], plogis(eta[i] + uu), log = TRUE)) - l0), 0) * dnorm(u, 0, s)
+    total <- total + l0 + log(integrate(f, -Inf, Inf, rel.tol = 1e-12, abs.tol = 0)$value)
+  }
+  total
+}
+
 ## ---- main loop ------------------------------------------------------------------------
 results <- list()
 for (cname in names(cases)) {
@@ -325,11 +345,22 @@ for (cname in names(cases)) {
       converged_messages = I(as.character(conv_msgs)),
       default_control_fit = default_fit,
       performance = perf))
-  if (grepl("cbind", cs$formula))
+  ## log-likelihood scale: lme4's nAGQ > 1 logLik is relative to the saturated model
+  ## (lme4 issue #161); put it on the absolute scale of the Laplace logLik
+  if (grepl("cbind", cs$formula)) {
     entry$log_binomial_coefficients <- sum(lchoose(d$size, d$incidence))
+    entry$log_saturated <- sum(dbinom(d$incidence, d$size, d$incidence / d$size, log = TRUE))
+  } else {
+    entry$log_binomial_coefficients <- 0
+    entry$log_saturated <- 0
+  }
+  entry$logLik_absolute <- entry$logLik + if (cs$nAGQ > 1) entry$log_saturated else 0
+  if (length(getME(m, "theta")) == 1) entry$logLik_integrate <- loglik_integrate(m, cs, d)
   if (isTRUE(cs$marginal)) entry <- c(entry, marginal_info(m))
   results[[length(results) + 1]] <- entry
 
+  cat(sprintf("    logLik_absolute=%.8f logLik_integrate=%s\n", entry$logLik_absolute,
+              if (is.null(entry$logLik_integrate)) "-" else sprintf("%.8f", entry$logLik_integrate)))
   cat(sprintf("%-20s nAGQ=%-2d llf=%.8f opt=%-9s bobyqa-nlopt(-2ll)=%+.2e check=%+.2e nlminb=%+.2e pert=%+.2e (par %.1e) optpar=%.1e se_nd=%.1e devf=%+.1e default=%+.2e conv=%s sing=%s ICC=%s\n",
               cname, cs$nAGQ, entry$logLik, best_name, crits[["bobyqa"]] - crits[["nloptwrap"]],
               check_diff, nl_diff, nlp_diff, max(abs(nlp$par - par0)), par_diff, max(abs(se_n / se_l - 1)), dev_at_opt - crit(m), default_fit$minus2logLik_minus_reported,
@@ -357,9 +388,9 @@ out <- list(
       "glmer(family = binomial) fitted with both controls from lme4's default start; the fit with the higher logLik is reported (optimizer), optimizer_minus2logLik holds both.",
       "check_minus2logLik_diff: -2 logLik of a re-fit with check_optimizer started at the reported theta and fixef, minus the reported one (negative = the check found a better optimum). check_nlminb_minus2logLik_diff: the same for nlminb() on glmer(..., devFunOnly = TRUE) (lme4's deviance of c(theta, beta) at the same nAGQ and tolPwrss) started at the reported optimum; check_nlminb_perturbed_*: nlminb from theta * 1.2, beta + 0.1 (objective difference and max |parameter difference| to the reported optimum). optimizer_max_abs_par_diff: max |difference| of c(theta, beta) between the bobyqa and nloptwrap fits.",
       "tolPwrss = 1e-12 (lme4's default 1e-7): the tolerance of the inner penalised IRLS that finds the conditional modes. With the default, the reported Laplace optimum is off by up to 9.5e-3 in -2 logLik (slope_laplace) and the two optimizers disagree (clearance_laplace: 0.028, with a gradient warning); default_control_fit records what glmer() with its default control gives (minus2logLik_minus_reported > 0 = worse).",
-      "logLik includes the binomial normalising constant: for cbind() responses, sum(lchoose(size, incidence)) = log_binomial_coefficients; for 0/1 responses it is 0.",
+      "The Laplace logLik (and logLik_absolute) includes the binomial normalising constant: for cbind() responses, sum(lchoose(size, incidence)) = log_binomial_coefficients; for 0/1 responses it is 0.",
       "minus2logLik = -2 * logLik (compare this); deviance = deviance(m), which for a GLMM lme4 defines as sum(residuals(m, 'deviance')^2), the conditional deviance at the conditional modes (no ||u||^2 penalty, no log-determinant): NOT -2 logLik.",
-      "nAGQ = 15: adaptive Gauss-Hermite quadrature with 15 nodes (lme4's; only for a single scalar random effect); logLik is that approximation.",
+      "nAGQ = 15: adaptive Gauss-Hermite quadrature with 15 nodes (lme4's; only for a single scalar random effect). For nAGQ > 1 lme4's logLik is relative to the saturated model (lme4 issue #161): logLik_absolute = logLik + log_saturated (log_saturated = sum dbinom(k, n, k/n, log = TRUE); 0 for 0/1 data) is on the scale of the Laplace logLik (for nAGQ = 1, logLik_absolute = logLik). logLik_integrate: the exact marginal log-likelihood at the reported (beta, sigma) by R's integrate() per cluster (rel.tol 1e-12), absolute scale, single random-intercept cases only.",
       "fixef_se / vcov: vcov(m), lme4's default for GLMMs (use.hessian = TRUE): the fixed-effect block of the inverse of half the finite-difference Hessian of the deviance over c(theta, beta) at the optimum. fixef_se_numderiv: the same fixed-effect block of 2 * solve(H) with H = numDeriv::hessian() (Richardson extrapolation) of the deviance function at the optimum, an independent check of lme4's finite-difference Hessian (check_se_numderiv_max_rel_diff = max relative difference of the SEs). fixef_se_rx / vcov_rx: vcov(m, use.hessian = FALSE), from the Cholesky factor RX of the penalised IRLS at the optimum (theta held fixed).",
       "theta = relative covariance factor; for a binomial GLMM (no residual scale) theta is the random-effect SD itself for a scalar random intercept.",
       "varcorr: rows of as.data.frame(VarCorr(m)) in R's order (innermost level first for nested terms, e.g. ward:hospital before hospital); no Residual row for the binomial family.",
