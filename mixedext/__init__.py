@@ -13,11 +13,11 @@ from .data import MissingDataError
 from .diagnostics import clusters_needed, design_effect
 from .glmm import BinomialMixedGLM, binomial_mixedglm
 from .inference import lrt
-from .model import MixedLM, mixedlm
+from .model import MixedLM, SingularFitWarning, mixedlm
 from .results import MixedLMResults
 
 __version__ = "0.1.0.dev0"
 
 __all__ = ["BinomialMixedGLM", "MissingDataError", "MixedLM", "MixedLMResults",
-           "binomial_mixedglm", "clusters_needed", "datasets", "design_effect", "lrt",
-           "mixedlm"]
+           "SingularFitWarning", "binomial_mixedglm", "clusters_needed", "datasets",
+           "design_effect", "lrt", "mixedlm"]

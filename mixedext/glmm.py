@@ -27,6 +27,7 @@ from ._engine.optimize import minimize_theta, newton_polish
 from ._engine.pirls import BinomialLaplace
 from .data import prepare_frame
 from .formula.terms import build_term, formula_variables, split_formula
+from .model import warn_if_singular
 
 __all__ = ["BinomialMixedGLM", "binomial_mixedglm"]
 
@@ -125,7 +126,9 @@ class BinomialMixedGLM(BinomialBayesMixedGLM):
                           RuntimeWarning, stacklevel=2)
         hess = _hessian(lambda x: objective(x, nagq), opt.theta, lower)
         state = dev.pirls(opt.theta[:k], opt.theta[k:])
-        return BinomialMixedResults(self, dev, opt, state, hess, nagq)
+        res = BinomialMixedResults(self, dev, opt, state, hess, nagq)
+        warn_if_singular(res)
+        return res
 
 
 def _glm_start(exog, y, trials):
@@ -277,7 +280,5 @@ def binomial_mixedglm(formula, data, vc_formulas=None, *, groups=None, nested=No
                              vc_names=vc_names, re_terms=terms, trials=m)
     model.endog_name = yname
     model.formula = formula
-    model._design_info = x.design_info
-    model._frame = frame
     return model
 

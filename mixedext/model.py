@@ -35,7 +35,7 @@ from ._engine.optimize import minimize_theta
 from .data import MissingDataError, prepare_frame
 from .formula.terms import build_term, formula_variables, split_formula
 
-__all__ = ["MixedLM", "mixedlm", "ConvergenceWarning"]
+__all__ = ["MixedLM", "mixedlm", "ConvergenceWarning", "SingularFitWarning"]
 
 ConvergenceWarning = sm_mlm.ConvergenceWarning
 
@@ -215,6 +215,7 @@ class MixedLM(sm_mlm.MixedLM):
             env = user_env
         advance_eval_env(kwargs)  # statsmodels' fixed-effect design, one frame down
         fixed, levels = split_formula(formula)
+        _check_outcome(fixed, data)
         if isinstance(nested, str):
             nested = [nested]
         if levels and (re_formula is not None or vc_formula is not None or nested):
@@ -324,6 +325,7 @@ class MixedLM(sm_mlm.MixedLM):
             return from_statsmodels(res)
         self.reml = reml
         _check_identified(self.exog.T @ self.exog, self.exog_names)
+        _check_estimable(self)
         lower = theta_bounds(self._terms)
         theta0 = np.where(lower == 0.0, 1.0, 0.0)
         try:
@@ -341,7 +343,9 @@ class MixedLM(sm_mlm.MixedLM):
                           "results.optim_history, try ML (reml=False), rescaling covariates "
                           "or a simpler random-effect structure", ConvergenceWarning,
                           stacklevel=2)
-        return MixedLMResults.from_engine(self, sol, opt)
+        res = MixedLMResults.from_engine(self, sol, opt)
+        warn_if_singular(res._results)
+        return res
 
     def _fit_correlated(self, theta0, lower, reml):
         """Joint optimisation over ``theta`` and the residual parameters ``eta``."""
@@ -360,6 +364,50 @@ class MixedLM(sm_mlm.MixedLM):
         sol.deviance += dev.logdet_r
         sol.eta = opt.theta[k:]
         return opt, sol
+
+
+class SingularFitWarning(UserWarning):
+    """A variance (or a correlation) of the fit is on the boundary of its space."""
+
+
+def warn_if_singular(res) -> None:
+    """Warn, naming the levels, when a relative covariance factor is below 1e-4."""
+    if not res.singular:
+        return
+    theta = res._variance_parameters()[0]
+    lower = theta_bounds(res.model._terms)
+    levels, pos = [], 0
+    for t in res.model._terms:
+        k = t.n_theta
+        if np.any((lower[pos:pos + k] == 0) & (theta[pos:pos + k] < 1e-4)):
+            levels.append(t.level)
+        pos += k
+    warnings.warn(f"singular fit: the random-effect covariance of level(s) "
+                  f"{', '.join(map(repr, dict.fromkeys(levels)))} is on the boundary (a "
+                  "variance of 0 or a correlation of +/-1); the estimates are valid, but "
+                  "consider a simpler random-effect structure", SingularFitWarning,
+                  stacklevel=3)
+
+
+def _check_outcome(fixed: str, data) -> None:
+    """The outcome, when it is a column, must be numeric (named in the error)."""
+    name = fixed.split("~")[0].strip()
+    if isinstance(data, pd.DataFrame) and name in data.columns:
+        col = data[name]
+        if not (pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)):
+            raise TypeError(f"outcome {name!r} must be numeric (got {col.dtype})")
+
+
+def _check_estimable(model) -> None:
+    """Each grouping level needs two units; the data must outnumber the parameters."""
+    for t in model._terms:
+        if t.n_units < 2:
+            raise ValueError(f"grouping level {t.level!r} has a single unit: its variance "
+                             "cannot be estimated; drop the term or check the column")
+    k = model.k_fe + sum(t.n_theta for t in model._terms) + 1
+    if model.nobs <= k:
+        raise ValueError(f"{model.nobs} observations for {k} parameters: the model cannot "
+                         "be estimated; simplify it or add data")
 
 
 def _check_identified(xtx: np.ndarray, names: list[str]) -> None:

@@ -1,6 +1,7 @@
 """Bad input gets a clear error naming the column or argument at fault."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import mixedext as mx
@@ -77,7 +78,27 @@ def test_collinear_fixed_effects(sleep):
 
 def test_singular_fit_is_an_answer():
     data = mx.datasets.load("dyestuff2")
-    res = mx.mixedlm("Yield ~ 1 + (1 | Batch)", data).fit()
+    with pytest.warns(mx.SingularFitWarning, match="'Batch'"):
+        res = mx.mixedlm("Yield ~ 1 + (1 | Batch)", data).fit()
     assert res.singular
     assert res.variance_components().variance.iloc[0] == pytest.approx(0, abs=1e-8)
     assert np.isfinite(res.bse["Intercept"])
+
+
+def test_single_level_grouping(sleep):
+    sleep["one"] = "a"
+    with pytest.raises(ValueError, match="'one' has a single unit"):
+        mx.mixedlm("Reaction ~ Days + (1 | one)", sleep).fit()
+
+
+def test_fewer_observations_than_parameters(sleep):
+    small = pd.concat([sleep[sleep.Subject == "308"].head(3),
+                       sleep[sleep.Subject == "309"].head(2)])  # 5 rows, 6 parameters
+    with pytest.raises(ValueError, match="observations for .* parameters"):
+        mx.mixedlm("Reaction ~ Days + (Days | Subject)", small).fit()
+
+
+def test_non_numeric_outcome(sleep):
+    sleep["label"] = np.where(sleep.Reaction > 300, "high", "low")
+    with pytest.raises(TypeError, match="outcome 'label' must be numeric"):
+        mx.mixedlm("label ~ Days + (1 | Subject)", sleep)
