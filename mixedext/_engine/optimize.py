@@ -56,6 +56,8 @@ def minimize_theta(fun, theta0, lower, *, maxiter: int = 2000,
     if theta0.size == 0:
         val = logged(theta0)
         return OptimResult(theta0, val, True, "no variance parameters", 1, 0, history)
+    if theta0.size == 1 and lower[0] == 0.0:
+        return _minimize_one(logged, theta0, history)
     bounds = [(None if not np.isfinite(lo) else lo, None) for lo in lower]
     res = minimize(logged, theta0, method="L-BFGS-B", jac="3-point", bounds=bounds,
                    options=dict(ftol=ftol, gtol=gtol, maxiter=maxiter, maxls=50))
@@ -63,6 +65,21 @@ def minimize_theta(fun, theta0, lower, *, maxiter: int = 2000,
     best = logged(theta)
     converged = bool(res.success) and np.isfinite(best)
     msg = res.message if isinstance(res.message, str) else str(res.message)
+    return OptimResult(theta, best, converged, msg, len(history), int(res.nit), history)
+
+
+def _minimize_one(fun, theta0, history) -> OptimResult:
+    """One relative SD: Brent's method on ``t -> fun(|t|)`` (the deviance depends on
+    ``theta^2`` only), far cheaper per step than L-BFGS-B with differences."""
+    from scipy.optimize import minimize_scalar
+
+    start = float(theta0[0]) if theta0[0] > 0 else 1.0
+    res = minimize_scalar(lambda t: fun(np.array([abs(t)])), bracket=(0.5 * start, start),
+                          method="brent", options=dict(xtol=1e-10, maxiter=500))
+    theta = np.array([abs(res.x)])
+    best = fun(theta)
+    converged = bool(res.success) and np.isfinite(best)
+    msg = str(getattr(res, "message", "")) or "Brent's method converged"
     return OptimResult(theta, best, converged, msg, len(history), int(res.nit), history)
 
 
