@@ -9,6 +9,7 @@ reporting checked against R.
 """
 
 from . import datasets
+from ._engine.crossprod import CrossProducts
 from .data import MissingDataError
 from .diagnostics import clusters_needed, design_effect
 from .glmm import BinomialMixedGLM, binomial_mixedglm
@@ -18,6 +19,6 @@ from .results import MixedLMResults
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["BinomialMixedGLM", "MissingDataError", "MixedLM", "MixedLMResults",
+__all__ = ["BinomialMixedGLM", "CrossProducts", "MissingDataError", "MixedLM", "MixedLMResults",
            "SingularFitWarning", "binomial_mixedglm", "clusters_needed", "datasets",
            "design_effect", "lrt", "mixedlm"]

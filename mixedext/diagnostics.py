@@ -170,6 +170,7 @@ def shrinkage_table(res, level=None, alpha=0.05) -> pd.DataFrame:
     """
     model = res.model
     sol = res._require_engine("shrinkage")[0]
+    res._require_rows("shrinkage (its raw unit estimates)")
     terms = model._terms
     levels = list(dict.fromkeys(b.level for b in res._covariance_blocks()))
     if level is None:

@@ -214,6 +214,16 @@ class MixedLM(sm_mlm.MixedLM):
         else:
             env = user_env
         advance_eval_env(kwargs)  # statsmodels' fixed-effect design, one frame down
+        from .scaleout import is_dask_frame
+
+        if is_dask_frame(data):
+            if any(a is not None for a in (re_formula, vc_formula, groups, nested, cov_struct,
+                                           time, cov_groups, het_var, subset)):
+                raise NotImplementedError("with a Dask DataFrame give the random effects as "
+                                          "(1 | g) terms; groups/re_formula/vc_formula, "
+                                          "subset and residual structures are not "
+                                          "available there yet")
+            return cls.from_dask(formula, data, missing=missing)
         fixed, levels = split_formula(formula)
         _check_outcome(fixed, data)
         if isinstance(nested, str):
@@ -265,6 +275,51 @@ class MixedLM(sm_mlm.MixedLM):
         mod.formula = formula
         return mod
 
+    @classmethod
+    def from_dask(cls, formula, data, *, missing="none"):
+        """A model from a ``dask.dataframe.DataFrame``: its per-unit cross-products are
+        reduced over the partitions (:mod:`mixedext.scaleout`); the rows stay in Dask."""
+        from .scaleout import dask_cross_products
+
+        cp, terms, info = dask_cross_products(data, formula, missing=missing)
+        return cls.from_cross_products(cp, terms, info)
+
+    @classmethod
+    def from_cross_products(cls, cp, terms, info):
+        """A row-less model fitted from :class:`~mixedext.CrossProducts` alone.
+
+        ``info`` holds ``exog_names``, ``endog_name`` and optionally ``design_info`` and
+        ``formula`` (for predictions on new data).
+        """
+        from statsmodels.base.data import handle_data
+
+        names = list(info["exog_names"])
+        stub_x = pd.DataFrame(np.zeros((2, len(names))), columns=names)
+        stub_y = pd.Series(np.zeros(2), name=info["endog_name"])
+        mod = cls.__new__(cls)
+        mod.use_sqrt, mod.reml, mod.fe_pen, mod.re_pen, mod.cov_pen = True, True, None, None, None
+        mod.data = handle_data(stub_y, stub_x, "none", None)
+        if info.get("design_info") is not None:
+            # statsmodels rebuilds model_spec from formula and frame after unpickling
+            mod.data.model_spec = info["design_info"]
+            mod.data.formula = info.get("fixed_formula")
+            mod.data.frame = info.get("frame")
+        mod.formula = info.get("formula")
+        mod.exog = mod.endog = mod.groups = mod.exog_re = None
+        mod._init_keys, mod._data_attr = [], []
+        mod.k_fe, mod.nobs = len(names), cp.n
+        mod.n_totobs = cp.n
+        mod._terms, mod._sm_layout, mod._residual_spec = terms, None, None
+        mod._correlated = None
+        mod._set_parameter_layout(None)
+        mod._engine_cache = ProfiledDeviance(None, None, terms, cp=cp)
+        return mod
+
+    @property
+    def has_rows(self) -> bool:
+        """False for models built from reduced cross-products (Dask)."""
+        return self.exog is not None
+
     # -- statsmodels' per-group data, built on first use ---------------------------------
     def __getattr__(self, name):
         if name in _PER_GROUP_ATTRIBUTES and "_terms" in self.__dict__:
@@ -292,7 +347,8 @@ class MixedLM(sm_mlm.MixedLM):
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        state["_engine_cache"] = None
+        if self.has_rows:  # rebuilt from the rows on first use
+            state["_engine_cache"] = None
         return state
 
     # -- fitting -------------------------------------------------------------------------
@@ -300,6 +356,9 @@ class MixedLM(sm_mlm.MixedLM):
     def deviance_function(self) -> ProfiledDeviance:
         """The profiled deviance of this model (cross-products computed on first use)."""
         if self._engine_cache is None:
+            if not self.has_rows:
+                raise RuntimeError("the cross-products of this row-less model were lost "
+                                   "(e.g. by pickling); rebuild it from the data")
             self._engine_cache = ProfiledDeviance(self.exog, self.endog, self._terms)
         return self._engine_cache
 
@@ -324,7 +383,9 @@ class MixedLM(sm_mlm.MixedLM):
                                      full_output=full_output, **given, **fit_kwargs)
             return from_statsmodels(res)
         self.reml = reml
-        _check_identified(self.exog.T @ self.exog, self.exog_names)
+        xtx = self.exog.T @ self.exog if self.has_rows else \
+            self.deviance_function.cp.xyxy[:-1, :-1]
+        _check_identified(xtx, self.exog_names)
         _check_estimable(self)
         lower = theta_bounds(self._terms)
         theta0 = np.where(lower == 0.0, 1.0, 0.0)

@@ -38,8 +38,7 @@ class VarianceBlock:
 
     @property
     def unit_sizes(self) -> np.ndarray | None:
-        t = self.term
-        return None if t is None else np.bincount(t.codes, minlength=t.n_units)
+        return None if self.term is None else self.term.unit_sizes
 
 
 

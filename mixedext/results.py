@@ -37,6 +37,35 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
 
     _engine = None  # (Solution, OptimResult) for fits by mixedext's engine
 
+    def __init__(self, model, params, cov_params):
+        if model.exog is not None:
+            super().__init__(model, params, cov_params)
+            return
+        # a row-less model (reduced cross-products): X has full rank (checked by fit)
+        from statsmodels.base.model import LikelihoodModelResults
+
+        LikelihoodModelResults.__init__(self, model, params, normalized_cov_params=cov_params)
+        self.nobs = model.nobs
+        self.df_resid = model.nobs - model.k_fe
+
+    @cache_readonly
+    def bse_fe(self):
+        """Standard errors of the fixed effects (lme4's ``vcov``)."""
+        return np.sqrt(np.diag(self.cov_params())[:self.k_fe])
+
+    @cache_readonly
+    def bse_re(self):
+        """Standard errors of the variance parameters (statsmodels' convention)."""
+        return np.sqrt(self.scale * np.diag(self.cov_params())[self.k_fe:])
+
+    def _require_rows(self, what):
+        if self.model.exog is None:
+            raise NotImplementedError(
+                f"{what} needs the rows, which this model (fitted from cross-products reduced "
+                "over Dask partitions) does not hold; compute it per partition, e.g. "
+                "ddf.map_partitions(lambda part: pd.Series(res.predict(part, "
+                "which='conditional'), index=part.index))")
+
     # -- construction (the one place statsmodels' results class is replaced) -------------
     @classmethod
     def from_engine(cls, model, sol, opt) -> MixedLMResultsWrapper:
@@ -212,6 +241,7 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
         """Fitted values ``X beta + Z b`` (fixed effects plus predicted random effects)."""
         if self._engine is None:
             return sm_mlm.MixedLMResults.fittedvalues.func(self)
+        self._require_rows("fittedvalues")
         sol = self._engine[0]
         fit = self.model.exog @ sol.beta
         for t, b in zip(self.model._terms, sol.b):

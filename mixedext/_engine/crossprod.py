@@ -46,6 +46,8 @@ class RandomTerm:
     lhs, factors : optional
         The term's random-effect formula and grouping columns, to rebuild ``z`` and the
         units for new data (prediction); ``None`` when the term came from arrays.
+    sizes : ndarray, optional
+        Rows per unit when the term has no row codes (fits from reduced cross-products).
     """
 
     level: str
@@ -57,6 +59,7 @@ class RandomTerm:
     component: str | None = None
     lhs: str | None = None            # the random-effect formula (for new data)
     factors: tuple | None = None      # the grouping columns, outermost first
+    sizes: np.ndarray | None = None   # rows per unit, for terms kept without row codes
 
     @property
     def n_units(self) -> int:
@@ -64,7 +67,14 @@ class RandomTerm:
 
     @property
     def q(self) -> int:
-        return 1 if self.z is None else self.z.shape[1]
+        return len(self.names)
+
+    @property
+    def unit_sizes(self) -> np.ndarray:
+        """Rows per unit."""
+        if self.codes is None:
+            return self.sizes
+        return np.bincount(self.codes, minlength=self.n_units)
 
     @property
     def n_theta(self) -> int:
