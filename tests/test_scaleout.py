@@ -48,7 +48,7 @@ def test_rows_are_not_held():
     res = mx.mixedlm("Reaction ~ Days + (1 | Subject)", dd.from_pandas(data, npartitions=3)).fit()
     assert res.model.exog is None and not res.model.has_rows
     with pytest.raises(NotImplementedError, match="map_partitions"):
-        res.fittedvalues
+        _ = res.fittedvalues
     new = data.head(5)
     mem = mx.mixedlm("Reaction ~ Days + (1 | Subject)", data).fit()
     np.testing.assert_allclose(res.predict(new, which="conditional"),
@@ -68,8 +68,9 @@ def test_cross_products_reduce_and_pickle():
     y = rs.normal(size=100)
     term = build_term("g", [g], None, ("Intercept",))
     whole = cross_products(x, y, [term])
-    half = [cross_products(x[s], y[s], [mx.CrossProducts.__class__ and type(term)(
-        "g", term.codes[s], term.unit_labels)]) for s in (slice(0, 40), slice(40, 100))]
+    half = [cross_products(x[s], y[s], [type(term)("g", term.codes[s], term.unit_labels)])
+            for s in (slice(0, 40), slice(40, 100))]
+    assert isinstance(whole, mx.CrossProducts)
     total = pickle.loads(pickle.dumps(add_cross_products(*half)))
     np.testing.assert_allclose(total.xyxy, whole.xyxy)
     np.testing.assert_allclose(total.ztxy[0], whole.ztxy[0])
