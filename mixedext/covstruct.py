@@ -80,6 +80,14 @@ def residual_spec(data, terms, groups, kind, *, time=None, cov_groups=None,
             raise ValueError(f"the residual units must lie inside the units of every random-"
                              f"effect level, but they cut across level {t.level!r}; choose "
                              "cov_groups at or below the innermost level")
+    if kind == "exchangeable" and any(t.z is None and t.n_units == m and np.array_equal(
+            t.codes, codes) for t in terms):
+        import warnings
+
+        warnings.warn("cov_struct='exchangeable' within the units of a random intercept is "
+                      "not identified (both give compound symmetry); the fit equals the "
+                      "random-intercept model with one redundant parameter", UserWarning,
+                      stacklevel=4)
     spec = ResidualSpec(kind, codes, m)
     if kind in ("ar1", "car1", "unstructured"):
         if time is None:

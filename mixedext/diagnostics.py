@@ -142,7 +142,7 @@ def design_effect_table(res, cluster=None, method="mean") -> pd.DataFrame:
         raise KeyError(f"cluster {cluster!r} is not a level of the model (levels: "
                        f"{', '.join(names)})")
     total = sum(v for _, v, _ in levels) + res.scale
-    n = res.model.nobs
+    n = res.nobs
     de, cl_sizes = 1.0, None
     for level, var, sizes in levels:
         if not _is_ancestor(cluster, level):

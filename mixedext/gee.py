@@ -52,15 +52,20 @@ class GEEComparison:
     gee_results: object
     exp: bool = False
 
-    def plot(self, ax=None, alpha: float = 0.05):
-        """Conditional and marginal (GEE) effects with ``1 - alpha`` Wald intervals."""
+    def plot(self, ax=None, alpha: float = 0.05, terms=None):
+        """Conditional and marginal (GEE) effects with ``1 - alpha`` Wald intervals.
+
+        ``terms``: the fixed effects to draw (default all but the intercept)."""
         import matplotlib.pyplot as plt
         from scipy.stats import norm
 
-        if ax is None:
-            _, ax = plt.subplots(figsize=(6, 0.6 * len(self.table) + 1.5))
-        z = norm.ppf(1 - alpha / 2)
         tab = self.table
+        if terms is None:
+            terms = [t for t in tab.index if t != "Intercept"] or list(tab.index)
+        tab = tab.loc[list(terms)]
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6, 0.6 * len(tab) + 1.5))
+        z = norm.ppf(1 - alpha / 2)
         y = np.arange(len(tab))
         for off, est, se, label, colour in [
                 (-0.12, "conditional", "conditional_se", "mixed model (conditional)", "C0"),
