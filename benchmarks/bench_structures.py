@@ -1,0 +1,154 @@
+"""Residual AR(1) and binomial GLMM: mixedext against plain statsmodels and R in one run.
+
+    python benchmarks/bench_structures.py [--quick] [--skip-r]
+
+Cases (each fit in a fresh process; wall time of DataFrame -> results with the packages
+already imported, as R's timing excludes loading the library; peak resident memory of
+that process above its baseline after the data are built):
+
+* ``ar1``: 20,000 subjects x 8 visits, ``y ~ t + x + (1 | subject)`` with AR(1) residuals
+  (mixedext ``cov_struct="ar1"``) against the same model without AR(1) (mixedext and
+  statsmodels, which has no residual correlation) and nlme's
+  ``lme(..., correlation = corAR1(form = ~ t | subject))``;
+* ``glmm``: 2,000 units x 50 patients, ``y ~ x + (1 | unit)`` logistic, mixedext
+  ``fit_ml()`` (Laplace) against ``lme4::glmer`` (nAGQ = 1, default control).
+  statsmodels has no maximum-likelihood fit for this model; its
+  ``BinomialBayesMixedGLM.fit_vb`` ran for more than 13 minutes on this case without
+  finishing and is left out.
+
+``--quick`` shrinks both to a quarter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+DATA = {
+    "ar1": textwrap.dedent("""
+        import numpy as np, pandas as pd
+        rs = np.random.RandomState(1)
+        S, T = {n_units}, 8
+        subj = np.repeat(np.arange(S), T); t = np.tile(np.arange(T), S)
+        e = np.zeros((S, T)); e[:, 0] = rs.normal(size=S)
+        for k in range(1, T):
+            e[:, k] = 0.6 * e[:, k - 1] + rs.normal(size=S) * np.sqrt(1 - 0.36)
+        x = rs.normal(size=S * T)
+        data = pd.DataFrame({{"subject": subj, "t": t, "x": x,
+                             "y": 1 + 0.3 * t + 0.5 * x + rs.normal(size=S)[subj] + e.ravel()}})
+        """),
+    "glmm": textwrap.dedent("""
+        import numpy as np, pandas as pd
+        rs = np.random.RandomState(2)
+        U, P = {n_units}, 50
+        unit = np.repeat(np.arange(U), P); x = rs.normal(size=U * P)
+        eta = -1 + 0.5 * x + rs.normal(size=U)[unit] * 0.7
+        data = pd.DataFrame({{"unit": unit, "x": x,
+                             "y": (rs.rand(U * P) < 1 / (1 + np.exp(-eta))).astype(int)}})
+        """),
+}
+
+FITS = {
+    ("ar1", "mixedext AR(1)"): 'import mixedext as mx\nres = mx.mixedlm("y ~ t + x + (1 | subject)", data, cov_struct="ar1", time="t").fit()\nllf = res.llf',
+    ("ar1", "mixedext no AR(1)"): 'import mixedext as mx\nres = mx.mixedlm("y ~ t + x + (1 | subject)", data).fit()\nllf = res.llf',
+    ("ar1", "statsmodels no AR(1)"): 'import statsmodels.formula.api as smf\nres = smf.mixedlm("y ~ t + x", data, groups="subject").fit()\nllf = res.llf',
+    ("glmm", "mixedext fit_ml"): 'import mixedext as mx\nres = mx.binomial_mixedglm("y ~ x + (1 | unit)", data).fit_ml()\nllf = res.llf',
+}
+
+R_FITS = {
+    "ar1": ('library(nlme)', 'm <- lme(y ~ t + x, random = ~ 1 | subject, '
+            'correlation = corAR1(form = ~ t | subject), data = d)', 'nlme lme corAR1'),
+    "glmm": ('library(lme4)', 'm <- glmer(y ~ x + (1 | unit), data = d, family = binomial)',
+             'lme4 glmer'),
+}
+
+WORKER = textwrap.dedent("""
+    import json, resource, sys, time, warnings
+    sys.path.insert(0, {root!r})
+    warnings.simplefilter("ignore")
+    {data}
+    {imports}
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    {fit}
+    wall = time.perf_counter() - start
+    peak = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024
+    print(json.dumps({{"wall": wall, "peak_mb": peak, "llf": llf}}))
+    """)
+
+
+def run_python(case, code, n_units):
+    lines = code.splitlines()
+    imports = "\n".join(line for line in lines if line.startswith(("import", "from")))
+    fit = "\n".join(line for line in lines if not line.startswith(("import", "from")))
+    script = WORKER.format(root=str(ROOT), data=DATA[case].format(n_units=n_units),
+                           imports=imports, fit=fit)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run_r(case, n_units, workdir):
+    lib, fit, _ = R_FITS[case]
+    csv = Path(workdir) / f"{case}.csv"
+    script = WORKER.format(root=str(ROOT), data=DATA[case].format(n_units=n_units),
+                           imports="", fit=f"data.to_csv({str(csv)!r}, index=False); llf = 0")
+    subprocess.run([sys.executable, "-c", script], capture_output=True, check=True)
+    r = textwrap.dedent(f"""
+        suppressMessages({lib})
+        d <- read.csv("{csv}")
+        d[[if ("subject" %in% names(d)) "subject" else "unit"]] <-
+            factor(d[[if ("subject" %in% names(d)) "subject" else "unit"]])
+        gc(reset = TRUE)
+        tm <- system.time({fit})[["elapsed"]]
+        mem <- sum(gc()[, 6])
+        cat(sprintf('{{"wall": %.6f, "peak_mb": %.1f, "llf": %.6f}}\\n', tm, mem,
+                    as.numeric(logLik(m))))
+        """)
+    out = subprocess.run(["Rscript", "-e", r], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--skip-r", action="store_true")
+    args = parser.parse_args(argv)
+    sizes = {"ar1": 20_000, "glmm": 2_000}
+    if args.quick:
+        sizes = {k: v // 4 for k, v in sizes.items()}
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for case, n_units in sizes.items():
+            results = {}
+            for (c, tool), code in FITS.items():
+                if c == case:
+                    results[tool] = run_python(case, code, n_units)
+            if not args.skip_r and shutil.which("Rscript"):
+                try:
+                    results[R_FITS[case][2]] = run_r(case, n_units, tmp)
+                except subprocess.CalledProcessError as err:
+                    print(f"R skipped for {case}: {err.stderr[-300:]}")
+            ref = results[next(t for t in results if t.startswith("mixedext"))]["wall"]
+            for tool, r in results.items():
+                rows.append((case, n_units, tool, r["wall"], r["peak_mb"], r["llf"],
+                             r["wall"] / ref))
+    print(f"{'case':6} {'units':>7} {'tool':24} {'wall s':>8} {'peak MB':>8} "
+          f"{'llf':>14} {'ratio':>7}")
+    for case, n, tool, wall, peak, llf, ratio in rows:
+        print(f"{case:6} {n:7d} {tool:24} {wall:8.2f} {peak:8.1f} {llf:14.3f} {ratio:7.2f}")
+    print(f"(ratio = wall / the first mixedext row of the case; cpu count {os.cpu_count()})")
+
+
+if __name__ == "__main__":
+    main()
