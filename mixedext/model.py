@@ -31,7 +31,7 @@ from statsmodels.regression import mixed_linear_model as sm_mlm
 from ._engine.crossprod import RandomTerm
 from ._engine.deviance import NotPositiveDefinite, ProfiledDeviance
 from ._engine.factor import theta_bounds
-from ._engine.optimize import minimize_theta
+from ._engine.optimize import minimize_theta, newton_polish
 from .data import MissingDataError, prepare_frame
 from .formula.terms import build_term, formula_variables, split_formula
 
@@ -418,7 +418,17 @@ class MixedLM(sm_mlm.MixedLM):
         k = len(theta0)
         x0 = np.concatenate([theta0, dev.structure.start()])
         lo = np.concatenate([lower, np.full(dev.structure.n_eta, -np.inf)])
-        opt = minimize_theta(lambda x: dev(x, reml), x0, lo)
+        # L-BFGS-B to the neighbourhood, then Newton steps (theta and eta are strongly
+        # correlated: L-BFGS-B alone crawls along the ridge)
+        opt = minimize_theta(lambda x: dev(x, reml), x0, lo, ftol=1e-10, gtol=1e-4)
+        if len(x0) <= 6:
+            def logged(x):
+                value = dev(x, reml)
+                opt.history.append((*x, value))
+                return value
+
+            opt.theta, opt.deviance = newton_polish(logged, opt.theta, lo)
+            opt.nfev = len(opt.history)
         dev.set_eta(opt.theta[k:])
         self._engine_cache = dev.inner
         sol = dev.inner.solution(opt.theta[:k], reml)

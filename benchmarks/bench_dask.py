@@ -1,0 +1,87 @@
+"""A nested random-intercept fit on data larger than one wants in memory, through Dask.
+
+    python benchmarks/bench_dask.py [--rows 50_000_000] [--files 50] [--dir /tmp/mx_big]
+                                    [--in-memory]
+
+Writes a generated data set (``y ~ x + reason + (1 | center/rep)``, 500 centers x 40 reps)
+to Parquet in ``--files`` pieces, one piece in memory at a time, then fits it with
+``mixedext.mixedlm(formula, dask.dataframe.read_parquet(...))`` on a local Dask cluster of
+threads. Reports the wall time of each stage and the peak resident memory of this
+process (the driver and the threaded workers share it). ``--in-memory`` also reads all
+rows into pandas and fits them the usual way, for comparison (memory permitting).
+This is a benchmark script, not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def write(directory: Path, rows: int, files: int) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    rs = np.random.RandomState(7)
+    centers, reps = 500, 40
+    u_center = rs.normal(size=centers) * 0.5
+    u_rep = rs.normal(size=(centers, reps)) * 1.0
+    per = rows // files
+    for i in range(files):
+        c = rs.randint(0, centers, per)
+        r = rs.randint(0, reps, per)
+        x = rs.normal(size=per)
+        reason = rs.rand(per) < 0.4
+        y = 2 + 0.5 * x + 0.2 * reason + u_center[c] + u_rep[c, r] + rs.normal(size=per)
+        pd.DataFrame({"center": c, "rep": r, "x": x,
+                      "reason": np.where(reason, "property", "payment"), "y": y}).to_parquet(
+            directory / f"part{i:03d}.parquet", index=False)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=50_000_000)
+    parser.add_argument("--files", type=int, default=50)
+    parser.add_argument("--dir", default="/tmp/mx_big")
+    parser.add_argument("--in-memory", action="store_true")
+    args = parser.parse_args(argv)
+    import dask
+    import dask.dataframe as dd
+
+    import mixedext as mx
+
+    directory = Path(args.dir)
+    start = time.perf_counter()
+    if not any(directory.glob("*.parquet")):
+        write(directory, args.rows, args.files)
+    print(f"data: {args.rows:,} rows in {args.files} Parquet files "
+          f"({time.perf_counter() - start:.1f} s)")
+    formula = "y ~ x + reason + (1 | center/rep)"
+    base = peak_mb()
+    start = time.perf_counter()
+    with dask.config.set(scheduler="threads", num_workers=2):
+        ddf = dd.read_parquet(str(directory))
+        res = mx.mixedlm(formula, ddf).fit()
+    wall = time.perf_counter() - start
+    print(f"dask fit: {wall:.1f} s, peak RSS {peak_mb():.0f} MB (before: {base:.0f} MB)")
+    print(res.variance_components().to_string(index=False))
+    print(res.fe_params.to_string())
+    print(f"llf {res.llf:.4f}, nobs {res.nobs:,}")
+    if args.in_memory:
+        start = time.perf_counter()
+        frame = pd.read_parquet(str(directory))
+        mem = mx.mixedlm(formula, frame).fit()
+        print(f"in-memory fit: {time.perf_counter() - start:.1f} s, peak RSS "
+              f"{peak_mb():.0f} MB, llf {mem.llf:.4f} (difference {mem.llf - res.llf:.2e})")
+
+
+if __name__ == "__main__":
+    main()
