@@ -105,6 +105,12 @@ class BinomialMixedGLM(BinomialBayesMixedGLM):
         if nagq < 1:
             raise ValueError(f"nagq must be a positive integer, got {nagq}")
         trials = np.ones(len(self.endog)) if self.trials is None else self.trials
+        separated = separated_columns(self.exog, self.endog, trials, list(self.fep_names))
+        if separated:
+            warnings.warn(f"complete separation: column(s) {', '.join(map(repr, separated))} "
+                          "predict the outcome perfectly, so their coefficients diverge "
+                          "(infinite maximum-likelihood estimates); drop or merge them, or "
+                          "use fit_map() with its prior", RuntimeWarning, stacklevel=2)
         dev = BinomialLaplace(self.exog, self.endog, trials, self._terms)
         beta0 = _glm_start(self.exog, self.endog, trials)
         lower_t = theta_bounds(self._terms)
@@ -143,6 +149,32 @@ def _glm_start(exog, y, trials):
         return np.asarray(res.params)
     except Exception:  # noqa: BLE001 - a start value only
         return np.zeros(exog.shape[1])
+
+
+def separated_columns(exog, y, trials, names) -> list[str]:
+    """Fixed-effect columns that separate the outcome completely or quasi-completely.
+
+    A column separates when, among the rows where it is not 0, every outcome is a success
+    or every outcome a failure (a 0/1 column), or when a threshold on it splits successes
+    from failures (a continuous column). Its coefficient then diverges.
+    """
+    out = []
+    fail = trials - y
+    for j, name in enumerate(names):
+        x = exog[:, j]
+        if np.all(x == x[0]):
+            continue  # the intercept
+        binary = np.all(np.isin(x, (0.0, 1.0)))
+        if binary:
+            on = x == 1
+            if (y[on].sum() == 0 or fail[on].sum() == 0) and on.any():
+                out.append(name)
+            continue
+        succ_x, fail_x = x[y > 0], x[fail > 0]
+        if len(succ_x) and len(fail_x) and (succ_x.min() >= fail_x.max()
+                                            or succ_x.max() <= fail_x.min()):
+            out.append(name)
+    return out
 
 
 def _hessian(f, x0, lower, rel=1e-4):
@@ -199,7 +231,7 @@ def _exog_vc(terms):
 
 
 def binomial_mixedglm(formula, data, vc_formulas=None, *, groups=None, nested=None,
-                      trials=None, vcp_p=1, fe_p=2) -> BinomialMixedGLM:
+                      trials=None, missing="drop", vcp_p=1, fe_p=2) -> BinomialMixedGLM:
     """A binomial (logit) mixed model from a formula.
 
     Parameters
@@ -217,6 +249,9 @@ def binomial_mixedglm(formula, data, vc_formulas=None, *, groups=None, nested=No
     trials : str, optional
         Column of trials: the outcome then counts successes (glmer's
         ``cbind(successes, trials - successes)``).
+    missing : {"drop", "raise"}
+        Rows with a missing value in a used column are dropped (statsmodels'
+        ``from_formula`` default) or raise an error naming the column.
 
     Returns
     -------
@@ -228,7 +263,7 @@ def binomial_mixedglm(formula, data, vc_formulas=None, *, groups=None, nested=No
     group_cols += ([groups] if groups else []) + nested + ([trials] if trials else [])
     formulas = [formula, *(vc_formulas or {}).values()]
     frame, _ = prepare_frame(data, columns=formula_variables(formulas, list(data.columns)),
-                             group_columns=group_cols, missing="raise")
+                             group_columns=group_cols, missing=missing)
     env = patsy.EvalEnvironment.capture(1)
     y, x = patsy.dmatrices(fixed, frame, eval_env=env, return_type="dataframe",
                            NA_action="raise")

@@ -140,6 +140,19 @@ class BinomialMixedResults(RandomEffectsReport):
                 else frame
         return out
 
+    @property
+    def random_effects_se(self) -> dict:
+        """Conditional SDs of the random effects ``{level: DataFrame}`` (glmer's
+        ``ranef(condVar = TRUE)``)."""
+        out = {}
+        for t, cov in zip(self.model._terms, self._condcov):
+            frame = pd.DataFrame(np.sqrt(np.diagonal(cov, axis1=1, axis2=2)),
+                                 index=pd.Index(t.unit_labels, name=t.level),
+                                 columns=list(t.names))
+            out[t.level] = pd.concat([out[t.level], frame], axis=1) if t.level in out \
+                else frame
+        return out
+
     @cached_property
     def _condcov(self) -> list:
         return self._dev.conditional_covariances(self._state)
@@ -232,6 +245,18 @@ class BinomialMixedResults(RandomEffectsReport):
         lines.append(table.to_string(float_format=lambda x: f"{x:.4f}"))
         lines += ["", "Random effects (log-odds scale):",
                   self.variance_components().to_string(index=False)]
+        try:
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                icc = self.icc()
+                table = icc.join(pd.concat([self.design_effect(lev)[
+                    ["design_effect", "se_inflation"]] for lev in icc.index]))
+            lines += ["", "ICC (latent scale, residual variance pi^2/3) and design effect:",
+                      table.to_string(float_format=lambda x: f"{x:.4f}")]
+        except (NotImplementedError, KeyError, ValueError):
+            pass
         return "\n".join(lines)
 
     def __repr__(self) -> str:

@@ -237,6 +237,21 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
         return _statsmodels_random_effects(model, sol)
 
     @cache_readonly
+    def random_effects_se(self) -> dict:
+        """Conditional SDs of the random effects ``{level: DataFrame}`` (lme4's
+        ``ranef(condVar = TRUE)``), laid out as ``random_effects`` of lme4-style models."""
+        sol = self._require_engine("random_effects_se")[0]
+        covs = self.model.deviance_function.conditional_covariances(sol)
+        out = {}
+        for t, cov in zip(self.model._terms, covs):
+            frame = pd.DataFrame(np.sqrt(np.diagonal(cov, axis1=1, axis2=2)),
+                                 index=pd.Index(t.unit_labels, name=t.level),
+                                 columns=list(t.names))
+            out[t.level] = pd.concat([out[t.level], frame], axis=1) if t.level in out \
+                else frame
+        return out
+
+    @cache_readonly
     def fittedvalues(self):
         """Fitted values ``X beta + Z b`` (fixed effects plus predicted random effects)."""
         if self._engine is None:

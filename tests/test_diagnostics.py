@@ -117,3 +117,12 @@ def test_pitfall_model_has_no_center_level():
                      vc_formula={"cask": "0 + C(cask)"}).fit()
     assert list(res.icc().index) == ["batch/cask"]
     assert isinstance(res.icc(), pd.DataFrame)
+
+
+def test_random_effects_se_is_lme4_condsd():
+    case, res = _fit("pastes_nested")
+    se = res.random_effects_se
+    for grp, block in case["ranef"].items():
+        units = ["/".join(reversed(u.split(":"))) for u in block["levels"]]
+        np.testing.assert_allclose(se[_py_level(grp)].loc[units, "Intercept"],
+                                   np.ravel(block["condsd"]), rtol=1e-4)

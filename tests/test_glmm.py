@@ -106,4 +106,24 @@ def test_missing_value_named(binary):
     data = binary.astype({"x": float})
     data.loc[4, "x"] = np.nan
     with pytest.raises(mx.MissingDataError, match="'x'"):
-        mx.binomial_mixedglm("y ~ x + (1 | g)", data)
+        mx.binomial_mixedglm("y ~ x + (1 | g)", data, missing="raise")
+
+
+def test_complete_separation_warns(binary):
+    data = binary.assign(sep=(binary.y == 1).astype(float))
+    with pytest.warns(RuntimeWarning, match="separation.*'sep'"):
+        mx.binomial_mixedglm("y ~ x + sep + (1 | g)", data).fit_ml()
+
+
+def test_missing_rows_dropped_as_statsmodels(binary):
+    data = binary.astype({"x": float})
+    data.loc[[1, 2], "x"] = np.nan
+    model = mx.binomial_mixedglm("y ~ x + (1 | g)", data)
+    assert len(model.endog) == len(data) - 2
+
+
+def test_conditional_sds_and_summary_blocks(binary):
+    res = mx.binomial_mixedglm("y ~ x + (1 | g)", binary).fit_ml()
+    se = res.random_effects_se["g"]
+    np.testing.assert_allclose(se["Intercept"], res.shrinkage()["cond_se"])
+    assert "design effect" in res.summary()
