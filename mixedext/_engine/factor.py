@@ -305,9 +305,15 @@ class BlockedCholesky:
                     [_scale_pair(self.pairs[(l, k)], lams[l], lams[k],
                                  terms[l].n_units, terms[k].n_units) for l in self.tail],
                     format="csr")
-            lam_t = sla.block_diag(*[np.kron(np.eye(terms[l].n_units), lams[l])
-                                     for l in self.tail])
-            tail_a = lam_t.T @ self.tail_ztz @ lam_t + np.eye(lam_t.shape[0])
+            if all(lams[l].shape == (1, 1) for l in self.tail):  # scalar terms: scaling
+                scale = np.concatenate([np.full(terms[l].n_units, lams[l][0, 0])
+                                        for l in self.tail])
+                tail_a = scale[:, None] * self.tail_ztz * scale[None, :]
+                tail_a[np.diag_indices_from(tail_a)] += 1.0
+            else:
+                lam_t = sla.block_diag(*[np.kron(np.eye(terms[l].n_units), lams[l])
+                                         for l in self.tail])
+                tail_a = lam_t.T @ self.tail_ztz @ lam_t + np.eye(lam_t.shape[0])
             tail_x = np.vstack([xcol[l] for l in self.tail])
         xx = self.cp.xyxy.copy()
 
