@@ -16,7 +16,7 @@ from scipy.special import expit
 from scipy.stats import norm
 
 from ._engine.factor import theta_bounds
-from .reporting import RandomEffectsReport
+from .reporting import RandomEffectsReport, conditional_sds, frames_by_level
 
 __all__ = ["BinomialMixedResults"]
 
@@ -132,26 +132,13 @@ class BinomialMixedResults(RandomEffectsReport):
     @property
     def random_effects(self) -> dict:
         """Conditional modes ``{level: DataFrame}`` (one row per unit, log-odds scale)."""
-        out = {}
-        for t, b in zip(self.model._terms, self._state.b):
-            frame = pd.DataFrame(b, index=pd.Index(t.unit_labels, name=t.level),
-                                 columns=list(t.names))
-            out[t.level] = pd.concat([out[t.level], frame], axis=1) if t.level in out \
-                else frame
-        return out
+        return frames_by_level(self.model._terms, self._state.b)
 
     @property
     def random_effects_se(self) -> dict:
         """Conditional SDs of the random effects ``{level: DataFrame}`` (glmer's
         ``ranef(condVar = TRUE)``)."""
-        out = {}
-        for t, cov in zip(self.model._terms, self._condcov):
-            frame = pd.DataFrame(np.sqrt(np.diagonal(cov, axis1=1, axis2=2)),
-                                 index=pd.Index(t.unit_labels, name=t.level),
-                                 columns=list(t.names))
-            out[t.level] = pd.concat([out[t.level], frame], axis=1) if t.level in out \
-                else frame
-        return out
+        return frames_by_level(self.model._terms, conditional_sds(self._condcov))
 
     @cached_property
     def _condcov(self) -> list:

@@ -19,7 +19,7 @@ import pandas as pd
 from ._engine.crossprod import RandomTerm
 from ._engine.factor import lambda_blocks
 
-__all__ = ["RandomEffectsReport", "VarianceBlock"]
+__all__ = ["RandomEffectsReport", "VarianceBlock", "frames_by_level", "conditional_sds"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,22 @@ class VarianceBlock:
     def unit_sizes(self) -> np.ndarray | None:
         return None if self.term is None else self.term.unit_sizes
 
+
+
+def frames_by_level(terms, values) -> dict:
+    """``{level: DataFrame}`` with one row per unit and one column per covariate; terms
+    on the same level (``(1 | g) + (0 + x | g)``) side by side."""
+    out = {}
+    for t, v in zip(terms, values):
+        frame = pd.DataFrame(v, index=pd.Index(t.unit_labels, name=t.level),
+                             columns=list(t.names))
+        out[t.level] = pd.concat([out[t.level], frame], axis=1) if t.level in out else frame
+    return out
+
+
+def conditional_sds(covariances) -> list:
+    """Square roots of the diagonals of per-unit conditional covariances (m, q, q)."""
+    return [np.sqrt(np.diagonal(c, axis1=1, axis2=2)) for c in covariances]
 
 
 class RandomEffectsReport:

@@ -21,7 +21,7 @@ from statsmodels.regression import mixed_linear_model as sm_mlm
 from statsmodels.tools._decorators import cache_readonly
 
 from ._engine.factor import lambda_blocks
-from .reporting import RandomEffectsReport, VarianceBlock
+from .reporting import RandomEffectsReport, VarianceBlock, conditional_sds, frames_by_level
 
 __all__ = ["MixedLMResults", "MixedLMResultsWrapper", "from_statsmodels"]
 
@@ -227,13 +227,7 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
         model = self.model
         lay = model._sm_layout
         if lay is None:  # one DataFrame per level; terms on the same level side by side
-            out = {}
-            for t, b in zip(model._terms, sol.b):
-                frame = pd.DataFrame(b, index=pd.Index(t.unit_labels, name=t.level),
-                                     columns=list(t.names))
-                out[t.level] = pd.concat([out[t.level], frame], axis=1) \
-                    if t.level in out else frame
-            return out
+            return frames_by_level(model._terms, sol.b)
         return _statsmodels_random_effects(model, sol)
 
     @cache_readonly
@@ -242,14 +236,7 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
         ``ranef(condVar = TRUE)``), laid out as ``random_effects`` of lme4-style models."""
         sol = self._require_engine("random_effects_se")[0]
         covs = self.model.deviance_function.conditional_covariances(sol)
-        out = {}
-        for t, cov in zip(self.model._terms, covs):
-            frame = pd.DataFrame(np.sqrt(np.diagonal(cov, axis1=1, axis2=2)),
-                                 index=pd.Index(t.unit_labels, name=t.level),
-                                 columns=list(t.names))
-            out[t.level] = pd.concat([out[t.level], frame], axis=1) if t.level in out \
-                else frame
-        return out
+        return frames_by_level(self.model._terms, conditional_sds(covs))
 
     @cache_readonly
     def fittedvalues(self):
