@@ -167,10 +167,12 @@ class BinomialMixedResults(RandomEffectsReport):
     def shrinkage(self, level: str | None = None, alpha: float = 0.05) -> pd.DataFrame:
         """Raw vs shrunk unit effects on the log-odds scale, plus rates.
 
-        ``raw`` is the unit's empirical logit ``log((s + 1/2) / (n - s + 1/2))`` (finite for
-        0/n and n/n) less the mean fixed-effect linear predictor of its rows; ``blup`` the
-        conditional mode; ``factor`` ``1 - cond_var / tau^2``; ``rate_raw`` the observed
-        proportion, ``rate_shrunk`` the mean conditional probability of the unit's rows.
+        ``raw`` is the unit's own (unpooled) log-odds offset: the maximum-likelihood shift
+        of its rows' fixed-effect linear predictors, with half a success and half a
+        failure added at the unit's mean predictor so that it stays finite for 0/n and n/n
+        (an empirical logit adjusted for case mix); ``blup`` the conditional mode;
+        ``factor`` ``1 - cond_var / tau^2``; ``rate_raw`` the observed proportion,
+        ``rate_shrunk`` the mean conditional probability of the unit's rows.
         Random intercepts only.
         """
         terms = self.model._terms
@@ -192,8 +194,7 @@ class BinomialMixedResults(RandomEffectsReport):
         trials = np.bincount(t.codes, weights=m, minlength=units)
         rows = np.bincount(t.codes, minlength=units)
         fixed = self.model.exog @ self.fe_params.to_numpy()
-        mean_fixed = np.bincount(t.codes, weights=fixed, minlength=units) / rows
-        raw = np.log((succ + 0.5) / (trials - succ + 0.5)) - mean_fixed
+        raw = _unit_offsets(t.codes, units, y, m, fixed, rows)
         blup = self._state.b[i][:, 0]
         cvar = self._condcov[i][:, 0, 0]
         tau2 = self._term_covariances()[i][0, 0]
@@ -248,3 +249,22 @@ class BinomialMixedResults(RandomEffectsReport):
 
     def __repr__(self) -> str:
         return f"<BinomialMixedResults: {self.method}, llf={self.llf:.4f}>"
+
+
+def _unit_offsets(codes, units, y, m, fixed, rows, iterations=50):
+    """Per-unit ML offset ``a`` with ``sum_j [y_j - m_j expit(f_j + a)] + 1/2 -
+    expit(mean f + a) = 0`` (half a success and half a failure), by vectorised Newton."""
+    mean_fixed = np.bincount(codes, weights=fixed, minlength=units) / rows
+    succ = np.bincount(codes, weights=y, minlength=units)
+    trials = np.bincount(codes, weights=m, minlength=units)
+    a = np.log((succ + 0.5) / (trials - succ + 0.5)) - mean_fixed
+    for _ in range(iterations):
+        mu = expit(fixed + a[codes])
+        mu0 = expit(mean_fixed + a)
+        score = succ - np.bincount(codes, weights=m * mu, minlength=units) + 0.5 - mu0
+        info = np.bincount(codes, weights=m * mu * (1 - mu), minlength=units) + mu0 * (1 - mu0)
+        step = score / info
+        a = a + step
+        if np.max(np.abs(step)) < 1e-10:
+            break
+    return a

@@ -127,3 +127,16 @@ def test_conditional_sds_and_summary_blocks(binary):
     se = res.random_effects_se["g"]
     np.testing.assert_allclose(se["Intercept"], res.shrinkage()["cond_se"])
     assert "design effect" in res.summary()
+
+
+def test_raw_offset_solves_the_unit_score(binary):
+    res = mx.binomial_mixedglm("y ~ x + (1 | g)", binary).fit_ml()
+    shr = res.shrinkage()
+    fixed = np.asarray(res.model.exog) @ res.fe_params.to_numpy()
+    unit = shr.index[4]
+    rows = (binary["g"].astype(str) == unit).to_numpy()
+    a = shr.loc[unit, "raw"]
+    p = 1 / (1 + np.exp(-(fixed[rows] + a)))
+    p0 = 1 / (1 + np.exp(-(fixed[rows].mean() + a)))
+    score = binary["y"].to_numpy()[rows].sum() - p.sum() + 0.5 - p0
+    assert abs(score) < 1e-8
