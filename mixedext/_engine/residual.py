@@ -35,17 +35,19 @@ def _logistic(x):
 
 
 def _outer_sums(codes, left, right, m):
-    """``sum_{rows in unit} left_i right_i'`` per unit: (m, c, c)."""
+    """``sum_{rows in unit} left_i right_i'`` per unit: (m, c, c).
+
+    One weighted ``bincount`` per entry (the upper triangle only when ``left`` is
+    ``right``): no (n, c, c) temporary.
+    """
     c = left.shape[1]
-    if len(codes) > 1 and np.any(codes[1:] < codes[:-1]):
-        order = np.argsort(codes, kind="stable")
-        codes, left, right = codes[order], left[order], right[order]
-    sorted_codes = codes
-    prod = left[:, :, None] * right[:, None, :]
-    starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
-    out = np.zeros((m, c, c))
-    if len(starts):
-        out[sorted_codes[starts]] = np.add.reduceat(prod, starts, axis=0)
+    out = np.empty((m, c, c))
+    symmetric = left is right
+    for a in range(c):
+        for b in range(a if symmetric else 0, c):
+            out[:, a, b] = np.bincount(codes, weights=left[:, a] * right[:, b], minlength=m)
+            if symmetric:
+                out[:, b, a] = out[:, a, b]
     return out
 
 
@@ -136,7 +138,8 @@ class AR1(ResidualStructure):
         first = np.r_[True, u[1:] != u[:-1]]
         # first observation of each unit, by (unit, level)
         key0 = u[first] * k + lev[first]
-        self.first = _outer_sums(key0, ws[first], ws[first], n_units * k).reshape(
+        w_first = ws[first]
+        self.first = _outer_sums(key0, w_first, w_first, n_units * k).reshape(
             n_units, k, self.c, self.c)
         self.first_count = np.bincount(lev[first], minlength=k)
         cur = np.flatnonzero(~first)
@@ -147,6 +150,21 @@ class AR1(ResidualStructure):
         else:
             gap_codes, gaps = pd.factorize(gap, sort=True)
         self.gaps = np.asarray(gaps, dtype=float)
+        wc, wp = ws[cur], ws[prev]
+        self.by_gap = het is None and not continuous and len(self.gaps) <= 16
+        if self.by_gap:
+            # (3 * gaps, m * c * c): lag-0, lag-1 (both orders), lag-0 of the previous row
+            blocks = []
+            for g in range(len(self.gaps)):
+                sel = gap_codes == g
+                uc, wcs, wps = u[cur][sel], wc[sel], wp[sel]
+                cross = _outer_sums(uc, wcs, wps, n_units)
+                blocks += [_outer_sums(uc, wcs, wcs, n_units),
+                           cross + np.transpose(cross, (0, 2, 1)),
+                           _outer_sums(uc, wps, wps, n_units)]
+            self.gap_stats = np.stack([b.reshape(-1) for b in blocks])
+            self.gap_count = np.bincount(gap_codes, minlength=len(self.gaps))
+            return
         pair_key = ((u[cur] * len(self.gaps) + gap_codes) * k + lev[cur]) * k + lev[prev]
         classes, inv = np.unique(pair_key, return_inverse=True)
         ncls = len(classes)
@@ -155,22 +173,7 @@ class AR1(ResidualStructure):
         self.cls_gap = rest // (k * k)
         self.cls_lev = (rest % (k * k)) // k
         self.cls_lev_prev = rest % k
-        wc, wp = ws[cur], ws[prev]
-        self.by_gap = het is None and not continuous and len(self.gaps) <= 16
-        if self.by_gap:
-            # (3 * gaps, m * c * c): lag-0, lag-1 (both orders), lag-0 of the previous row
-            blocks = []
-            for g in range(len(self.gaps)):
-                sel = gap_codes == g
-                uc = u[cur][sel]
-                cross = _outer_sums(uc, wc[sel], wp[sel], n_units)
-                blocks += [_outer_sums(uc, wc[sel], wc[sel], n_units),
-                           cross + np.transpose(cross, (0, 2, 1)),
-                           _outer_sums(uc, wp[sel], wp[sel], n_units)]
-            self.gap_stats = np.stack([b.reshape(-1) for b in blocks])
-            self.gap_count = np.bincount(gap_codes, minlength=len(self.gaps))
-            return
-        self.s0 = _outer_sums(inv, wc, wc, ncls)
+        self.s0 = _outer_sums(inv, wc, wc, ncls)  # same object: symmetric
         cross = _outer_sums(inv, wc, wp, ncls)
         self.s1 = cross + np.transpose(cross, (0, 2, 1))
         self.s2 = _outer_sums(inv, wp, wp, ncls)
