@@ -420,7 +420,8 @@ class MixedLM(sm_mlm.MixedLM):
         lo = np.concatenate([lower, np.full(dev.structure.n_eta, -np.inf)])
         # L-BFGS-B to the neighbourhood, then Newton steps (theta and eta are strongly
         # correlated: L-BFGS-B alone crawls along the ridge)
-        opt = minimize_theta(lambda x: dev(x, reml), x0, lo, ftol=1e-10, gtol=1e-4)
+        opt = minimize_theta(lambda x: dev(x, reml), x0, lo, ftol=1e-10, gtol=1e-4,
+                             jac="2-point" if len(x0) <= 6 else "3-point")
         if len(x0) <= 6:
             def logged(x):
                 value = dev(x, reml)

@@ -33,7 +33,7 @@ class OptimResult:
 
 
 def minimize_theta(fun, theta0, lower, *, maxiter: int = 2000,
-                   ftol: float = 1e-13, gtol: float = 1e-6) -> OptimResult:
+                   ftol: float = 1e-13, gtol: float = 1e-6, jac: str = "3-point") -> OptimResult:
     """Minimise ``fun(theta)`` subject to ``theta >= lower``.
 
     Parameters
@@ -44,6 +44,9 @@ def minimize_theta(fun, theta0, lower, *, maxiter: int = 2000,
         Start (lme4's: 1 on the diagonals of Lambda, 0 elsewhere).
     lower : array_like
         Lower bounds (``-inf`` for unbounded).
+    jac : {"3-point", "2-point"}
+        Finite-difference gradient (central by default; forward where a Newton polish
+        follows).
     """
     history = []
 
@@ -59,7 +62,7 @@ def minimize_theta(fun, theta0, lower, *, maxiter: int = 2000,
     if theta0.size == 1 and lower[0] == 0.0:
         return _minimize_one(logged, theta0, history)
     bounds = [(None if not np.isfinite(lo) else lo, None) for lo in lower]
-    res = minimize(logged, theta0, method="L-BFGS-B", jac="3-point", bounds=bounds,
+    res = minimize(logged, theta0, method="L-BFGS-B", jac=jac, bounds=bounds,
                    options=dict(ftol=ftol, gtol=gtol, maxiter=maxiter, maxls=50))
     theta = np.maximum(res.x, lower)
     best = logged(theta)
