@@ -134,16 +134,16 @@ def _check_unstructured(spec: ResidualSpec) -> None:
                          "so their correlation cannot be identified")
 
 
-def _w_columns(model):
+def w_columns(terms, exog, endog):
     """``W = [z columns not already in X, X, y]`` and each term's column indices in ``W``.
 
     A random-effect covariate equal to a fixed-effect column (the intercept, a slope's
     covariate) is not repeated: the per-unit statistics cost ``O(c^2)`` in the columns.
     """
-    n, p = model.nobs, model.k_fe
-    exog = np.asarray(model.exog, dtype=float)
+    exog = np.asarray(exog, dtype=float)
+    n, p = exog.shape
     extra, index = [], []
-    for t in model._terms:
+    for t in terms:
         z = np.ones((n, 1)) if t.z is None else np.asarray(t.z, dtype=float)
         cols = []
         for a in range(z.shape[1]):
@@ -155,17 +155,26 @@ def _w_columns(model):
                 cols.append(("z", len(extra) - 1))
         index.append(cols)
     nz = len(extra)
-    w = np.column_stack(extra + [exog, model.endog]) if extra else \
-        np.column_stack([exog, model.endog])
+    w = np.column_stack(extra + [exog, endog])
     positions = [np.array([j if kind == "z" else nz + j for kind, j in cols])
                  for cols in index]
     return w, positions
 
 
+def parents_of(terms, codes, n_units):
+    """For each term, the unit containing each residual unit."""
+    out = []
+    for t in terms:
+        parent = np.zeros(n_units, dtype=np.int64)
+        parent[codes] = t.codes
+        out.append(parent)
+    return out
+
+
 def correlated_deviance(model) -> CorrelatedDeviance:
     """The deviance over ``(theta, eta)`` of a model with a residual structure."""
     spec: ResidualSpec = model._residual_spec
-    w, slices = _w_columns(model)
+    w, slices = w_columns(model._terms, model.exog, model.endog)
     codes, m = spec.codes, spec.n_units
     if spec.kind == "independence":
         struct = kernels.Independence(codes, m, w, het=spec.het)
@@ -176,11 +185,7 @@ def correlated_deviance(model) -> CorrelatedDeviance:
     else:
         tcodes, tvals = pd.factorize(spec.times, sort=True)
         struct = kernels.Unstructured(codes, m, w, tcodes, np.asarray(tvals))
-    parents = []
-    for t in model._terms:
-        parent = np.zeros(m, dtype=np.int64)
-        parent[codes] = t.codes
-        parents.append(parent)
+    parents = parents_of(model._terms, codes, m)
     counts = [np.bincount(t.codes, minlength=t.n_units) for t in model._terms]
     return CorrelatedDeviance(model._terms, struct, parents, slices, model.k_fe, model.nobs,
                               counts)

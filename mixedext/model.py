@@ -217,13 +217,15 @@ class MixedLM(sm_mlm.MixedLM):
         from .scaleout import is_dask_frame
 
         if is_dask_frame(data):
-            if any(a is not None for a in (re_formula, vc_formula, groups, nested, cov_struct,
-                                           time, cov_groups, het_var, subset)):
+            ar1 = cov_struct == "ar1" and time is not None
+            if any(a is not None for a in (re_formula, vc_formula, groups, nested,
+                                           cov_groups, het_var, subset)) or (
+                    cov_struct not in (None, "independence") and not ar1):
                 raise NotImplementedError("with a Dask DataFrame give the random effects as "
                                           "(1 | g) terms; groups/re_formula/vc_formula, "
-                                          "subset and residual structures are not "
-                                          "available there yet")
-            return cls.from_dask(formula, data, missing=missing)
+                                          "subset, het_var and residual structures other "
+                                          "than cov_struct='ar1' are not available there")
+            return cls.from_dask(formula, data, missing=missing, time=time if ar1 else None)
         fixed, levels = split_formula(formula)
         _check_outcome(fixed, data)
         if isinstance(nested, str):
@@ -276,13 +278,24 @@ class MixedLM(sm_mlm.MixedLM):
         return mod
 
     @classmethod
-    def from_dask(cls, formula, data, *, missing="none"):
-        """A model from a ``dask.dataframe.DataFrame``: its per-unit cross-products are
-        reduced over the partitions (:mod:`mixedext.scaleout`); the rows stay in Dask."""
+    def from_dask(cls, formula, data, *, missing="none", time=None):
+        """A model from a ``dask.dataframe.DataFrame``: its per-unit cross-products (with
+        ``time=``: AR(1) lag statistics) are reduced over the partitions
+        (:mod:`mixedext.scaleout`); the rows stay in Dask."""
         from .scaleout import dask_cross_products
 
-        cp, terms, info = dask_cross_products(data, formula, missing=missing)
-        return cls.from_cross_products(cp, terms, info)
+        cp, terms, info = dask_cross_products(data, formula, missing=missing, time=time)
+        if time is None:
+            return cls.from_cross_products(cp, terms, info)
+        from .covstruct import ResidualSpec
+
+        dev = info["correlated"]
+        dev.set_eta(np.zeros(1))  # rho = 0: the plain cross-products
+        mod = cls.from_cross_products(dev.inner.cp, terms, info)
+        mod._correlated = dev
+        mod._residual_spec = ResidualSpec("ar1", None, dev.structure.m,
+                                          times=info["times"], time_name=time)
+        return mod
 
     @classmethod
     def from_cross_products(cls, cp, terms, info):

@@ -13,9 +13,12 @@ never touches the rows again. For a ``dask.dataframe.DataFrame``:
    the rows.
 
 Supported on Dask: lme4-style random-effect terms (random intercepts, nested, crossed,
-random slopes) with independent residuals. What needs the rows (fitted values,
-residuals, ``shrinkage`` raw estimates) raises an error that says how to compute it
-per partition.
+random slopes) with independent residuals, and nested terms with AR(1) residuals at
+integer times (``cov_struct="ar1", time=``): the data are shuffled by the outermost
+grouping column so that each partition holds whole units, and the per-gap lag
+statistics of :func:`mixedext._engine.residual.ar1_gap_statistics` are reduced instead.
+What needs the rows (fitted values, residuals, ``shrinkage`` raw estimates) raises an
+error that says how to compute it per partition.
 """
 
 from __future__ import annotations
@@ -55,6 +58,35 @@ def _labels(frame: pd.DataFrame, factors) -> np.ndarray:
 
 def _partition_cross_products(part, fixed, levels, categories, design, units, z_info):
     """Cross-products of one partition with the global coding."""
+    x, y, terms = _partition_design(part, levels, categories, design, units, z_info)
+    return cross_products(x, y, terms)
+
+
+def _partition_ar1(part, levels, categories, design, units, z_info, time, inner):
+    """AR(1) per-gap statistics of one partition (whole residual units) and unit counts."""
+    from ._engine.residual import ar1_gap_statistics
+    from .covstruct import w_columns
+
+    x, y, terms = _partition_design(part, levels, categories, design, units, z_info)
+    w, _ = w_columns(terms, x, y)
+    t = terms[inner]
+    stats = ar1_gap_statistics(t.codes, t.n_units, w, part[time].to_numpy(dtype=float))
+    stats["counts"] = [np.bincount(term.codes, minlength=term.n_units) for term in terms]
+    stats["n"] = len(y)
+    return stats
+
+
+def _add_ar1(a, b):
+    from ._engine.residual import add_gap_statistics
+
+    out = add_gap_statistics(a, b)
+    out["counts"] = [x + y for x, y in zip(a["counts"], b["counts"])]
+    out["n"] = a["n"] + b["n"]
+    return out
+
+
+def _partition_design(part, levels, categories, design, units, z_info):
+    """``X``, ``y`` and the random-effect terms of one partition, globally coded."""
     part = part.copy()
     for col, cats in categories.items():
         part[col] = pd.Categorical(part[col], categories=cats)
@@ -69,10 +101,19 @@ def _partition_cross_products(part, fixed, levels, categories, design, units, z_
             z = np.asarray(patsy.build_design_matrices([info], part)[0], dtype=float)
             names = tuple(info.column_names)
         terms.append(RandomTerm(lev.name, codes.astype(np.int64), labels, names=names, z=z))
-    return cross_products(np.asarray(x, float), np.asarray(y, float)[:, 0], terms)
+    return np.asarray(x, float), np.asarray(y, float)[:, 0], terms
 
 
-def dask_cross_products(ddf, formula: str, *, missing: str = "none"):
+def _tree_sum(parts, add):
+    import dask
+
+    while len(parts) > 1:  # tree reduction: the driver never holds all partitions
+        parts = [dask.delayed(add)(parts[i], parts[i + 1]) if i + 1 < len(parts) else parts[i]
+                 for i in range(0, len(parts), 2)]
+    return parts[0].compute()
+
+
+def dask_cross_products(ddf, formula: str, *, missing: str = "none", time=None):
     """Cross-products of a model with lme4-style terms over a Dask DataFrame.
 
     Returns
@@ -90,7 +131,11 @@ def dask_cross_products(ddf, formula: str, *, missing: str = "none"):
         raise ValueError("Dask data frames need the random effects as (1 | g) terms in "
                          "the formula")
     factors = sorted({f for lev in levels for f in lev.factors})
-    used = list(dict.fromkeys(formula_variables([formula], list(ddf.columns)) + factors))
+    extra = [time] if time is not None else []
+    used = list(dict.fromkeys(formula_variables([formula], list(ddf.columns)) + factors
+                              + extra))
+    if time is not None and time not in ddf.columns:
+        raise KeyError(f"time column {time!r} is not in data")
     for col in factors:
         if col not in ddf.columns:
             raise KeyError(f"grouping column {col!r} is not in data")
@@ -120,19 +165,80 @@ def dask_cross_products(ddf, formula: str, *, missing: str = "none"):
             z_info.append(None)
         else:
             z_info.append(patsy.dmatrix(lev.lhs, sample).design_info)
-    parts = [dask.delayed(_partition_cross_products)(p, fixed, levels, categories, design,
-                                                     units, z_info)
-             for p in ddf.to_delayed()]
-    while len(parts) > 1:  # tree reduction: the driver never holds all partitions
-        parts = [dask.delayed(add_cross_products)(parts[i], parts[i + 1])
-                 if i + 1 < len(parts) else parts[i] for i in range(0, len(parts), 2)]
-    cp = parts[0].compute()
-    terms = []
-    for lev, labels, info, cnt in zip(levels, units, z_info, cp.counts):
-        names = ("Intercept",) if info is None else tuple(info.column_names)
-        terms.append(RandomTerm(lev.name, None, labels, names=names, z=None,
-                                lhs=lev.lhs, factors=lev.factors, sizes=cnt))
+    args = (levels, categories, design, units, z_info)
+    if time is not None:
+        return _dask_ar1(ddf, args, time, x, y, sample, fixed, formula)
+    parts = [dask.delayed(_partition_cross_products)(p, fixed, *args) for p in ddf.to_delayed()]
+    cp = _tree_sum(parts, add_cross_products)
+    terms = _rowless_terms(levels, units, z_info, cp.counts)
     info = {"exog_names": list(x.columns), "endog_name": y.columns[0],
             "design_info": x.design_info, "formula": formula, "fixed_formula": fixed,
             "frame": sample}
     return cp, terms, info
+
+
+def _rowless_terms(levels, units, z_info, counts):
+    terms = []
+    for lev, labels, info, cnt in zip(levels, units, z_info, counts):
+        names = ("Intercept",) if info is None else tuple(info.column_names)
+        terms.append(RandomTerm(lev.name, None, labels, names=names, z=None,
+                                lhs=lev.lhs, factors=lev.factors, sizes=cnt))
+    return terms
+
+
+def _dask_ar1(ddf, args, time, x, y, sample, fixed, formula):
+    """Random effects + AR(1) residuals within the innermost units, from per-gap
+    statistics summed over partitions that hold whole units (shuffled by the outermost
+    grouping column)."""
+    import dask
+
+    from ._engine.deviance import CorrelatedDeviance
+    from ._engine.residual import AR1
+
+    levels, categories, design, units, z_info = args
+    inner = int(np.argmax([len(u) for u in units]))
+    outer = levels[inner].factors[0]
+    if any(lev.factors != levels[inner].factors[:len(lev.factors)] for lev in levels):
+        raise NotImplementedError("AR(1) on Dask needs nested levels (the residual units "
+                                  "inside every random-effect unit)")
+    shuffled = ddf.shuffle(on=outer, npartitions=ddf.npartitions)
+    parts = [dask.delayed(_partition_ar1)(p, *args, time, inner)
+             for p in shuffled.to_delayed()]
+    stats = _tree_sum(parts, _add_ar1)
+    times = np.sort(ddf[time].drop_duplicates().compute().to_numpy(dtype=float))
+    terms = _rowless_terms(levels, units, z_info, stats["counts"])
+    # each residual (innermost) unit's unit in every level: its label's prefix
+    inner_labels = pd.Series(units[inner])
+    parents = []
+    for lev, labels in zip(levels, units):
+        prefix = inner_labels.str.split("/").str[:len(lev.factors)].str.join("/")
+        parents.append(pd.Index(labels).get_indexer(prefix.to_numpy()).astype(np.int64))
+    m = len(units[inner])
+    structure = AR1.from_gap_statistics(stats, m)
+    c = structure.c
+    p = x.shape[1]
+    slices = _w_positions(sample, levels, z_info, x, c, p)
+    dev = CorrelatedDeviance(terms, structure, parents, slices, p, stats["n"],
+                             stats["counts"])
+    info = {"exog_names": list(x.columns), "endog_name": y.columns[0],
+            "design_info": x.design_info, "formula": formula, "fixed_formula": fixed,
+            "frame": sample, "correlated": dev, "time": time, "times": times}
+    return None, terms, info
+
+
+def _w_positions(sample, levels, z_info, x, c, p):
+    """Each term's column indices in ``W`` (as ``covstruct.w_columns`` on the sample)."""
+    from .covstruct import w_columns
+
+    rows = len(x)
+    terms = []
+    for lev, info in zip(levels, z_info):
+        z = None if info is None else np.asarray(
+            patsy.build_design_matrices([info], sample)[0], dtype=float)
+        names = ("Intercept",) if info is None else tuple(info.column_names)
+        terms.append(RandomTerm(lev.name, np.zeros(rows, dtype=np.int64),
+                                np.array(["0"], dtype=object), names=names, z=z))
+    w, positions = w_columns(terms, np.asarray(x, float), np.zeros(rows))
+    if w.shape[1] != c:
+        raise RuntimeError("inconsistent random-effect columns across partitions")
+    return positions

@@ -88,3 +88,35 @@ def test_missing_values_named():
     data.loc[3, "Days"] = np.nan
     with pytest.raises(ValueError, match="'Days'"):
         mx.mixedlm("Reaction ~ Days + (1 | Subject)", dd.from_pandas(data, npartitions=2))
+
+
+def test_ar1_on_dask_equals_in_memory():
+    from conftest import ROOT
+
+    data = pd.read_csv(ROOT / "tests/reference/data/panel_ar1.csv")
+    formula = "y ~ t + trt + x + (1 | subject)"
+    mem = mx.mixedlm(formula, data, cov_struct="ar1", time="t").fit()
+    dsk = mx.mixedlm(formula, dd.from_pandas(data, npartitions=5), cov_struct="ar1",
+                     time="t").fit()
+    assert dsk.llf == pytest.approx(mem.llf, rel=1e-8)
+    assert dsk.cov_struct_params["rho"] == pytest.approx(mem.cov_struct_params["rho"],
+                                                         rel=1e-5)
+    pd.testing.assert_frame_equal(dsk.residual_cov(), mem.residual_cov(), rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_call_center_ar1_16_partitions_equals_in_memory():
+    calls = mx.datasets.call_center()
+    calls["t"] = calls.groupby("rep_ID").cumcount()  # call order within a rep
+    formula = "call_CSAT ~ reason + age + (1 | center_ID/rep_ID)"
+    mem = mx.mixedlm(formula, calls, cov_struct="ar1", time="t").fit()
+    dsk = mx.mixedlm(formula, dd.from_pandas(calls, npartitions=16), cov_struct="ar1",
+                     time="t").fit()
+    assert dsk.llf == pytest.approx(mem.llf, rel=1e-8)
+
+
+def test_other_structures_refused_on_dask():
+    data = mx.datasets.load("sleepstudy").astype({"Subject": str})
+    with pytest.raises(NotImplementedError, match="ar1"):
+        mx.mixedlm("Reaction ~ Days + (1 | Subject)", dd.from_pandas(data, npartitions=2),
+                   cov_struct="exchangeable")

@@ -62,13 +62,35 @@ def minimize_theta(fun, theta0, lower, *, maxiter: int = 2000,
     if theta0.size == 1 and lower[0] == 0.0:
         return _minimize_one(logged, theta0, history)
     bounds = [(None if not np.isfinite(lo) else lo, None) for lo in lower]
-    res = minimize(logged, theta0, method="L-BFGS-B", jac=jac, bounds=bounds,
-                   options=dict(ftol=ftol, gtol=gtol, maxiter=maxiter, maxls=50))
-    theta = np.maximum(res.x, lower)
-    best = logged(theta)
+    start, nit = theta0, 0
+    for _ in range(4):  # restarts away from a spurious stop on the boundary
+        res = minimize(logged, start, method="L-BFGS-B", jac=jac, bounds=bounds,
+                       options=dict(ftol=ftol, gtol=gtol, maxiter=maxiter, maxls=50))
+        nit += int(res.nit)
+        theta = np.maximum(res.x, lower)
+        best = logged(theta)
+        start = _escape_boundary(logged, theta, best, lower)
+        if start is None:
+            break
     converged = bool(res.success) and np.isfinite(best)
     msg = res.message if isinstance(res.message, str) else str(res.message)
-    return OptimResult(theta, best, converged, msg, len(history), int(res.nit), history)
+    return OptimResult(theta, best, converged, msg, len(history), nit, history)
+
+
+def _escape_boundary(fun, theta, best, lower):
+    """A better start when a bounded parameter sits at 0, or None.
+
+    The deviance depends on a diagonal of Lambda only through its square, so its
+    derivative there is 0 and L-BFGS-B may stop at 0 on a saddle; probing a few positive
+    values tells a true boundary optimum (a singular fit) from such a stop.
+    """
+    for j in np.flatnonzero((lower == 0.0) & (theta < 1e-6)):
+        for h in (0.05, 0.3, 1.0):
+            x = theta.copy()
+            x[j] = h
+            if fun(x) < best - 1e-8 * max(1.0, abs(best)):
+                return x
+    return None
 
 
 def _minimize_one(fun, theta0, history) -> OptimResult:

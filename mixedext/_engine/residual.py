@@ -116,6 +116,44 @@ class Independence(ResidualStructure):
         return np.eye(len(times))
 
 
+def ar1_gap_statistics(unit_codes, n_units, w, times) -> dict:
+    """Per-unit AR(1) statistics of ``W`` at integer times, keyed by the time gap.
+
+    ``{"first": (m, c, c), "gaps": {gap: [lag-0, lag-1 (both orders), lag-0 of the
+    previous row, number of pairs]}}``; sums over rows, so the statistics of disjoint
+    sets of whole units add up (:func:`add_gap_statistics`).
+    """
+    if len(unit_codes) == 0:
+        return {"first": np.zeros((n_units, w.shape[1], w.shape[1])), "gaps": {}}
+    order = np.lexsort((times, unit_codes))
+    u, t, ws = unit_codes[order], times[order], w[order]
+    first = np.r_[True, u[1:] != u[:-1]]
+    w_first = ws[first]
+    out = {"first": _outer_sums(u[first], w_first, w_first, n_units), "gaps": {}}
+    cur = np.flatnonzero(~first)
+    gap = t[cur] - t[cur - 1]
+    wc, wp = ws[cur], ws[cur - 1]
+    for g in np.unique(gap):
+        sel = gap == g
+        uc, wcs, wps = u[cur][sel], wc[sel], wp[sel]
+        cross = _outer_sums(uc, wcs, wps, n_units)
+        out["gaps"][float(g)] = [_outer_sums(uc, wcs, wcs, n_units),
+                                 cross + np.transpose(cross, (0, 2, 1)),
+                                 _outer_sums(uc, wps, wps, n_units), int(sel.sum())]
+    return out
+
+
+def add_gap_statistics(a: dict, b: dict) -> dict:
+    """The statistics of two disjoint sets of whole units."""
+    gaps = {}
+    for g in set(a["gaps"]) | set(b["gaps"]):
+        if g in a["gaps"] and g in b["gaps"]:
+            gaps[g] = [x + y for x, y in zip(a["gaps"][g], b["gaps"][g])]
+        else:
+            gaps[g] = (a["gaps"] if g in a["gaps"] else b["gaps"])[g]
+    return {"first": a["first"] + b["first"], "gaps": gaps}
+
+
 class AR1(ResidualStructure):
     """First-order autoregressive correlation ``rho^|t_i - t_j|``.
 
@@ -131,6 +169,10 @@ class AR1(ResidualStructure):
         super().__init__(unit_codes, n_units, w, het=het)
         self.name = "car1" if continuous else "ar1"
         self.continuous = continuous
+        if het is None and not continuous:
+            self._set_gap_statistics(ar1_gap_statistics(unit_codes, n_units, w, times))
+            if self.by_gap:
+                return
         order = np.lexsort((times, unit_codes))
         u, t, ws = unit_codes[order], times[order], w[order]
         lev = np.zeros(len(u), dtype=np.int64) if het is None else het[0][order]
@@ -150,21 +192,8 @@ class AR1(ResidualStructure):
         else:
             gap_codes, gaps = pd.factorize(gap, sort=True)
         self.gaps = np.asarray(gaps, dtype=float)
+        self.by_gap = False
         wc, wp = ws[cur], ws[prev]
-        self.by_gap = het is None and not continuous and len(self.gaps) <= 16
-        if self.by_gap:
-            # (3 * gaps, m * c * c): lag-0, lag-1 (both orders), lag-0 of the previous row
-            blocks = []
-            for g in range(len(self.gaps)):
-                sel = gap_codes == g
-                uc, wcs, wps = u[cur][sel], wc[sel], wp[sel]
-                cross = _outer_sums(uc, wcs, wps, n_units)
-                blocks += [_outer_sums(uc, wcs, wcs, n_units),
-                           cross + np.transpose(cross, (0, 2, 1)),
-                           _outer_sums(uc, wps, wps, n_units)]
-            self.gap_stats = np.stack([b.reshape(-1) for b in blocks])
-            self.gap_count = np.bincount(gap_codes, minlength=len(self.gaps))
-            return
         pair_key = ((u[cur] * len(self.gaps) + gap_codes) * k + lev[cur]) * k + lev[prev]
         classes, inv = np.unique(pair_key, return_inverse=True)
         ncls = len(classes)
@@ -179,6 +208,31 @@ class AR1(ResidualStructure):
         self.s2 = _outer_sums(inv, wp, wp, ncls)
         self.cls_count = np.bincount(inv, minlength=ncls)
         self.n_het_rows = None if het is None else np.bincount(lev, minlength=k)
+
+    def _set_gap_statistics(self, stats: dict) -> None:
+        """Use per-gap statistics (few distinct gaps): (3 gaps, m c c) plus counts."""
+        gaps = sorted(stats["gaps"])
+        self.by_gap = len(gaps) <= 16
+        if not self.by_gap:
+            return
+        self.gaps = np.asarray(gaps, dtype=float)
+        self.first = stats["first"][:, None]
+        self.gap_stats = np.stack([block.reshape(-1) for g in gaps
+                                   for block in stats["gaps"][g][:3]]) if gaps else \
+            np.zeros((0, self.m * self.c * self.c))
+        self.gap_count = np.array([stats["gaps"][g][3] for g in gaps])
+
+    @classmethod
+    def from_gap_statistics(cls, stats: dict, n_units: int):
+        """An AR(1) structure from reduced per-gap statistics (integer times)."""
+        out = cls.__new__(cls)
+        out.codes, out.m, out.c = None, n_units, stats["first"].shape[1]
+        out.het, out.n_het = None, 0
+        out.name, out.continuous = "ar1", False
+        out._set_gap_statistics(stats)
+        if not out.by_gap:
+            raise ValueError("more than 16 distinct time gaps: use in-memory data")
+        return out
 
     def _rho(self, eta0):
         return _logistic(eta0) if self.continuous else np.tanh(eta0)
