@@ -87,15 +87,17 @@ def plot_funnel(res, level=None, ax=None, limits=(0.95, 0.998)):
     """Unit estimates against unit size with control limits (benchmarking).
 
     Raw unit estimates (deviations from the fixed-effect prediction) are plotted against
-    the number of observations ``n``; funnel lines at ``+/- z sqrt(sigma^2 / n)`` show the
-    range expected from chance alone for each coverage in ``limits`` (95% and 99.8% by
-    default; Spiegelhalter 2005, *Stat Med* 24:1185).
+    the number of observations ``n``; funnel lines at ``+/- z s / sqrt(n)`` show the range
+    expected from chance alone for each coverage in ``limits`` (95% and 99.8% by default;
+    Spiegelhalter 2005, *Stat Med* 24:1185). ``s`` is the residual SD of a linear model;
+    for a binomial model, on the log-odds scale, ``1 / sqrt(p (1 - p))`` at the average
+    fixed-effect probability ``p`` (the SD of an empirical logit per trial).
     """
     table = res.shrinkage(level=level)
     term, sub = _by_term(table)[0]
     axis = _axes(ax, figsize=(6, 4.5))
     n = np.linspace(max(1, sub["n"].min() * 0.8), sub["n"].max() * 1.1, 200)
-    sd = np.sqrt(res.scale)
+    sd = _per_observation_sd(res)
     for cov, style in zip(limits, ["--", ":"]):
         z = norm.ppf(0.5 + cov / 2)
         axis.plot(n, z * sd / np.sqrt(n), color="C3", ls=style, lw=1,
@@ -110,3 +112,14 @@ def plot_funnel(res, level=None, ax=None, limits=(0.95, 0.998)):
     axis.set_title(f"Funnel plot: {table.index.name}")
     axis.legend(fontsize=8)
     return axis
+
+
+def _per_observation_sd(res) -> float:
+    """SD of one observation's contribution to a unit's raw estimate."""
+    model = res.model
+    if hasattr(model, "fit_ml"):  # binomial: log-odds scale
+        from scipy.special import expit
+
+        p = float(np.mean(expit(np.asarray(model.exog) @ res.fe_params.to_numpy())))
+        return 1.0 / np.sqrt(p * (1.0 - p))
+    return float(np.sqrt(res.scale))

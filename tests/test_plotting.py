@@ -55,3 +55,18 @@ def test_caterpillar_with_slopes_gives_one_panel_per_term():
 def test_matplotlib_not_imported_by_the_package():
     code = "import sys, mixedext; assert 'matplotlib' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_binomial_funnel_limits_on_the_logit_scale():
+    from scipy.special import expit
+
+    data = reference_data(
+        next(c for c in load_reference("glmer_reference")["cases"]
+             if c["case"] == "readmission_laplace"))
+    res = mx.binomial_mixedglm("readmit ~ age + severity + teaching + (1 | unit)",
+                               data).fit_ml()
+    ax = res.plot_funnel()
+    n_line, upper = ax.lines[0].get_data()
+    p = np.mean(expit(np.asarray(res.model.exog) @ res.fe_params.to_numpy()))
+    np.testing.assert_allclose(upper, 1.959963984540054 / np.sqrt(n_line * p * (1 - p)))
+    plt.close(ax.figure)
