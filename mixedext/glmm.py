@@ -61,6 +61,11 @@ class BinomialMixedGLM(BinomialBayesMixedGLM):
         """statsmodels' constructor (``vc_formulas[name]`` a one-sided formula)."""
         return binomial_mixedglm(formula, data, vc_formulas, vcp_p=vcp_p, fe_p=fe_p)
 
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_design_info", None)  # patsy's DesignInfo cannot be pickled
+        return state
+
     def fit_vb(self, *args, **kwargs):
         self._bayes_ok("fit_vb")
         return super().fit_vb(*args, **kwargs)
@@ -288,17 +293,20 @@ def binomial_mixedglm(formula, data, vc_formulas=None, *, groups=None, nested=No
     for lev in levels:
         cols = [np.asarray(frame[f]) for f in lev.factors]
         if lev.lhs.strip() == "1":
-            terms.append(build_term(lev.name, cols, None, ("Intercept",)))
+            terms.append(build_term(lev.name, cols, None, ("Intercept",), lhs="1",
+                                    factors=lev.factors))
         else:
             z = patsy.dmatrix(lev.lhs, frame, eval_env=env, return_type="dataframe")
-            terms.append(build_term(lev.name, cols, z.to_numpy(float), list(z.columns)))
+            terms.append(build_term(lev.name, cols, z.to_numpy(float), list(z.columns),
+                                    lhs=lev.lhs, factors=lev.factors))
     if groups:
         path = [groups]
-        terms.append(build_term(groups, [np.asarray(frame[groups])], None, ("Intercept",)))
+        terms.append(build_term(groups, [np.asarray(frame[groups])], None, ("Intercept",),
+                                lhs="1", factors=path))
         for col in nested:
-            path.append(col)
+            path = [*path, col]
             terms.append(build_term("/".join(path), [np.asarray(frame[c]) for c in path],
-                                    None, ("Intercept",)))
+                                    None, ("Intercept",), lhs="1", factors=path))
     for name, vf in (vc_formulas or {}).items():
         mat = patsy.dmatrix(vf, frame, eval_env=env, return_type="dataframe")
         values = mat.to_numpy(float)
@@ -315,5 +323,6 @@ def binomial_mixedglm(formula, data, vc_formulas=None, *, groups=None, nested=No
                              vc_names=vc_names, re_terms=terms, trials=m)
     model.endog_name = yname
     model.formula = formula
+    model._design_info = x.design_info  # for predictions on new data (not pickled)
     return model
 

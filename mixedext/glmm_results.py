@@ -147,22 +147,38 @@ class BinomialMixedResults(RandomEffectsReport):
     def predict(self, exog=None, which: str = "conditional") -> np.ndarray:
         """Predicted probabilities.
 
-        ``which="conditional"``: with the units' conditional modes (rows of the fitted
-        data only); ``"marginal"``: the fixed-effect prediction with the random effects
-        at 0 (the typical unit, not the population average).
+        ``which="conditional"``: with the conditional modes of the units seen in the fit
+        (0 for unseen units; nested units matched by their full path, as for linear
+        models); ``"marginal"``: the fixed-effect prediction with the random effects at 0
+        (the typical unit, not the population average: see ``compare_gee``). ``exog``
+        may be a DataFrame with the formula's columns, or a design matrix (marginal
+        only).
         """
+        from .prediction import random_contribution
+
         if which not in ("conditional", "marginal"):
             raise ValueError(f"which must be 'conditional' or 'marginal', not {which!r}")
+        beta = self.fe_params.to_numpy()
         if exog is None:
-            exog = self.model.exog
-            eta = np.asarray(exog) @ self.fe_params.to_numpy()
+            return expit(self._state.eta if which == "conditional"
+                         else np.asarray(self.model.exog) @ beta)
+        if not isinstance(exog, pd.DataFrame):
             if which == "conditional":
-                eta = self._state.eta
-            return expit(eta)
+                raise TypeError("conditional predictions need a DataFrame with the "
+                                "grouping columns")
+            return expit(np.asarray(exog, float) @ beta)
+        info = getattr(self.model, "_design_info", None)
+        if info is None:
+            raise NotImplementedError("predictions on new data need the model built by "
+                                      "binomial_mixedglm in this session (patsy's design "
+                                      "is not kept when pickled)")
+        import patsy
+
+        x = np.asarray(patsy.build_design_matrices([info], exog)[0], dtype=float)
+        eta = x @ beta
         if which == "conditional":
-            raise NotImplementedError("conditional predictions on new data are not "
-                                      "available yet; use which='marginal'")
-        return expit(np.asarray(exog, float) @ self.fe_params.to_numpy())
+            eta = eta + random_contribution(self.model._terms, self._state.b, exog)[0]
+        return expit(eta)
 
     def shrinkage(self, level: str | None = None, alpha: float = 0.05) -> pd.DataFrame:
         """Raw vs shrunk unit effects on the log-odds scale, plus rates.

@@ -47,12 +47,16 @@ def _unit_labels(frame: pd.DataFrame, factors) -> np.ndarray:
 
 def _random_part(res, frame: pd.DataFrame) -> tuple[np.ndarray, list]:
     """``Z b`` for new rows, and per term the rows' ``(z, unit index or -1)``."""
-    model = res.model
-    sol = res._engine[0]
+    return random_contribution(res.model._terms, res._engine[0].b, frame)
+
+
+def random_contribution(terms, modes, frame: pd.DataFrame) -> tuple[np.ndarray, list]:
+    """``Z b`` for the rows of ``frame`` from the conditional modes ``b`` of seen units
+    (0 for unseen ones), and per term the rows' ``(term, z, unit index or -1)``."""
     env = patsy.EvalEnvironment([{"np": np}])
     total = np.zeros(len(frame))
     parts = []
-    for t, b in zip(model._terms, sol.b):
+    for t, b in zip(terms, modes):
         if t.factors is None or t.lhs is None:
             raise NotImplementedError(f"conditional prediction on new data needs the "
                                       f"grouping of level {t.level!r} as a column of data "

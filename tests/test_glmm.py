@@ -140,3 +140,30 @@ def test_raw_offset_solves_the_unit_score(binary):
     p0 = 1 / (1 + np.exp(-(fixed[rows].mean() + a)))
     score = binary["y"].to_numpy()[rows].sum() - p.sum() + 0.5 - p0
     assert abs(score) < 1e-8
+
+
+def test_predictions_on_new_data(binary):
+    res = mx.binomial_mixedglm("y ~ x + (1 | g)", binary).fit_ml()
+    new = binary.head(5).copy()
+    np.testing.assert_allclose(res.predict(new, which="conditional"), res.predict()[:5],
+                               rtol=1e-10)
+    unseen = new.assign(g=999)
+    beta = res.fe_params.to_numpy()
+    want = 1 / (1 + np.exp(-(beta[0] + beta[1] * new["x"].to_numpy())))
+    np.testing.assert_allclose(res.predict(unseen, which="conditional"), want)
+    np.testing.assert_allclose(res.predict(new, which="marginal"), want)
+
+
+def test_nested_binomial_predictions_by_path():
+    from conftest import ROOT
+
+    data = pd.read_csv(ROOT / "tests/reference/data/nested_binary.csv")
+    res = mx.binomial_mixedglm("y ~ x + (1 | hospital/ward)", data).fit_ml()
+    new = pd.DataFrame({"hospital": ["H1", "H1"], "ward": [1, 99], "x": [0.0, 0.0]})
+    re_ = res.random_effects
+    b0 = res.fe_params["Intercept"]
+    eta = np.log(res.predict(new, which="conditional") / (1 - res.predict(
+        new, which="conditional")))
+    assert eta[0] == pytest.approx(b0 + re_["hospital"].loc["H1"].item()
+                                   + re_["hospital/ward"].loc["H1/1"].item())
+    assert eta[1] == pytest.approx(b0 + re_["hospital"].loc["H1"].item())
