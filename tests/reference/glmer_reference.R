@@ -25,6 +25,8 @@ suppressPackageStartupMessages({
   library(jsonlite)
 })
 
+source(file.path("tests", "reference", "common.R"))
+
 classic_dir <- file.path("mixedext", "datasets", "data")
 sim_dir <- file.path("tests", "reference", "data")
 out_file <- file.path("tests", "reference", "glmer_reference.json")
@@ -110,17 +112,6 @@ fit_glmer <- function(cs, d, optimizer, start = NULL)
 crit <- function(m) -2 * as.numeric(logLik(m))
 
 ## conditional SDs (sqrt of the diagonal of postVar) as a levels x terms matrix
-condsd_matrix <- function(re) {
-  pv <- attr(re, "postVar")
-  blocks <- if (is.list(pv)) pv else list(pv)
-  cols <- lapply(blocks, function(a) {
-    k <- dim(a)[1]
-    sapply(seq_len(k), function(j) sqrt(a[j, j, ]))
-  })
-  out <- do.call(cbind, lapply(cols, function(x) matrix(x, nrow = nrow(re))))
-  stopifnot(ncol(out) == ncol(re))
-  out
-}
 
 as_json_num <- function(x) {
   if (is.null(x)) return(NULL)
@@ -134,23 +125,8 @@ extract <- function(m) {
   vrx <- quietly(as.matrix(vcov(m, use.hessian = FALSE)))
   V_rx <- vrx$value
   th <- getME(m, "theta")
-  vc <- as.data.frame(VarCorr(m))
-  varcorr <- lapply(seq_len(nrow(vc)), function(i) list(
-    grp = vc$grp[i],
-    var1 = if (is.na(vc$var1[i])) NA else vc$var1[i],
-    var2 = if (is.na(vc$var2[i])) NA else vc$var2[i],
-    vcov = vc$vcov[i],
-    sdcor = vc$sdcor[i]))
-  re <- ranef(m, condVar = TRUE)
-  ranef_out <- list()
-  for (g in names(re)) {
-    r <- re[[g]]
-    ranef_out[[g]] <- list(
-      levels = I(as.character(rownames(r))),
-      terms = I(colnames(r)),
-      values = unname(as.matrix(r)),
-      condsd = unname(condsd_matrix(r)))
-  }
+  varcorr <- varcorr_rows(m)
+  ranef_out <- ranef_blocks(m)
   list(
     nobs = nobs(m),
     logLik = as.numeric(logLik(m)),
@@ -402,5 +378,5 @@ out <- list(
   cases = results
 )
 
-write_json(out, out_file, auto_unbox = TRUE, digits = NA, pretty = TRUE, na = "null")
+write_reference(out, out_file)
 cat("wrote", out_file, "\n")

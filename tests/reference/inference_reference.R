@@ -23,6 +23,8 @@ suppressPackageStartupMessages({
   library(jsonlite)
 })
 
+source(file.path("tests", "reference", "common.R"))
+
 classic_dir <- file.path("mixedext", "datasets", "data")
 sim_dir <- file.path("tests", "reference", "data")
 out_file <- file.path("tests", "reference", "inference_reference.json")
@@ -30,13 +32,7 @@ lmer_ref_file <- file.path("tests", "reference", "lmer_reference.json")
 
 have_pbkrtest <- requireNamespace("pbkrtest", quietly = TRUE)
 
-ctrl <- list(
-  bobyqa = lmerControl(optimizer = "bobyqa",
-                       optCtrl = list(rhobeg = 2e-4, rhoend = 2e-10, maxfun = 1e5)),
-  nloptwrap = lmerControl(optimizer = "nloptwrap",
-                          optCtrl = list(xtol_abs = 1e-12, ftol_abs = 1e-14,
-                                         maxeval = 1e5))
-)
+ctrl <- lmer_tight_controls()
 
 classic <- function(name, file, factors)
   list(data = name, path = file.path(classic_dir, file), factors = factors)
@@ -605,5 +601,5 @@ out <- list(
   icc_profile = icc_out
 )
 
-write_json(out, out_file, auto_unbox = TRUE, digits = NA, pretty = TRUE, na = "null")
+write_reference(out, out_file)
 cat("wrote", out_file, "\n")

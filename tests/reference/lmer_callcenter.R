@@ -21,19 +21,15 @@ suppressPackageStartupMessages({
   library(jsonlite)
 })
 
+source(file.path("tests", "reference", "common.R"))
+
 args <- commandArgs(trailingOnly = TRUE)
 csv_file <- if (length(args) >= 1) args[1] else "/tmp/callcenter.csv"
 out_file <- if (length(args) >= 2) args[2] else
   file.path("tests", "reference", "lmer_callcenter.json")
 formula_str <- "call_CSAT ~ reason + age + (1 | center_ID/rep_ID)"
 
-ctrl <- list(
-  bobyqa = lmerControl(optimizer = "bobyqa",
-                       optCtrl = list(rhobeg = 2e-4, rhoend = 2e-10, maxfun = 1e5)),
-  nloptwrap = lmerControl(optimizer = "nloptwrap",
-                          optCtrl = list(xtol_abs = 1e-12, ftol_abs = 1e-14,
-                                         maxeval = 1e5))
-)
+ctrl <- lmer_tight_controls()
 
 file_sha256 <- function(path) {
   out <- tryCatch(system2("sha256sum", shQuote(path), stdout = TRUE),
@@ -90,13 +86,7 @@ extract <- function(m) {
   fe <- fixef(m)
   V <- as.matrix(vcov(m))
   th <- getME(m, "theta")
-  vc <- as.data.frame(VarCorr(m))
-  varcorr <- lapply(seq_len(nrow(vc)), function(i) list(
-    grp = vc$grp[i],
-    var1 = if (is.na(vc$var1[i])) NA else vc$var1[i],
-    var2 = if (is.na(vc$var2[i])) NA else vc$var2[i],
-    vcov = vc$vcov[i],
-    sdcor = vc$sdcor[i]))
+  varcorr <- varcorr_rows(m)
   list(
     nobs = nobs(m),
     llf = as.numeric(logLik(m)),
@@ -196,5 +186,5 @@ out <- list(
   cases = results
 )
 
-write_json(out, out_file, auto_unbox = TRUE, digits = NA, pretty = TRUE, na = "null")
+write_reference(out, out_file)
 cat("wrote", out_file, "\n")

@@ -15,17 +15,13 @@ suppressPackageStartupMessages({
   library(jsonlite)
 })
 
+source(file.path("tests", "reference", "common.R"))
+
 classic_dir <- file.path("mixedext", "datasets", "data")
 sim_dir <- file.path("tests", "reference", "data")
 out_file <- file.path("tests", "reference", "lmer_reference.json")
 
-ctrl <- list(
-  bobyqa = lmerControl(optimizer = "bobyqa",
-                       optCtrl = list(rhobeg = 2e-4, rhoend = 2e-10, maxfun = 1e5)),
-  nloptwrap = lmerControl(optimizer = "nloptwrap",
-                          optCtrl = list(xtol_abs = 1e-12, ftol_abs = 1e-14,
-                                         maxeval = 1e5))
-)
+ctrl <- lmer_tight_controls()
 
 ## name -> list(formula, data label, csv path, grouping columns made into factors)
 ## "data" is the bundled data set's name (the CSV's stem, as in mixedext.datasets) for
@@ -87,17 +83,6 @@ fit_quiet <- function(formula, data, REML, optimizer, start = NULL) {
 }
 
 ## conditional SDs (sqrt of the diagonal of postVar) as a levels x terms matrix
-condsd_matrix <- function(re) {
-  pv <- attr(re, "postVar")
-  blocks <- if (is.list(pv)) pv else list(pv)
-  cols <- lapply(blocks, function(a) {
-    k <- dim(a)[1]
-    sapply(seq_len(k), function(j) sqrt(a[j, j, ]))
-  })
-  out <- do.call(cbind, lapply(cols, function(x) matrix(x, nrow = nrow(re))))
-  stopifnot(ncol(out) == ncol(re))
-  out
-}
 
 num_or_null <- function(x) if (is.na(x)) NULL else x
 
@@ -105,23 +90,8 @@ extract <- function(m) {
   fe <- fixef(m)
   V <- as.matrix(vcov(m))
   th <- getME(m, "theta")
-  vc <- as.data.frame(VarCorr(m))
-  varcorr <- lapply(seq_len(nrow(vc)), function(i) list(
-    grp = vc$grp[i],
-    var1 = if (is.na(vc$var1[i])) NA else vc$var1[i],
-    var2 = if (is.na(vc$var2[i])) NA else vc$var2[i],
-    vcov = vc$vcov[i],
-    sdcor = vc$sdcor[i]))
-  re <- ranef(m, condVar = TRUE)
-  ranef_out <- list()
-  for (g in names(re)) {
-    r <- re[[g]]
-    ranef_out[[g]] <- list(
-      levels = I(as.character(rownames(r))),
-      terms = I(colnames(r)),
-      values = unname(as.matrix(r)),
-      condsd = unname(condsd_matrix(r)))
-  }
+  varcorr <- varcorr_rows(m)
+  ranef_out <- ranef_blocks(m)
   list(
     nobs = nobs(m),
     llf = as.numeric(logLik(m)),
@@ -208,5 +178,5 @@ out <- list(
   cases = results
 )
 
-write_json(out, out_file, auto_unbox = TRUE, digits = NA, pretty = TRUE, na = "null")
+write_reference(out, out_file)
 cat("wrote", out_file, "\n")

@@ -29,6 +29,8 @@ suppressPackageStartupMessages({
   library(jsonlite)
 })
 
+source(file.path("tests", "reference", "common.R"))
+
 classic_dir <- file.path("mixedext", "datasets", "data")
 sim_dir <- file.path("tests", "reference", "data")
 out_file <- file.path("tests", "reference", "nlme_reference.json")
@@ -634,5 +636,5 @@ out <- list(
   cases = results
 )
 
-write_json(out, out_file, auto_unbox = TRUE, digits = NA, pretty = TRUE, na = "null")
+write_reference(out, out_file)
 cat("wrote", out_file, "\n")

@@ -30,18 +30,14 @@ suppressPackageStartupMessages({
   library(jsonlite)
 })
 
+source(file.path("tests", "reference", "common.R"))
+
 classic_dir <- file.path("mixedext", "datasets", "data")
 sim_dir <- file.path("tests", "reference", "data")
 out_file <- file.path("tests", "reference", "performance_reference.json")
 
 ## identical to lmer_reference.R
-lctrl <- list(
-  bobyqa = lmerControl(optimizer = "bobyqa",
-                       optCtrl = list(rhobeg = 2e-4, rhoend = 2e-10, maxfun = 1e5)),
-  nloptwrap = lmerControl(optimizer = "nloptwrap",
-                          optCtrl = list(xtol_abs = 1e-12, ftol_abs = 1e-14,
-                                         maxeval = 1e5))
-)
+lctrl <- lmer_tight_controls()
 gctrl <- glmerControl(optimizer = "bobyqa", optCtrl = list(maxfun = 1e5))
 gctrl_check <- list(
   ## from the reported optimum (theta and fixef)
@@ -208,12 +204,7 @@ for (cname in names(cases)) {
 
   ## ---- VarCorr, fixef -------------------------------------------------------------------
   vc <- as.data.frame(VarCorr(m))
-  varcorr <- lapply(seq_len(nrow(vc)), function(i) list(
-    grp = vc$grp[i],
-    var1 = if (is.na(vc$var1[i])) NA else vc$var1[i],
-    var2 = if (is.na(vc$var2[i])) NA else vc$var2[i],
-    vcov = vc$vcov[i],
-    sdcor = vc$sdcor[i]))
+  varcorr <- varcorr_rows(m)
   fe <- fixef(m)
 
   ## ---- cross-checks from VarCorr -------------------------------------------------------
@@ -320,5 +311,5 @@ out <- list(
   cases = results
 )
 
-write_json(out, out_file, auto_unbox = TRUE, digits = NA, pretty = TRUE, na = "null")
+write_reference(out, out_file)
 cat("wrote", out_file, "\n")

@@ -1,0 +1,56 @@
+## Helpers shared by the reference scripts. Each script sources this file from the
+## repository root: source(file.path("tests", "reference", "common.R")).
+
+## lme4 with tight tolerances (its defaults stop ~1e-5 from the optimum); the scripts fit
+## with both optimisers and keep the lower criterion.
+lmer_tight_controls <- function() list(
+  bobyqa = lmerControl(optimizer = "bobyqa",
+                       optCtrl = list(rhobeg = 2e-4, rhoend = 2e-10, maxfun = 1e5)),
+  nloptwrap = lmerControl(optimizer = "nloptwrap",
+                          optCtrl = list(xtol_abs = 1e-12, ftol_abs = 1e-14,
+                                         maxeval = 1e5))
+)
+
+## Conditional SDs of ranef(m, condVar = TRUE)[[g]] as a units x terms matrix.
+condsd_matrix <- function(re) {
+  pv <- attr(re, "postVar")
+  blocks <- if (is.list(pv)) pv else list(pv)
+  cols <- lapply(blocks, function(a) {
+    k <- dim(a)[1]
+    sapply(seq_len(k), function(j) sqrt(a[j, j, ]))
+  })
+  out <- do.call(cbind, lapply(cols, function(x) matrix(x, nrow = nrow(re))))
+  stopifnot(ncol(out) == ncol(re))
+  out
+}
+
+## Rows of as.data.frame(VarCorr(m)) as JSON-ready lists.
+varcorr_rows <- function(m) {
+  vc <- as.data.frame(VarCorr(m))
+  lapply(seq_len(nrow(vc)), function(i) list(
+    grp = vc$grp[i],
+    var1 = if (is.na(vc$var1[i])) NA else vc$var1[i],
+    var2 = if (is.na(vc$var2[i])) NA else vc$var2[i],
+    vcov = vc$vcov[i],
+    sdcor = vc$sdcor[i]))
+}
+
+## Conditional modes and SDs per grouping factor.
+ranef_blocks <- function(m) {
+  re <- ranef(m, condVar = TRUE)
+  out <- list()
+  for (g in names(re)) {
+    r <- re[[g]]
+    out[[g]] <- list(
+      levels = I(as.character(rownames(r))),
+      terms = I(colnames(r)),
+      values = unname(as.matrix(r)),
+      condsd = unname(condsd_matrix(r)))
+  }
+  out
+}
+
+## JSON at full precision.
+write_reference <- function(out, file)
+  jsonlite::write_json(out, file, auto_unbox = TRUE, digits = NA, pretty = TRUE,
+                       na = "null")
