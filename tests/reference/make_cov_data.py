@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+from make_sim_data import write_csvs  # noqa: E402
 OUTDIR = os.path.join(HERE, "data")
 REPO = os.path.dirname(os.path.dirname(HERE))
 OVARY_CSV = os.path.join(REPO, "mixedext", "datasets", "data", "ovary.csv")
@@ -208,18 +209,12 @@ def make_ovary_visits(path=OVARY_CSV):
 
 
 def main():
-    os.makedirs(OUTDIR, exist_ok=True)
-    for name, fn in [("panel_ar1", make_panel_ar1),
-                     ("panel_car1", make_panel_car1),
-                     ("panel_un", make_panel_un),
-                     ("panel_cs", make_panel_cs),
-                     ("hetvar", make_hetvar),
-                     ("ovary_visits", make_ovary_visits)]:
-        df = fn()
-        path = os.path.join(OUTDIR, name + ".csv")
-        # pandas writes floats with repr(), i.e. full round-trip precision
-        df.to_csv(path, index=False)
-        print("wrote %s: %d rows, columns %s" % (path, len(df), list(df.columns)))
+    write_csvs([("panel_ar1", make_panel_ar1),
+                ("panel_car1", make_panel_car1),
+                ("panel_un", make_panel_un),
+                ("panel_cs", make_panel_cs),
+                ("hetvar", make_hetvar),
+                ("ovary_visits", make_ovary_visits)])
 
 
 if __name__ == "__main__":

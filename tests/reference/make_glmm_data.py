@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+from make_sim_data import write_csvs  # noqa: E402
 OUTDIR = os.path.join(HERE, "data")
 
 SEED_READMISSION = 20240501
@@ -145,16 +146,10 @@ def make_slope_binary(seed=SEED_SLOPE_BINARY):
 
 
 def main():
-    os.makedirs(OUTDIR, exist_ok=True)
-    for name, fn in [("readmission", make_readmission),
-                     ("clearance", make_clearance),
-                     ("nested_binary", make_nested_binary),
-                     ("slope_binary", make_slope_binary)]:
-        df = fn()
-        path = os.path.join(OUTDIR, name + ".csv")
-        # pandas writes floats with repr(), i.e. full round-trip precision
-        df.to_csv(path, index=False)
-        print("wrote %s: %d rows, columns %s" % (path, len(df), list(df.columns)))
+    write_csvs([("readmission", make_readmission),
+                ("clearance", make_clearance),
+                ("nested_binary", make_nested_binary),
+                ("slope_binary", make_slope_binary)])
 
 
 if __name__ == "__main__":

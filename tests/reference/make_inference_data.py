@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+from make_sim_data import write_csvs  # noqa: E402
 OUTDIR = os.path.join(HERE, "data")
 
 SEED_STUDENTS_SMALL = 20240601
@@ -59,13 +60,7 @@ def make_students_small(seed=SEED_STUDENTS_SMALL):
 
 
 def main():
-    os.makedirs(OUTDIR, exist_ok=True)
-    for name, fn in [("students_small", make_students_small)]:
-        df = fn()
-        path = os.path.join(OUTDIR, name + ".csv")
-        # pandas writes floats with repr(), i.e. full round-trip precision
-        df.to_csv(path, index=False)
-        print("wrote %s: %d rows, columns %s" % (path, len(df), list(df.columns)))
+    write_csvs([("students_small", make_students_small)])
 
 
 if __name__ == "__main__":

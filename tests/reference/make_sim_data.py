@@ -96,16 +96,21 @@ def make_crossed_sim(seed=SEED_CROSSED):
     })
 
 
-def main():
-    os.makedirs(OUTDIR, exist_ok=True)
-    for name, fn in [("nested3", make_nested3),
-                     ("ri_unequal", make_ri_unequal),
-                     ("crossed_sim", make_crossed_sim)]:
+def write_csvs(makers, outdir=OUTDIR):
+    """Write each ``(name, make)`` data set to ``outdir/name.csv``."""
+    os.makedirs(outdir, exist_ok=True)
+    for name, fn in makers:
         df = fn()
-        path = os.path.join(OUTDIR, name + ".csv")
+        path = os.path.join(outdir, name + ".csv")
         # pandas writes floats with repr(), i.e. full round-trip precision
         df.to_csv(path, index=False)
         print("wrote %s: %d rows, columns %s" % (path, len(df), list(df.columns)))
+
+
+def main():
+    write_csvs([("nested3", make_nested3),
+                ("ri_unequal", make_ri_unequal),
+                ("crossed_sim", make_crossed_sim)])
 
 
 if __name__ == "__main__":
