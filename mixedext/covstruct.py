@@ -155,10 +155,16 @@ def w_columns(terms, exog, endog):
                 cols.append(("z", len(extra) - 1))
         index.append(cols)
     nz = len(extra)
-    w = np.column_stack(extra + [exog, endog])
+    w = np.ascontiguousarray(np.column_stack(extra + [exog, endog]))
     positions = [np.array([j if kind == "z" else nz + j for kind, j in cols])
                  for cols in index]
     return w, positions
+
+
+def z_columns(positions) -> np.ndarray:
+    """The columns of ``W`` that carry a random-effect covariate of some term."""
+    return np.unique(np.concatenate([np.asarray(p, dtype=np.int64) for p in positions]
+                                    + [np.zeros(0, dtype=np.int64)]))
 
 
 def parents_of(terms, codes, n_units):
@@ -176,15 +182,17 @@ def correlated_deviance(model) -> CorrelatedDeviance:
     spec: ResidualSpec = model._residual_spec
     w, slices = w_columns(model._terms, model.exog, model.endog)
     codes, m = spec.codes, spec.n_units
+    cols = z_columns(slices)
     if spec.kind == "independence":
-        struct = kernels.Independence(codes, m, w, het=spec.het)
+        struct = kernels.Independence(codes, m, w, het=spec.het, cols=cols)
     elif spec.kind in ("ar1", "car1"):
-        struct = kernels.AR1(codes, m, w, spec.times, continuous=spec.continuous, het=spec.het)
+        struct = kernels.AR1(codes, m, w, spec.times, continuous=spec.continuous, het=spec.het,
+                             cols=cols)
     elif spec.kind == "exchangeable":
-        struct = kernels.Exchangeable(codes, m, w, het=spec.het)
+        struct = kernels.Exchangeable(codes, m, w, het=spec.het, cols=cols)
     else:
         tcodes, tvals = pd.factorize(spec.times, sort=True)
-        struct = kernels.Unstructured(codes, m, w, tcodes, np.asarray(tvals))
+        struct = kernels.Unstructured(codes, m, w, tcodes, np.asarray(tvals), cols=cols)
     parents = parents_of(model._terms, codes, m)
     counts = [np.bincount(t.codes, minlength=t.n_units) for t in model._terms]
     return CorrelatedDeviance(model._terms, struct, parents, slices, model.k_fe, model.nobs,

@@ -130,7 +130,8 @@ class BinomialMixedGLM(BinomialBayesMixedGLM):
         if nagq > 1:
             opt = minimize_theta(lambda x: objective(x, nagq), opt.theta, lower,
                                  maxiter=maxiter)
-        opt.theta, opt.deviance = newton_polish(lambda x: objective(x, nagq), opt.theta, lower)
+        opt.theta, opt.deviance = newton_polish(lambda x: objective(x, nagq), opt.theta, lower,
+                                                fx=opt.deviance)
         if not opt.converged:
             warnings.warn(f"fit_ml did not converge ({opt.message}); try rescaling "
                           "covariates or a simpler random-effect structure",

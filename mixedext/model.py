@@ -441,7 +441,7 @@ class MixedLM(sm_mlm.MixedLM):
                 opt.history.append((*x, value))
                 return value
 
-            opt.theta, opt.deviance = newton_polish(logged, opt.theta, lo)
+            opt.theta, opt.deviance = newton_polish(logged, opt.theta, lo, fx=opt.deviance)
             opt.nfev = len(opt.history)
         dev.set_eta(opt.theta[k:])
         self._engine_cache = dev.inner

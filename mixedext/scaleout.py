@@ -65,12 +65,13 @@ def _partition_cross_products(part, fixed, levels, categories, design, units, z_
 def _partition_ar1(part, levels, categories, design, units, z_info, time, inner):
     """AR(1) per-gap statistics of one partition (whole residual units) and unit counts."""
     from ._engine.residual import ar1_gap_statistics
-    from .covstruct import w_columns
+    from .covstruct import w_columns, z_columns
 
     x, y, terms = _partition_design(part, levels, categories, design, units, z_info)
-    w, _ = w_columns(terms, x, y)
+    w, positions = w_columns(terms, x, y)
     t = terms[inner]
-    stats = ar1_gap_statistics(t.codes, t.n_units, w, part[time].to_numpy(dtype=float))
+    stats = ar1_gap_statistics(t.codes, t.n_units, w, part[time].to_numpy(dtype=float),
+                               z_columns(positions))
     stats["counts"] = [np.bincount(term.codes, minlength=term.n_units) for term in terms]
     stats["n"] = len(y)
     return stats

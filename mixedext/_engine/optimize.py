@@ -68,7 +68,7 @@ def minimize_theta(fun, theta0, lower, *, maxiter: int = 2000,
                        options=dict(ftol=ftol, gtol=gtol, maxiter=maxiter, maxls=50))
         nit += int(res.nit)
         theta = np.maximum(res.x, lower)
-        best = logged(theta)
+        best = float(res.fun) if np.array_equal(theta, res.x) else logged(theta)
         start = _escape_boundary(logged, theta, best, lower)
         if start is None:
             break
@@ -108,16 +108,19 @@ def _minimize_one(fun, theta0, history) -> OptimResult:
     return OptimResult(theta, best, converged, msg, len(history), int(res.nit), history)
 
 
-def newton_polish(fun, x, lower, *, steps: int = 3, rel: float = 1e-4):
+def newton_polish(fun, x, lower, *, fx=None, steps: int = 3, rel: float = 1e-4,
+                  tol: float = 1e-6):
     """A few Newton steps from ``x`` with a central-difference gradient and Hessian.
 
     Parameters at their lower bound stay there. A step is kept only if it lowers
-    ``fun``; returns the polished point and its value. Used where each evaluation is
-    costly but smooth (the Laplace deviance), to reach the optimum to ~1e-8 from
-    L-BFGS-B's ~1e-5.
+    ``fun``; after a kept step whose predicted decrease was below ``tol`` the next one
+    would change nothing that matters, so the polish stops. Returns the polished point
+    and its value. Used where each evaluation is costly but smooth (the Laplace
+    deviance, residual correlation), to reach the optimum to ~1e-8 from L-BFGS-B's ~1e-5.
+    ``fx``: ``fun(x)`` when already known.
     """
     x = np.asarray(x, dtype=float).copy()
-    fx = fun(x)
+    fx = fun(x) if fx is None else fx
     for _ in range(steps):
         free = ~((x - lower) <= 1e-10)
         idx = np.flatnonzero(free)
@@ -155,4 +158,6 @@ def newton_polish(fun, x, lower, *, steps: int = 3, rel: float = 1e-4):
         if not fc < fx:
             break
         x, fx = cand, fc
+        if 0.5 * grad @ step < tol:
+            break
     return x, fx

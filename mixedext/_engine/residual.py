@@ -4,8 +4,10 @@ With ``Var(e) = sigma^2 R``, ``R`` block-diagonal over *residual units* (the inn
 grouping level, or ``cov_groups``), multiplying each unit's rows by ``R_r^{-1/2}`` gives a
 model with independent errors; the deviance is that model's plus ``log|R|`` (ML and
 REML alike). Everything the engine needs is the Gram matrix ``G_r = W_r' R_r^{-1} W_r`` of
-``W = [z columns, X, y]`` per residual unit. Each structure computes ``G_r`` from
-statistics gathered once, so an evaluation costs ``O(units c^2)``, not ``O(n)``:
+``W = [z columns, X, y]`` per residual unit, and of that only the rows of the
+random-effect columns per unit plus the sum over units (:class:`UnitGrams`). Each
+structure computes them from statistics gathered once, so an evaluation costs
+``O(units k c)`` (``k`` random-effect columns, ``c`` columns of ``W``), not ``O(n)``:
 
 * :class:`AR1` (nlme ``corAR1`` / ``corCAR1``): ``R^{-1}`` is tridiagonal (Markov property,
   also at irregular times); the Prais-Winsten whitening
@@ -23,11 +25,13 @@ Parameters are optimised on an unconstrained scale ``eta`` (``rho = tanh(eta)``,
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
-__all__ = ["ResidualStructure", "Independence", "AR1", "Exchangeable", "Unstructured",
-           "grams_to_cross_products"]
+__all__ = ["UnitGrams", "ResidualStructure", "Independence", "AR1", "Exchangeable",
+           "Unstructured", "grams_to_cross_products"]
 
 
 def _logistic(x):
@@ -35,36 +39,91 @@ def _logistic(x):
 
 
 def _outer_sums(codes, left, right, m):
-    """``sum_{rows in unit} left_i right_i'`` per unit: (m, c, c).
+    """``sum_{rows in unit} left_i right_i'`` per unit: (m, c_left, c_right).
 
     One weighted ``bincount`` per entry (the upper triangle only when ``left`` is
     ``right``): no (n, c, c) temporary.
     """
-    c = left.shape[1]
-    out = np.empty((m, c, c))
+    cl, cr = left.shape[1], right.shape[1]
+    out = np.empty((m, cl, cr))
     symmetric = left is right
-    for a in range(c):
-        for b in range(a if symmetric else 0, c):
+    for a in range(cl):
+        for b in range(a if symmetric else 0, cr):
             out[:, a, b] = np.bincount(codes, weights=left[:, a] * right[:, b], minlength=m)
             if symmetric:
                 out[:, b, a] = out[:, a, b]
     return out
 
 
+@dataclass
+class UnitGrams:
+    """Gram matrices ``G_r`` of the residual units, as far as the engine needs them.
+
+    Attributes
+    ----------
+    cols : ndarray (k,)
+        The columns of ``W`` whose rows are kept per unit (the random-effect columns).
+    rows : ndarray (m, k, c)
+        ``G_r[cols, :]`` for every unit ``r``.
+    total : ndarray (c, c)
+        ``sum_r G_r`` (its ``[X y]`` block is all the engine needs of the rest).
+    """
+
+    cols: np.ndarray
+    rows: np.ndarray
+    total: np.ndarray
+
+    @classmethod
+    def outer(cls, codes, left, right, m: int, cols, mask=None) -> "UnitGrams":
+        """``sum_{rows i in unit, mask_i} left_i right_i'``: per-unit rows by one sparse
+        (unit x row) product per column in ``cols``, ``total`` by one matrix product."""
+        import scipy.sparse as sp
+
+        n = len(codes)
+        order = None if np.all(codes[1:] >= codes[:-1]) else np.argsort(codes, kind="stable")
+        indptr = np.r_[0, np.cumsum(np.bincount(codes, minlength=m))]
+        right = np.ascontiguousarray(right)
+        rows = np.empty((m, len(cols), right.shape[1]))
+        for i, a in enumerate(cols):
+            data = left[:, a] if mask is None else np.where(mask, left[:, a], 0.0)
+            unit_by_row = sp.csr_matrix((data if order is None else data[order],
+                                         np.arange(n) if order is None else order, indptr),
+                                        shape=(m, n))
+            rows[:, i] = unit_by_row @ right
+        if mask is None:
+            total = left.T @ right
+        elif 2 * np.count_nonzero(mask) < n:
+            total = left[mask].T @ right[mask]
+        else:  # all rows but a few
+            total = left.T @ right - left[~mask].T @ right[~mask]
+        return cls(np.asarray(cols), rows, total)
+
+    @classmethod
+    def from_full(cls, g: np.ndarray, cols) -> "UnitGrams":
+        """From complete per-unit Gram matrices (m, c, c)."""
+        return cls(np.asarray(cols), g[:, cols], g.sum(axis=0))
+
+    def __add__(self, other: "UnitGrams") -> "UnitGrams":
+        return UnitGrams(self.cols, self.rows + other.rows, self.total + other.total)
+
+
 class ResidualStructure:
     """Base class: a within-unit residual correlation (and variance) structure.
 
-    Subclasses implement ``grams(eta) -> (G (m, c, c), log|R|)``, ``natural(eta)`` (a
-    dict of named parameters on their natural scale) and ``corr(times, params)``.
+    Subclasses implement ``grams(eta) -> (UnitGrams, log|R|)`` (``(None, inf)`` where
+    ``R`` is not positive definite), ``natural(eta)`` (a dict of named parameters on their
+    natural scale) and ``corr(times, params)``. ``cols`` are the columns of ``W`` whose
+    Gram rows are needed per unit (default: all).
     """
 
     name = "independence"
     n_params = 0
 
-    def __init__(self, unit_codes, n_units, w, *, het=None):
+    def __init__(self, unit_codes, n_units, w, *, het=None, cols=None):
         self.codes = unit_codes
         self.m = n_units
         self.c = w.shape[1]
+        self.cols = np.arange(self.c) if cols is None else np.asarray(cols)
         self.het = het  # (level codes per row, level names) or None
         self.n_het = 0 if het is None else len(het[1]) - 1
 
@@ -93,10 +152,10 @@ class ResidualStructure:
 class Independence(ResidualStructure):
     """Independent residuals, optionally with a variance per level (``het``)."""
 
-    def __init__(self, unit_codes, n_units, w, *, het=None):
-        super().__init__(unit_codes, n_units, w, het=het)
+    def __init__(self, unit_codes, n_units, w, *, het=None, cols=None):
+        super().__init__(unit_codes, n_units, w, het=het, cols=cols)
         if het is None:
-            self.base = _outer_sums(unit_codes, w, w, n_units)
+            self.base = UnitGrams.outer(unit_codes, w, w, n_units, self.cols)
             return
         lev = het[0]
         k = len(het[1])
@@ -110,36 +169,50 @@ class Independence(ResidualStructure):
             return self.base, 0.0
         d = self._deltas(eta)
         g = np.einsum("l,mlab->mab", d ** -2.0, self.stats)
-        return g, float(2.0 * np.sum(self.count * np.log(d)))
+        return UnitGrams.from_full(g, self.cols), float(2.0 * np.sum(self.count * np.log(d)))
 
     def corr(self, times, params):
         return np.eye(len(times))
 
 
-def ar1_gap_statistics(unit_codes, n_units, w, times) -> dict:
+def _sorted_within_units(unit_codes, times):
+    """Row order by (unit, time); None when the rows are already in that order."""
+    same = unit_codes[1:] == unit_codes[:-1]
+    if np.all((unit_codes[1:] > unit_codes[:-1]) | (same & (times[1:] > times[:-1]))):
+        return None
+    return np.lexsort((times, unit_codes))
+
+
+def ar1_gap_statistics(unit_codes, n_units, w, times, cols=None) -> dict:
     """Per-unit AR(1) statistics of ``W`` at integer times, keyed by the time gap.
 
-    ``{"first": (m, c, c), "gaps": {gap: [lag-0, lag-1 (both orders), lag-0 of the
-    previous row, number of pairs]}}``; sums over rows, so the statistics of disjoint
-    sets of whole units add up (:func:`add_gap_statistics`).
+    ``{"first": UnitGrams, "gaps": {gap: [lag-0, lag-1 (both orders), lag-0 of the
+    previous row (UnitGrams), number of pairs]}}`` with per-unit rows for the columns
+    ``cols`` of ``W`` (default all); sums over rows, so the statistics of disjoint sets
+    of whole units add up (:func:`add_gap_statistics`).
     """
+    cols = np.arange(w.shape[1]) if cols is None else np.asarray(cols)
     if len(unit_codes) == 0:
-        return {"first": np.zeros((n_units, w.shape[1], w.shape[1])), "gaps": {}}
-    order = np.lexsort((times, unit_codes))
-    u, t, ws = unit_codes[order], times[order], w[order]
+        c = w.shape[1]
+        return {"first": UnitGrams(cols, np.zeros((n_units, len(cols), c)), np.zeros((c, c))),
+                "gaps": {}}
+    order = _sorted_within_units(unit_codes, times)
+    u, t, ws = (unit_codes, times, w) if order is None else \
+        (unit_codes[order], times[order], w[order])
     first = np.r_[True, u[1:] != u[:-1]]
-    w_first = ws[first]
-    out = {"first": _outer_sums(u[first], w_first, w_first, n_units), "gaps": {}}
-    cur = np.flatnonzero(~first)
-    gap = t[cur] - t[cur - 1]
-    wc, wp = ws[cur], ws[cur - 1]
-    for g in np.unique(gap):
-        sel = gap == g
-        uc, wcs, wps = u[cur][sel], wc[sel], wp[sel]
-        cross = _outer_sums(uc, wcs, wps, n_units)
-        out["gaps"][float(g)] = [_outer_sums(uc, wcs, wcs, n_units),
-                                 cross + np.transpose(cross, (0, 2, 1)),
-                                 _outer_sums(uc, wps, wps, n_units), int(sel.sum())]
+    out = {"first": UnitGrams.outer(u, ws, ws, n_units, cols, first),
+           "gaps": {}}
+    # consecutive pairs (row i - 1, row i) of a unit, in row i's unit; gap 0: no pair
+    pair_unit, cur, prev = u[1:], ws[1:], ws[:-1]
+    gap = np.where(first[1:], 0.0, t[1:] - t[:-1])
+    for g in np.unique(gap[gap > 0]):
+        pair = gap == g
+
+        def grams(left, right):
+            return UnitGrams.outer(pair_unit, left, right, n_units, cols, pair)
+
+        out["gaps"][float(g)] = [grams(cur, cur), grams(cur, prev) + grams(prev, cur),
+                                 grams(prev, prev), int(pair.sum())]
     return out
 
 
@@ -165,12 +238,14 @@ class AR1(ResidualStructure):
 
     n_params = 1
 
-    def __init__(self, unit_codes, n_units, w, times, *, continuous=False, het=None):
-        super().__init__(unit_codes, n_units, w, het=het)
+    def __init__(self, unit_codes, n_units, w, times, *, continuous=False, het=None,
+                 cols=None):
+        super().__init__(unit_codes, n_units, w, het=het, cols=cols)
         self.name = "car1" if continuous else "ar1"
         self.continuous = continuous
         if het is None and not continuous:
-            self._set_gap_statistics(ar1_gap_statistics(unit_codes, n_units, w, times))
+            self._set_gap_statistics(ar1_gap_statistics(unit_codes, n_units, w, times,
+                                                        self.cols))
             if self.by_gap:
                 return
         order = np.lexsort((times, unit_codes))
@@ -210,23 +285,27 @@ class AR1(ResidualStructure):
         self.n_het_rows = None if het is None else np.bincount(lev, minlength=k)
 
     def _set_gap_statistics(self, stats: dict) -> None:
-        """Use per-gap statistics (few distinct gaps): (3 gaps, m c c) plus counts."""
+        """Use per-gap statistics (few distinct gaps): the first rows' and three per gap,
+        stacked as (1 + 3 gaps, m k c) rows and (1 + 3 gaps, c, c) totals, plus the number
+        of pairs per gap."""
         gaps = sorted(stats["gaps"])
         self.by_gap = len(gaps) <= 16
         if not self.by_gap:
             return
         self.gaps = np.asarray(gaps, dtype=float)
-        self.first = stats["first"][:, None]
-        self.gap_stats = np.stack([block.reshape(-1) for g in gaps
-                                   for block in stats["gaps"][g][:3]]) if gaps else \
-            np.zeros((0, self.m * self.c * self.c))
+        blocks = [stats["first"]] + [block for g in gaps for block in stats["gaps"][g][:3]]
+        self.rows_shape = blocks[0].rows.shape
+        self.stacked_rows = np.stack([b.rows.reshape(-1) for b in blocks])
+        self.stacked_totals = np.stack([b.total for b in blocks])
         self.gap_count = np.array([stats["gaps"][g][3] for g in gaps])
 
     @classmethod
     def from_gap_statistics(cls, stats: dict, n_units: int):
         """An AR(1) structure from reduced per-gap statistics (integer times)."""
         out = cls.__new__(cls)
-        out.codes, out.m, out.c = None, n_units, stats["first"].shape[1]
+        first = stats["first"]
+        out.codes, out.m, out.c = None, n_units, first.total.shape[0]
+        out.cols = first.cols
         out.het, out.n_het = None, 0
         out.name, out.continuous = "ar1", False
         out._set_gap_statistics(stats)
@@ -250,11 +329,9 @@ class AR1(ResidualStructure):
             one_m = 1.0 - a ** 2
             if np.any(one_m <= 0):
                 return None, np.inf
-            wgt = np.column_stack([1.0 / one_m, -a / one_m, a ** 2 / one_m]).reshape(-1)
-            acc = self.first[:, 0].reshape(-1).copy()
-            for w_j, stat in zip(wgt, self.gap_stats):  # (numpy's vector @ matrix is slow)
-                acc += w_j * stat
-            g = acc.reshape(self.m, self.c, self.c)
+            wgt = np.r_[1.0, np.column_stack([1.0 / one_m, -a / one_m, a ** 2 / one_m]).ravel()]
+            rows = (wgt @ self.stacked_rows).reshape(self.rows_shape)  # one pass, no temporaries
+            g = UnitGrams(self.cols, rows, np.tensordot(wgt, self.stacked_totals, axes=1))
             return g, float(np.sum(self.gap_count * np.log(one_m)))
         d = self._deltas(eta)
         d = np.ones(1) if d is None else d
@@ -275,7 +352,7 @@ class AR1(ResidualStructure):
         logdet = float(np.sum(self.cls_count * np.log(one_m)))
         if self.het is not None:
             logdet += float(2.0 * np.sum(self.n_het_rows * np.log(d)))
-        return g, logdet
+        return UnitGrams.from_full(g, self.cols), logdet
 
     def natural(self, eta):
         out = {("phi" if self.continuous else "rho"): float(self._rho(eta[0]))}
@@ -295,8 +372,8 @@ class Exchangeable(ResidualStructure):
     name = "exchangeable"
     n_params = 1
 
-    def __init__(self, unit_codes, n_units, w, *, het=None):
-        super().__init__(unit_codes, n_units, w, het=het)
+    def __init__(self, unit_codes, n_units, w, *, het=None, cols=None):
+        super().__init__(unit_codes, n_units, w, het=het, cols=cols)
         k = 1 if het is None else len(het[1])
         lev = np.zeros(len(unit_codes), dtype=np.int64) if het is None else het[0]
         key = unit_codes * k + lev
@@ -330,7 +407,7 @@ class Exchangeable(ResidualStructure):
         g = (a - cr[:, None, None] * s[:, :, None] * s[:, None, :]) / (1.0 - rho)
         logdet = float(np.sum((self.n - 1) * np.log(1.0 - rho) + np.log(den)))
         logdet += float(2.0 * np.sum(self.n_het_rows * np.log(d)))
-        return g, logdet
+        return UnitGrams.from_full(g, self.cols), logdet
 
     def natural(self, eta):
         out = {"rho": float(self._rho(eta[0]))}
@@ -353,8 +430,8 @@ class Unstructured(ResidualStructure):
 
     name = "unstructured"
 
-    def __init__(self, unit_codes, n_units, w, time_codes, time_values):
-        super().__init__(unit_codes, n_units, w)
+    def __init__(self, unit_codes, n_units, w, time_codes, time_values, *, cols=None):
+        super().__init__(unit_codes, n_units, w, cols=cols)
         self.times = np.asarray(time_values)
         nt = len(self.times)
         self.nt = nt
@@ -396,7 +473,7 @@ class Unstructured(ResidualStructure):
             logdet += self.pattern_count[j] * ld
         rinv = pinv[self.pattern_of]
         g = np.einsum("mta,mts,msb->mab", self.row, rinv, self.row, optimize=True)
-        return g, float(logdet)
+        return UnitGrams.from_full(g, self.cols), float(logdet)
 
     def natural(self, eta):
         corr, sd = self._corr_sd(eta)
@@ -418,13 +495,14 @@ class Unstructured(ResidualStructure):
         return corr, sd
 
 
-def grams_to_cross_products(g, parents, z_slices, p, counts, n):
+def grams_to_cross_products(g: UnitGrams, parents, z_slices, p, counts, n):
     """Assemble the engine's :class:`CrossProducts` from per-residual-unit Gram matrices.
 
     Parameters
     ----------
-    g : ndarray (m_r, c, c)
-        ``W_r' R_r^{-1} W_r`` with ``W = [z columns, X, y]``.
+    g : UnitGrams
+        ``W_r' R_r^{-1} W_r`` with ``W = [z columns, X, y]``; its ``cols`` must include
+        every term's columns.
     parents : list of ndarray (m_r,)
         For each term, the unit containing each residual unit.
     z_slices : list of index arrays
@@ -440,8 +518,10 @@ def grams_to_cross_products(g, parents, z_slices, p, counts, n):
 
     from .crossprod import CrossProducts
 
-    c = g.shape[1]
+    c = g.total.shape[0]
     xy = slice(c - p - 1, c)
+    where = {int(col): i for i, col in enumerate(g.cols)}
+    z_rows = [np.array([where[int(j)] for j in zs], dtype=np.int64) for zs in z_slices]
     ztz, ztxy, pairs = [], [], {}
 
     def unit_sum(par, block, m):
@@ -453,18 +533,18 @@ def grams_to_cross_products(g, parents, z_slices, p, counts, n):
         return out.reshape((m,) + block.shape[1:])
 
     ms = [len(cnt) for cnt in counts]
-    for par, zs, m in zip(parents, z_slices, ms):
-        ztz.append(unit_sum(par, g[:, zs][:, :, zs], m))
-        ztxy.append(unit_sum(par, g[:, zs, xy], m))
+    for par, zr, zs, m in zip(parents, z_rows, z_slices, ms):
+        ztz.append(unit_sum(par, g.rows[:, zr][:, :, zs], m))
+        ztxy.append(unit_sum(par, g.rows[:, zr, xy], m))
     for l in range(len(parents)):
         for k in range(l):
             ql, qk = len(z_slices[l]), len(z_slices[k])
-            blk = g[:, z_slices[l]][:, :, z_slices[k]]  # (m_r, ql, qk)
+            blk = g.rows[:, z_rows[l]][:, :, z_slices[k]]  # (m_r, ql, qk)
             rows = (parents[l][:, None, None] * ql + np.arange(ql)[None, :, None])
             cols = (parents[k][:, None, None] * qk + np.arange(qk)[None, None, :])
             rows, cols = np.broadcast_arrays(rows, cols)
             mat = sp.coo_matrix((blk.reshape(-1), (rows.reshape(-1), cols.reshape(-1))),
                                 shape=(ms[l] * ql, ms[k] * qk))
             pairs[(l, k)] = mat.tocsr()
-    return CrossProducts(n=n, p=p, xyxy=g[:, xy, xy].sum(axis=0), ztz=ztz, ztxy=ztxy,
-                         pairs=pairs, counts=counts)
+    return CrossProducts(n=n, p=p, xyxy=g.total[xy, xy], ztz=ztz, ztxy=ztxy, pairs=pairs,
+                         counts=counts)
