@@ -18,6 +18,7 @@ module validates the data (errors name the column) and connects model and kernel
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -48,10 +49,10 @@ class ResidualSpec:
     het: tuple | None = None
     het_name: str | None = None
 
-    @property
+    @cached_property
     def continuous(self) -> bool:
         return self.kind == "car1" or (self.kind == "ar1" and self.times is not None and
-                                       not np.all(np.equal(np.mod(self.times, 1), 0)))
+                                       not np.array_equal(self.times, np.round(self.times)))
 
 
 def residual_spec(data, terms, groups, kind, *, time=None, cov_groups=None,
@@ -98,13 +99,15 @@ def residual_spec(data, terms, groups, kind, *, time=None, cov_groups=None,
         if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
             raise TypeError(f"time column {time!r} must be numeric (got {col.dtype})")
         times = col.to_numpy(dtype=float)
-        key = pd.DataFrame({"u": codes, "t": times})
-        dup = key.duplicated()
-        if dup.any():
-            i = int(np.flatnonzero(dup)[0])
-            raise ValueError(f"duplicate times within a unit in column {time!r}: time "
-                             f"{times[i]:g} appears twice in one unit (row {i}); each unit "
-                             "may be measured once per time")
+        order = kernels.time_order(codes, times)
+        if order is not None:
+            u, t = codes[order], times[order]
+            dup = np.flatnonzero((u[1:] == u[:-1]) & (t[1:] == t[:-1]))
+            if dup.size:
+                i = int(order[dup[0] + 1])
+                raise ValueError(f"duplicate times within a unit in column {time!r}: time "
+                                 f"{times[i]:g} appears twice in one unit (row {i}); each "
+                                 "unit may be measured once per time")
         spec.times, spec.time_name = times, time
     if kind == "unstructured":
         _check_unstructured(spec)
@@ -155,7 +158,11 @@ def w_columns(terms, exog, endog):
                 cols.append(("z", len(extra) - 1))
         index.append(cols)
     nz = len(extra)
-    w = np.ascontiguousarray(np.column_stack(extra + [exog, endog]))
+    w = np.empty((n, nz + p + 1))  # C order: the per-unit sums read rows
+    for j, col in enumerate(extra):
+        w[:, j] = col
+    w[:, nz:nz + p] = exog
+    w[:, -1] = endog
     positions = [np.array([j if kind == "z" else nz + j for kind, j in cols])
                  for cols in index]
     return w, positions

@@ -74,29 +74,9 @@ class UnitGrams:
     total: np.ndarray
 
     @classmethod
-    def outer(cls, codes, left, right, m: int, cols, mask=None) -> "UnitGrams":
-        """``sum_{rows i in unit, mask_i} left_i right_i'``: per-unit rows by one sparse
-        (unit x row) product per column in ``cols``, ``total`` by one matrix product."""
-        import scipy.sparse as sp
-
-        n = len(codes)
-        order = None if np.all(codes[1:] >= codes[:-1]) else np.argsort(codes, kind="stable")
-        indptr = np.r_[0, np.cumsum(np.bincount(codes, minlength=m))]
-        right = np.ascontiguousarray(right)
-        rows = np.empty((m, len(cols), right.shape[1]))
-        for i, a in enumerate(cols):
-            data = left[:, a] if mask is None else np.where(mask, left[:, a], 0.0)
-            unit_by_row = sp.csr_matrix((data if order is None else data[order],
-                                         np.arange(n) if order is None else order, indptr),
-                                        shape=(m, n))
-            rows[:, i] = unit_by_row @ right
-        if mask is None:
-            total = left.T @ right
-        elif 2 * np.count_nonzero(mask) < n:
-            total = left[mask].T @ right[mask]
-        else:  # all rows but a few
-            total = left.T @ right - left[~mask].T @ right[~mask]
-        return cls(np.asarray(cols), rows, total)
+    def outer(cls, codes, left, right, m: int, cols) -> "UnitGrams":
+        """``sum_{rows i in unit} left_i right_i'``."""
+        return _UnitSums(codes, m).grams(left, right, cols)
 
     @classmethod
     def from_full(cls, g: np.ndarray, cols) -> "UnitGrams":
@@ -105,6 +85,43 @@ class UnitGrams:
 
     def __add__(self, other: "UnitGrams") -> "UnitGrams":
         return UnitGrams(self.cols, self.rows + other.rows, self.total + other.total)
+
+
+class _UnitSums:
+    """Sums over the rows of each unit as products with a sparse (unit x row) matrix whose
+    pattern is built once for the codes."""
+
+    def __init__(self, codes, m: int):
+        self.n, self.m = len(codes), m
+        order = None if np.all(codes[1:] >= codes[:-1]) else np.argsort(codes, kind="stable")
+        self.order = order
+        self.indices = np.arange(self.n) if order is None else order
+        self.indptr = np.r_[0, np.cumsum(np.bincount(codes, minlength=m))]
+
+    def grams(self, left, right, cols, mask=None, *, total=True) -> UnitGrams:
+        """``sum_{rows i in unit, mask_i} left_i right_i'`` (rows for ``cols`` of ``left``;
+        ``total=False`` leaves the sum over units out, as None)."""
+        import scipy.sparse as sp
+
+        right = np.ascontiguousarray(right)
+        rows = np.empty((self.m, len(cols), right.shape[1]))
+        for i, a in enumerate(cols):
+            data = left[:, a] if mask is None else np.where(mask, left[:, a], 0.0)
+            unit_by_row = sp.csr_matrix(
+                (data if self.order is None else data[self.order], self.indices, self.indptr),
+                shape=(self.m, self.n))
+            rows[:, i] = unit_by_row @ right
+        if not total:
+            total = None
+        elif mask is None:
+            total = left.T @ right
+        elif 2 * np.count_nonzero(mask) < self.n:
+            on = np.flatnonzero(mask)
+            total = left[on].T @ right[on]
+        else:  # all rows but a few
+            off = np.flatnonzero(~mask)
+            total = left.T @ right - left[off].T @ right[off]
+        return UnitGrams(np.asarray(cols), rows, total)
 
 
 class ResidualStructure:
@@ -175,8 +192,9 @@ class Independence(ResidualStructure):
         return np.eye(len(times))
 
 
-def _sorted_within_units(unit_codes, times):
-    """Row order by (unit, time); None when the rows are already in that order."""
+def time_order(unit_codes, times):
+    """Row order by (unit, time); None when the rows are already strictly in that order
+    (so no time repeats within a unit)."""
     same = unit_codes[1:] == unit_codes[:-1]
     if np.all((unit_codes[1:] > unit_codes[:-1]) | (same & (times[1:] > times[:-1]))):
         return None
@@ -196,23 +214,23 @@ def ar1_gap_statistics(unit_codes, n_units, w, times, cols=None) -> dict:
         c = w.shape[1]
         return {"first": UnitGrams(cols, np.zeros((n_units, len(cols), c)), np.zeros((c, c))),
                 "gaps": {}}
-    order = _sorted_within_units(unit_codes, times)
+    order = time_order(unit_codes, times)
     u, t, ws = (unit_codes, times, w) if order is None else \
         (unit_codes[order], times[order], w[order])
     first = np.r_[True, u[1:] != u[:-1]]
-    out = {"first": UnitGrams.outer(u, ws, ws, n_units, cols, first),
-           "gaps": {}}
+    u_first, w_first = u[first], ws[first]
+    out = {"first": _UnitSums(u_first, n_units).grams(w_first, w_first, cols), "gaps": {}}
     # consecutive pairs (row i - 1, row i) of a unit, in row i's unit; gap 0: no pair
-    pair_unit, cur, prev = u[1:], ws[1:], ws[:-1]
+    pair_sums, cur, prev = _UnitSums(u[1:], n_units), ws[1:], ws[:-1]
     gap = np.where(first[1:], 0.0, t[1:] - t[:-1])
-    for g in np.unique(gap[gap > 0]):
+    in_unit = gap[gap > 0]
+    for g in in_unit[:1] if np.all(in_unit == in_unit[:1]) else np.unique(in_unit):
         pair = gap == g
-
-        def grams(left, right):
-            return UnitGrams.outer(pair_unit, left, right, n_units, cols, pair)
-
-        out["gaps"][float(g)] = [grams(cur, cur), grams(cur, prev) + grams(prev, cur),
-                                 grams(prev, prev), int(pair.sum())]
+        lag1 = pair_sums.grams(cur, prev, cols, pair)
+        lag1_t = pair_sums.grams(prev, cur, cols, pair, total=False)
+        both = UnitGrams(cols, lag1.rows + lag1_t.rows, lag1.total + lag1.total.T)
+        out["gaps"][float(g)] = [pair_sums.grams(cur, cur, cols, pair), both,
+                                 pair_sums.grams(prev, prev, cols, pair), int(pair.sum())]
     return out
 
 
