@@ -189,3 +189,46 @@ def test_summary_shows_structure_and_lrt_compares_structures():
     out = ar1.lrt(ind)
     assert out["df_diff"] == 1 and out["distribution"] == "chi2(1)"
     assert out["statistic"] == pytest.approx(2 * (ar1.llf - ind.llf), abs=1e-9)
+
+
+def _dense_z_lambda(model, theta):
+    """``Z Lambda`` over all rows, from the model's terms (dense)."""
+    from mixedext._engine.factor import lambda_blocks
+
+    blocks = []
+    for term, lam in zip(model._terms, lambda_blocks(np.asarray(theta), model._terms)):
+        z = np.ones((model.nobs, 1)) if term.z is None else np.asarray(term.z)
+        zfull = np.zeros((model.nobs, term.n_units * term.q))
+        for a in range(term.q):
+            zfull[np.arange(model.nobs), term.codes * term.q + a] = z[:, a]
+        blocks.append(zfull @ np.kron(np.eye(term.n_units), lam))
+    return np.hstack(blocks)
+
+
+@pytest.mark.parametrize("reml", [True, False])
+@pytest.mark.parametrize("formula", ["y ~ t + x + (1 | site/subject)",
+                                     "y ~ t + x + (1 + t | subject)",
+                                     "y ~ t + x + (1 | site) + (1 | subject)"])
+def test_several_random_terms_with_ar1_equal_dense_likelihood(formula, reml):
+    """Several terms (blocks between terms, per-unit sums to the outer level) and q = 2."""
+    d = _panel(seed=13, n_sub=40)
+    d["site"] = d["subject"].map(lambda s: "s" + str(int(s[1:]) % 5))
+    rs = np.random.RandomState(13)
+    subj = d["subject"].str[1:].astype(int).to_numpy()
+    d["y"] += (rs.normal(size=5)[subj % 5] + rs.normal(size=40)[subj]
+               + 0.3 * rs.normal(size=40)[subj] * d["t"])
+    model = mx.mixedlm(formula, d, cov_struct="ar1", time="t")
+    res = model.fit(reml=reml)
+    zl = _dense_z_lambda(model, res.theta)
+    r = _dense_r(d, "ar1", {"rho": res.cov_struct_params["rho"]})
+    v = res.scale * (zl @ zl.T + r)
+    x = np.asarray(model.exog)
+    y = np.asarray(model.endog)
+    vi = np.linalg.inv(v)
+    beta = np.linalg.solve(x.T @ vi @ x, x.T @ vi @ y)
+    e = y - x @ beta
+    ll = -0.5 * (np.linalg.slogdet(v)[1] + e @ vi @ e + len(y) * np.log(2 * np.pi))
+    if reml:
+        ll += -0.5 * np.linalg.slogdet(x.T @ vi @ x)[1] + 0.5 * x.shape[1] * np.log(2 * np.pi)
+    assert res.llf == pytest.approx(ll, abs=1e-7)
+    np.testing.assert_allclose(res.fe_params, beta, rtol=1e-7)

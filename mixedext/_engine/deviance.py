@@ -149,7 +149,9 @@ class CorrelatedDeviance:
     def __init__(self, terms, structure, parents, z_slices, p, n, counts):
         self.terms = list(terms)
         self.structure = structure
-        self._assemble = (parents, z_slices, p, counts, n)
+        from .residual import CrossProductAssembler
+
+        self._assemble = CrossProductAssembler(structure.cols, parents, z_slices, p, counts, n)
         self.inner = None
         self._eta = None
         self.logdet_r = 0.0
@@ -157,16 +159,13 @@ class CorrelatedDeviance:
 
     def set_eta(self, eta) -> bool:
         """Whiten for ``eta``; False where ``R`` is not positive definite."""
-        from .residual import grams_to_cross_products
-
         eta = np.asarray(eta, dtype=float)
         if self._eta is not None and np.array_equal(eta, self._eta):
             return True
         g, logdet = self.structure.grams(eta)
         if g is None or not np.isfinite(logdet):
             return False
-        parents, z_slices, p, counts, n = self._assemble
-        cp = grams_to_cross_products(g, parents, z_slices, p, counts, n)
+        cp = self._assemble(g)
         if self.inner is None:
             self.inner = ProfiledDeviance(None, None, self.terms, cp=cp)
         else:

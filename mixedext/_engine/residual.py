@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["UnitGrams", "ResidualStructure", "Independence", "AR1", "Exchangeable",
-           "Unstructured", "grams_to_cross_products"]
+           "Unstructured", "CrossProductAssembler"]
 
 
 def _logistic(x):
@@ -513,14 +513,16 @@ class Unstructured(ResidualStructure):
         return corr, sd
 
 
-def grams_to_cross_products(g: UnitGrams, parents, z_slices, p, counts, n):
-    """Assemble the engine's :class:`CrossProducts` from per-residual-unit Gram matrices.
+class CrossProductAssembler:
+    """The engine's :class:`CrossProducts` from per-residual-unit Gram matrices.
+
+    The index work (which rows of ``G`` feed which term, the sparse pattern of the blocks
+    between terms) is done once; each call then only gathers and sums.
 
     Parameters
     ----------
-    g : UnitGrams
-        ``W_r' R_r^{-1} W_r`` with ``W = [z columns, X, y]``; its ``cols`` must include
-        every term's columns.
+    cols : ndarray (k,)
+        The columns of ``W`` whose Gram rows :class:`UnitGrams` keeps per unit.
     parents : list of ndarray (m_r,)
         For each term, the unit containing each residual unit.
     z_slices : list of index arrays
@@ -532,37 +534,62 @@ def grams_to_cross_products(g: UnitGrams, parents, z_slices, p, counts, n):
     n : int
         Number of rows.
     """
-    import scipy.sparse as sp
 
-    from .crossprod import CrossProducts
+    def __init__(self, cols, parents, z_slices, p, counts, n):
+        where = {int(col): i for i, col in enumerate(cols)}
+        self.z_rows = [np.array([where[int(j)] for j in zs], dtype=np.int64) for zs in z_slices]
+        self.z_slices = [np.asarray(zs, dtype=np.int64) for zs in z_slices]
+        self.parents, self.p, self.counts, self.n = parents, p, counts, n
+        self.ms = [len(cnt) for cnt in counts]
+        # a term whose units are the residual units needs no summing
+        self.same_units = [m == len(par) and np.array_equal(par, np.arange(m))
+                           for par, m in zip(parents, self.ms)]
+        self.pair_patterns = {}
+        for l in range(len(parents)):
+            for k in range(l):
+                self.pair_patterns[(l, k)] = self._pattern(l, k)
 
-    c = g.total.shape[0]
-    xy = slice(c - p - 1, c)
-    where = {int(col): i for i, col in enumerate(g.cols)}
-    z_rows = [np.array([where[int(j)] for j in zs], dtype=np.int64) for zs in z_slices]
-    ztz, ztxy, pairs = [], [], {}
+    def _pattern(self, l, k):
+        """CSR pattern of the (l, k) block and each Gram entry's place in its data."""
+        import scipy.sparse as sp
 
-    def unit_sum(par, block, m):
-        if m == len(par) and np.array_equal(par, np.arange(m)):
-            return np.ascontiguousarray(block)  # the term's units are the residual units
+        ql, qk = len(self.z_slices[l]), len(self.z_slices[k])
+        rows = self.parents[l][:, None, None] * ql + np.arange(ql)[None, :, None]
+        cols = self.parents[k][:, None, None] * qk + np.arange(qk)[None, None, :]
+        rows, cols = (a.reshape(-1) for a in np.broadcast_arrays(rows, cols))
+        shape = (self.ms[l] * ql, self.ms[k] * qk)
+        pattern = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=shape)
+        pattern.sort_indices()
+        # entry (r, c) sits at indptr[r] + position of c among row r's columns
+        key = rows.astype(np.int64) * shape[1] + cols
+        row_of = np.repeat(np.arange(shape[0]), np.diff(pattern.indptr))
+        keys = row_of.astype(np.int64) * shape[1] + pattern.indices
+        return pattern, np.searchsorted(keys, key)
+
+    def __call__(self, g: UnitGrams):
+        import scipy.sparse as sp
+
+        from .crossprod import CrossProducts
+
+        c = g.total.shape[0]
+        xy = slice(c - self.p - 1, c)
+        ztz, ztxy, pairs = [], [], {}
+        for i, (zr, zs, m) in enumerate(zip(self.z_rows, self.z_slices, self.ms)):
+            ztz.append(self._unit_sum(i, g.rows[:, zr][:, :, zs], m))
+            ztxy.append(self._unit_sum(i, g.rows[:, zr, xy], m))
+        for (l, k), (pattern, place) in self.pair_patterns.items():
+            blk = g.rows[:, self.z_rows[l]][:, :, self.z_slices[k]]  # (m_r, ql, qk)
+            data = np.bincount(place, weights=blk.reshape(-1), minlength=pattern.nnz)
+            pairs[(l, k)] = sp.csr_matrix((data, pattern.indices, pattern.indptr),
+                                          shape=pattern.shape)
+        return CrossProducts(n=self.n, p=self.p, xyxy=g.total[xy, xy], ztz=ztz, ztxy=ztxy,
+                             pairs=pairs, counts=self.counts)
+
+    def _unit_sum(self, i, block, m):
+        if self.same_units[i]:
+            return np.ascontiguousarray(block)
         flat = block.reshape(len(block), -1)
+        par = self.parents[i]
         out = np.column_stack([np.bincount(par, weights=flat[:, j], minlength=m)
                                for j in range(flat.shape[1])])
         return out.reshape((m,) + block.shape[1:])
-
-    ms = [len(cnt) for cnt in counts]
-    for par, zr, zs, m in zip(parents, z_rows, z_slices, ms):
-        ztz.append(unit_sum(par, g.rows[:, zr][:, :, zs], m))
-        ztxy.append(unit_sum(par, g.rows[:, zr, xy], m))
-    for l in range(len(parents)):
-        for k in range(l):
-            ql, qk = len(z_slices[l]), len(z_slices[k])
-            blk = g.rows[:, z_rows[l]][:, :, z_slices[k]]  # (m_r, ql, qk)
-            rows = (parents[l][:, None, None] * ql + np.arange(ql)[None, :, None])
-            cols = (parents[k][:, None, None] * qk + np.arange(qk)[None, None, :])
-            rows, cols = np.broadcast_arrays(rows, cols)
-            mat = sp.coo_matrix((blk.reshape(-1), (rows.reshape(-1), cols.reshape(-1))),
-                                shape=(ms[l] * ql, ms[k] * qk))
-            pairs[(l, k)] = mat.tocsr()
-    return CrossProducts(n=n, p=p, xyxy=g.total[xy, xy], ztz=ztz, ztxy=ztxy, pairs=pairs,
-                         counts=counts)
