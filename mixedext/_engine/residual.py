@@ -92,11 +92,15 @@ class _UnitSums:
     pattern is built once for the codes."""
 
     def __init__(self, codes, m: int):
+        import scipy.sparse as sp
+
         self.n, self.m = len(codes), m
         order = None if np.all(codes[1:] >= codes[:-1]) else np.argsort(codes, kind="stable")
         self.order = order
-        self.indices = np.arange(self.n) if order is None else order
-        self.indptr = np.r_[0, np.cumsum(np.bincount(codes, minlength=m))]
+        # scipy's own index type for these sizes, so that no call converts them
+        itype = sp.csr_matrix((m, self.n)).indices.dtype
+        self.indices = (np.arange(self.n) if order is None else order).astype(itype)
+        self.indptr = np.r_[0, np.cumsum(np.bincount(codes, minlength=m))].astype(itype)
 
     def grams(self, left, right, cols, mask=None, *, total=True) -> UnitGrams:
         """``sum_{rows i in unit, mask_i} left_i right_i'`` (rows for ``cols`` of ``left``;
