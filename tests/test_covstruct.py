@@ -232,3 +232,34 @@ def test_several_random_terms_with_ar1_equal_dense_likelihood(formula, reml):
         ll += -0.5 * np.linalg.slogdet(x.T @ vi @ x)[1] + 0.5 * x.shape[1] * np.log(2 * np.pi)
     assert res.llf == pytest.approx(ll, abs=1e-7)
     np.testing.assert_allclose(res.fe_params, beta, rtol=1e-7)
+
+
+def _dense_profiled_reml_deviance(x, y, vrel):
+    """REML deviance profiled over sigma^2 for Var(y) = sigma^2 vrel."""
+    n, p = x.shape
+    vi = np.linalg.inv(vrel)
+    xvx = x.T @ vi @ x
+    beta = np.linalg.solve(xvx, x.T @ vi @ y)
+    e = y - x @ beta
+    r2 = e @ vi @ e
+    return (np.linalg.slogdet(vrel)[1] + np.linalg.slogdet(xvx)[1]
+            + (n - p) * (1 + np.log(2 * np.pi * r2 / (n - p))))
+
+
+@pytest.mark.parametrize("theta", [0.0, 0.8])
+def test_unstructured_with_random_intercept_equals_dense_deviance(theta):
+    """Per-unit Gram rows of the random-effect columns under an unstructured R, at a point
+    away from the optimum (the model itself is not identified: UN contains CS)."""
+    d = _panel(seed=14, n_sub=50, n_t=4, missing=0.15)
+    model = mx.mixedlm("y ~ t + x + (1 | subject)", d, cov_struct="unstructured", time="t")
+    from mixedext.covstruct import correlated_deviance
+
+    dev = correlated_deviance(model)
+    eta = np.random.RandomState(14).normal(scale=0.4, size=dev.structure.n_eta)
+    got = dev(np.r_[theta, eta], True)
+    corr, sd = dev.structure._corr_sd(eta)
+    cov = corr * np.outer(sd, sd)
+    zl = _dense_z_lambda(model, [theta])
+    vrel = zl @ zl.T + _dense_r(d, "unstructured", {"cov": cov})
+    want = _dense_profiled_reml_deviance(np.asarray(model.exog), np.asarray(model.endog), vrel)
+    assert got == pytest.approx(want, abs=1e-8)

@@ -466,6 +466,15 @@ class Unstructured(ResidualStructure):
         row = np.zeros((n_units, nt, self.c))
         row[unit_codes, time_codes] = w
         self.row = row  # w at (unit, time), zero where unobserved
+        # per pattern, sum over its units of row_t row_s' (for the total over units)
+        self.pattern_products = np.stack([
+            np.einsum("mta,msb->tasb", row[self.pattern_of == j], row[self.pattern_of == j])
+            for j in range(len(self.patterns))])
+        # times absent from a pattern get an identity block, so one batched inverse
+        # gives each pattern's inverse (zeroed back outside the pattern) and determinant
+        self.present_pairs = self.patterns[:, :, None] & self.patterns[:, None, :]
+        self.absent_diag = np.stack([np.diag(~pat).astype(float) for pat in self.patterns])
+        self._path = None
 
     @property
     def n_eta(self):
@@ -483,19 +492,19 @@ class Unstructured(ResidualStructure):
     def grams(self, eta):
         corr, sd = self._corr_sd(eta)
         cov = corr * np.outer(sd, sd)
-        pinv = np.zeros((len(self.patterns), self.nt, self.nt))
-        logdet = 0.0
-        for j, pat in enumerate(self.patterns):
-            idx = np.flatnonzero(pat)
-            sub = cov[np.ix_(idx, idx)]
-            sign, ld = np.linalg.slogdet(sub)
-            if sign <= 0:
-                return None, np.inf
-            pinv[j][np.ix_(idx, idx)] = np.linalg.inv(sub)
-            logdet += self.pattern_count[j] * ld
-        rinv = pinv[self.pattern_of]
-        g = np.einsum("mta,mts,msb->mab", self.row, rinv, self.row, optimize=True)
-        return UnitGrams.from_full(g, self.cols), float(logdet)
+        padded = np.where(self.present_pairs, cov[None], 0.0) + self.absent_diag
+        sign, logdets = np.linalg.slogdet(padded)
+        if np.any(sign <= 0):
+            return None, np.inf
+        pinv = np.linalg.inv(padded) * self.present_pairs
+        total = np.einsum("jts,jtasb->ab", pinv, self.pattern_products)
+        rows = np.zeros((self.m, 0, self.c))
+        if len(self.cols):  # random effects: the rows of their columns, unit by unit
+            operands = (self.row[:, :, self.cols], pinv[self.pattern_of], self.row)
+            if self._path is None:
+                self._path = np.einsum_path("mtk,mts,msb->mkb", *operands, optimize=True)[0]
+            rows = np.einsum("mtk,mts,msb->mkb", *operands, optimize=self._path)
+        return UnitGrams(self.cols, rows, total), float(self.pattern_count @ logdets)
 
     def natural(self, eta):
         corr, sd = self._corr_sd(eta)
