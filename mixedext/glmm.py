@@ -23,7 +23,7 @@ from statsmodels.genmod.bayes_mixed_glm import BinomialBayesMixedGLM, _BayesMixe
 
 from ._engine.crossprod import RandomTerm
 from ._engine.factor import theta_bounds
-from ._engine.optimize import minimize_theta, newton_polish
+from ._engine.optimize import central_hessian, minimize_theta, newton_polish
 from ._engine.pirls import BinomialLaplace
 from .data import prepare_frame
 from .formula.terms import build_term, formula_variables, split_formula
@@ -136,7 +136,8 @@ class BinomialMixedGLM(BinomialBayesMixedGLM):
             warnings.warn(f"fit_ml did not converge ({opt.message}); try rescaling "
                           "covariates or a simpler random-effect structure",
                           RuntimeWarning, stacklevel=2)
-        hess = _hessian(lambda x: objective(x, nagq), opt.theta, lower)
+        hess = central_hessian(lambda x: objective(x, nagq), opt.theta,
+                               1e-4 * np.maximum(np.abs(opt.theta), 1e-2), lower)
         state = dev.pirls(opt.theta[:k], opt.theta[k:])
         res = BinomialMixedResults(self, dev, opt, state, hess, nagq)
         warn_if_singular(res)
@@ -181,29 +182,6 @@ def separated_columns(exog, y, trials, names) -> list[str]:
                                             or succ_x.max() <= fail_x.min()):
             out.append(name)
     return out
-
-
-def _hessian(f, x0, lower, rel=1e-4):
-    """Central-difference Hessian (one-sided steps away from a bound)."""
-    m = len(x0)
-    h = rel * np.maximum(np.abs(x0), 1e-2)
-    f0 = f(x0)
-    hess = np.empty((m, m))
-
-    def shifted(i, si, j=None, sj=0):
-        x = x0.copy()
-        x[i] += si * h[i]
-        if j is not None:
-            x[j] += sj * h[j]
-        return f(np.maximum(x, lower))
-
-    for i in range(m):
-        hess[i, i] = (shifted(i, 1) - 2 * f0 + shifted(i, -1)) / h[i] ** 2
-        for j in range(i):
-            hess[i, j] = hess[j, i] = (shifted(i, 1, j, 1) - shifted(i, 1, j, -1)
-                                       - shifted(i, -1, j, 1) + shifted(i, -1, j, -1)) / (
-                4 * h[i] * h[j])
-    return hess
 
 
 def _terms_from_vc(exog_vc, ident, names):

@@ -130,21 +130,9 @@ class Satterthwaite:
         return vp[self._k] ** 2 * rx_inv.T @ rx_inv
 
     def _hessian(self):
-        x0, h, m = self.varpar, self._step, len(self.varpar)
-        f0 = self._deviance(x0)
-        hess = np.empty((m, m))
-        for i in range(m):
-            ei = np.zeros(m)
-            ei[i] = h[i]
-            hess[i, i] = (self._deviance(x0 + ei) - 2 * f0 + self._deviance(x0 - ei)) / h[i] ** 2
-            for j in range(i):
-                ej = np.zeros(m)
-                ej[j] = h[j]
-                hess[i, j] = hess[j, i] = (
-                    self._deviance(x0 + ei + ej) - self._deviance(x0 + ei - ej)
-                    - self._deviance(x0 - ei + ej) + self._deviance(x0 - ei - ej)) / (
-                    4 * h[i] * h[j])
-        return hess
+        from ._engine.optimize import central_hessian
+
+        return central_hessian(self._deviance, self.varpar, self._step)
 
     def _vcov_jacobian(self):
         out = []

@@ -21,6 +21,7 @@ from statsmodels.regression import mixed_linear_model as sm_mlm
 from statsmodels.tools._decorators import cache_readonly
 
 from ._engine.factor import lambda_blocks
+from ._engine.optimize import central_hessian
 from .reporting import RandomEffectsReport, VarianceBlock, conditional_sds, frames_by_level
 
 __all__ = ["MixedLMResults", "MixedLMResultsWrapper", "from_statsmodels"]
@@ -471,22 +472,8 @@ def _psi_covariance(model, sol) -> np.ndarray:
         return 0.5 * (out + (logdet_rx if reml else 0.0))
 
     x0 = np.append(psi0, sol.sigma2)
-    scale = np.maximum(np.abs(x0), 1e-2 * sol.sigma2)
-    h = 1e-4 * scale
     m = len(x0)
-    hess = np.empty((m, m))
-    f0 = f(x0)
-    for i in range(m):
-        for j in range(i, m):
-            ei = np.zeros(m)
-            ej = np.zeros(m)
-            ei[i], ej[j] = h[i], h[j]
-            if i == j:
-                val = (f(x0 + ei) - 2 * f0 + f(x0 - ei)) / h[i] ** 2
-            else:
-                val = (f(x0 + ei + ej) - f(x0 + ei - ej) - f(x0 - ei + ej)
-                       + f(x0 - ei - ej)) / (4 * h[i] * h[j])
-            hess[i, j] = hess[j, i] = val
+    hess = central_hessian(f, x0, 1e-4 * np.maximum(np.abs(x0), 1e-2 * sol.sigma2))
     try:
         if not np.all(np.isfinite(hess)):
             raise np.linalg.LinAlgError

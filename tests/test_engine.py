@@ -112,3 +112,24 @@ def test_cross_products_match_dense():
         for l in range(k):
             zl = z[:, off[l]:off[l + 1]]
             np.testing.assert_allclose(cp.pairs[(k, l)].toarray(), zk.T @ zl, atol=1e-10)
+
+
+def test_central_hessian_of_known_functions():
+    from mixedext._engine.optimize import central_hessian
+
+    a = np.array([[3.0, 1.0, 0.5], [1.0, 2.0, -0.3], [0.5, -0.3, 4.0]])
+    x0 = np.array([0.2, -1.0, 2.0])
+    quad = central_hessian(lambda x: 0.5 * x @ a @ x + np.sin(0.0 * x).sum(), x0,
+                           np.full(3, 1e-3))
+    np.testing.assert_allclose(quad, a, rtol=1e-6)
+    # exp(x0 x1): [[x1^2, (1 + x0 x1)], [., x0^2]] * exp(x0 x1)
+    x = np.array([0.3, 0.7])
+    got = central_hessian(lambda v: np.exp(v[0] * v[1]), x, np.full(2, 1e-4))
+    e = np.exp(x[0] * x[1])
+    want = e * np.array([[x[1] ** 2, 1 + x[0] * x[1]], [1 + x[0] * x[1], x[0] ** 2]])
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    # clamped at a lower bound: the point itself is never left below it
+    seen = []
+    central_hessian(lambda v: seen.append(v.copy()) or float(v @ v), np.array([0.0, 1.0]),
+                    np.full(2, 1e-3), lower=np.array([0.0, -np.inf]))
+    assert min(v[0] for v in seen) == 0.0

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import minimize
 
-__all__ = ["OptimResult", "minimize_theta"]
+__all__ = ["OptimResult", "minimize_theta", "newton_polish", "central_hessian"]
 
 
 @dataclass
@@ -161,3 +161,29 @@ def newton_polish(fun, x, lower, *, fx=None, steps: int = 3, rel: float = 1e-4,
         if 0.5 * grad @ step < tol:
             break
     return x, fx
+
+
+def central_hessian(fun, x0, h, lower=None) -> np.ndarray:
+    """Central-difference Hessian of ``fun`` at ``x0`` with steps ``h`` (an array).
+
+    With ``lower``, shifted points are clamped to it (a parameter at its bound then gets
+    a one-sided difference, as its deviance is even there).
+    """
+    x0 = np.asarray(x0, dtype=float)
+    m = len(x0)
+    f0 = fun(x0)
+    hess = np.empty((m, m))
+
+    def at(i, si, j=None, sj=0):
+        x = x0.copy()
+        x[i] += si * h[i]
+        if j is not None:
+            x[j] += sj * h[j]
+        return fun(x if lower is None else np.maximum(x, lower))
+
+    for i in range(m):
+        hess[i, i] = (at(i, 1) - 2 * f0 + at(i, -1)) / h[i] ** 2
+        for j in range(i):
+            hess[i, j] = hess[j, i] = (at(i, 1, j, 1) - at(i, 1, j, -1) - at(i, -1, j, 1)
+                                       + at(i, -1, j, -1)) / (4 * h[i] * h[j])
+    return hess
