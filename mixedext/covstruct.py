@@ -229,3 +229,72 @@ def residual_covariance(res, times=None) -> pd.DataFrame:
         cov = struct.corr(times, params)
     labels = [f"{t:g}" for t in times]
     return pd.DataFrame(res.scale * cov, index=labels, columns=labels)
+
+
+def _link(struct, name: str):
+    """The scale on which a parameter's Wald interval is formed (nlme's unconstrained
+    scale for the one-parameter structures and SD ratios), and its inverse."""
+    if name.startswith("sd_ratio["):
+        return np.log, np.exp
+    if name == "phi":
+        return (lambda p: np.log(p / (1 - p))), (lambda x: 1 / (1 + np.exp(-x)))
+    if name == "rho" and isinstance(struct, kernels.Exchangeable):
+        lo = struct.lower
+        return (lambda r: np.log((r - lo) / (1 - r))), \
+            (lambda x: (lo + np.exp(x)) / (1 + np.exp(x)))
+    return np.arctanh, np.tanh  # rho of AR(1), correlations of the unstructured matrix
+
+
+def cov_struct_intervals(res, alpha: float = 0.05) -> pd.DataFrame:
+    """Wald intervals of the residual-structure parameters (see
+    ``MixedLMResults.conf_int_cov_struct``)."""
+    from scipy.stats import norm
+
+    from ._engine.factor import theta_bounds
+    from ._engine.optimize import central_hessian
+
+    model = res.model
+    sol = res._engine[0]
+    dev, struct = model._correlated, model._correlated.structure
+    theta, eta = np.asarray(sol.theta), np.asarray(sol.eta)
+    x0 = np.concatenate([theta, eta])
+    # variances on their boundary 0 are held there (their deviance is flat to first order)
+    free = np.concatenate([~((theta_bounds(model._terms) == 0) & (theta < 1e-4)),
+                           np.ones(len(eta), dtype=bool)])
+
+    def deviance(x_free):
+        x = x0.copy()
+        x[free] = x_free
+        return dev(x, model.reml)
+
+    step = 1e-3 * np.maximum(np.abs(x0[free]), 0.1)
+    cov = 2.0 * np.linalg.pinv(central_hessian(deviance, x0[free], step))
+    dev.set_eta(eta)  # leave the deviance at the optimum
+    cov_eta = cov[-len(eta):, -len(eta):]
+    names = list(struct.natural(eta))
+    links = [_link(struct, name) for name in names]
+
+    def linked(e):
+        nat = struct.natural(e)
+        return np.array([f(nat[name]) for name, (f, _) in zip(names, links)])
+
+    jac = np.empty((len(names), len(eta)))
+    for j in range(len(eta)):
+        e = np.zeros(len(eta))
+        e[j] = 1e-6 * max(abs(eta[j]), 1.0)
+        jac[:, j] = (linked(eta + e) - linked(eta - e)) / (2 * e[j])
+    se_link = np.sqrt(np.maximum(np.diag(jac @ cov_eta @ jac.T), 0.0))
+    centre = linked(eta)
+    z = norm.ppf(1 - alpha / 2)
+    est = np.array([struct.natural(eta)[name] for name in names])
+    lower = np.array([inv(c - z * s) for (_, inv), c, s in zip(links, centre, se_link)])
+    upper = np.array([inv(c + z * s) for (_, inv), c, s in zip(links, centre, se_link)])
+    # delta method back to the natural scale: d(natural)/d(link) = 1 / link'(estimate)
+    slope = np.array([(inv(c + 1e-6) - inv(c - 1e-6)) / 2e-6
+                      for (_, inv), c in zip(links, centre)])
+    out = pd.DataFrame({"estimate": est, "std_err": se_link * slope, "lower": lower,
+                        "upper": upper}, index=pd.Index(names, name="parameter"))
+    # a parameter on its boundary (rho = +/-1, phi = 0, ...) has no Wald interval
+    boundary = ~np.isfinite(centre) | (np.abs(centre) > 20)
+    out.loc[boundary, ["std_err", "lower", "upper"]] = np.nan
+    return out

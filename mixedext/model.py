@@ -31,7 +31,7 @@ from statsmodels.regression import mixed_linear_model as sm_mlm
 from ._engine.crossprod import RandomTerm
 from ._engine.deviance import NotPositiveDefinite, ProfiledDeviance
 from ._engine.factor import theta_bounds
-from ._engine.optimize import minimize_theta, newton_polish
+from ._engine.optimize import minimize_theta
 from .data import MissingDataError, prepare_frame
 from .formula.terms import build_term, formula_variables, split_formula
 
@@ -405,7 +405,7 @@ class MixedLM(sm_mlm.MixedLM):
         try:
             if self._residual_spec is None:
                 dev = self.deviance_function
-                opt = minimize_theta(lambda th: dev(th, reml), theta0, lower)
+                opt = minimize_theta(lambda th: dev(th, reml), theta0, lower, polish=True)
                 sol = dev.solution(opt.theta, reml)
             else:
                 opt, sol = self._fit_correlated(theta0, lower, reml)
@@ -434,15 +434,7 @@ class MixedLM(sm_mlm.MixedLM):
         # L-BFGS-B to the neighbourhood, then Newton steps (theta and eta are strongly
         # correlated: L-BFGS-B alone crawls along the ridge)
         opt = minimize_theta(lambda x: dev(x, reml), x0, lo, ftol=1e-10, gtol=1e-4,
-                             jac="2-point" if len(x0) <= 6 else "3-point")
-        if len(x0) <= 6:
-            def logged(x):
-                value = dev(x, reml)
-                opt.history.append((*x, value))
-                return value
-
-            opt.theta, opt.deviance = newton_polish(logged, opt.theta, lo, fx=opt.deviance)
-            opt.nfev = len(opt.history)
+                             jac="2-point" if len(x0) <= 6 else "3-point", polish=True)
         dev.set_eta(opt.theta[k:])
         self._engine_cache = dev.inner
         sol = dev.inner.solution(opt.theta[:k], reml)

@@ -189,6 +189,37 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
         struct = self.model._correlated.structure
         return pd.Series(struct.natural(sol.eta), name="cov_struct", dtype=float)
 
+    def conf_int_cov_struct(self, alpha: float = 0.05) -> pd.DataFrame:
+        """Approximate intervals for the residual-structure parameters (nlme's
+        ``intervals(m, which = "var-cov")``).
+
+        Returns
+        -------
+        DataFrame
+            Indexed by the names of :attr:`cov_struct_params`; columns ``estimate``,
+            ``std_err`` (delta method, natural scale), ``lower`` and ``upper``.
+
+        Notes
+        -----
+        The covariance of the parameters is ``2 H^{-1}``, ``H`` the Hessian (central
+        differences) of the fit's deviance (REML or ML, profiled over ``beta`` and
+        ``sigma^2``) in the relative covariance factors ``theta`` and the structure's
+        parameters; variances on their boundary 0 are held there. Each interval is
+        ``estimate +/- z SE`` on a scale without bounds and mapped back: ``atanh`` for the
+        AR(1) ``rho`` and the unstructured correlations, ``logit`` for ``phi``,
+        ``log((rho - a) / (1 - rho))`` for the exchangeable ``rho`` (``a`` its lower
+        bound), ``log`` for SD ratios. These are nlme's scales, except for the
+        unstructured correlations (nlme's ``corSymm`` uses a spherical parametrisation,
+        so its intervals differ). A parameter on its boundary (e.g. ``phi`` at 0) gets
+        NaN. The reference level of ``het_var`` has SD ratio 1 and a zero-width interval.
+        """
+        from .covstruct import cov_struct_intervals
+
+        sol, _ = self._require_engine("conf_int_cov_struct")
+        if sol.eta is None:
+            raise ValueError("this model has no residual structure (cov_struct= or het_var=)")
+        return cov_struct_intervals(self, alpha)
+
     def residual_cov(self, times=None) -> pd.DataFrame:
         """Within-unit residual covariance ``sigma^2 R`` over the distinct times.
 

@@ -103,8 +103,16 @@ def build_summary(res, *, yname=None, xname_fe=None, xname_re=None, title=None, 
             label += f" over {spec.time_name!r}"
         if spec.het_name:
             label += f", SD per level of {spec.het_name!r}"
+        ci = res.conf_int_cov_struct()
+
+        def fmt(x):
+            return "" if not np.isfinite(x) else f"{x:.4f}"
+
         table = pd.DataFrame({label: [""] * len(params), "Parameter": list(params.index),
-                              "Estimate": [f"{x:.4f}" for x in params]})
+                              "Estimate": [f"{x:.4f}" for x in params],
+                              "Std.Err.": [fmt(x) for x in ci["std_err"]],
+                              "[0.025": [fmt(x) for x in ci["lower"]],
+                              "0.975]": [fmt(x) for x in ci["upper"]]})
         smry.add_df(table, index=False, align="r")
     if reml:
         smry.add_text("REML AIC/BIC (nlme's convention): compare only models with the same "

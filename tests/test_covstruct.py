@@ -263,3 +263,67 @@ def test_unstructured_with_random_intercept_equals_dense_deviance(theta):
     vrel = zl @ zl.T + _dense_r(d, "unstructured", {"cov": cov})
     want = _dense_profiled_reml_deviance(np.asarray(model.exog), np.asarray(model.endog), vrel)
     assert got == pytest.approx(want, abs=1e-8)
+
+
+@pytest.mark.parametrize("reml", [True, False])
+@pytest.mark.parametrize("struct", ["ar1", "car1", "exchangeable"])
+def test_structure_se_is_profile_curvature(struct, reml):
+    """The SE of the structure's parameter (unbounded scale) from the joint Hessian equals
+    sqrt(2 / p''(eta)), p the deviance profiled over theta, by an independent route."""
+    from scipy.optimize import minimize_scalar
+
+    from mixedext.covstruct import _link
+
+    d = _panel(seed=15, n_sub=60, real_times=struct == "car1").sort_values(["subject", "t"])
+    rs = np.random.RandomState(15)
+    e, prev = np.empty(len(d)), {}
+    for i, (s, t) in enumerate(zip(d["subject"], d["t"])):  # AR(1) errors, phi = 0.6
+        a = 0.6 ** (t - prev[s][0]) if s in prev else 0.0
+        e[i] = a * prev[s][1] + np.sqrt(1 - a ** 2) * rs.normal() if s in prev else rs.normal()
+        prev[s] = (t, e[i])
+    d["y"] = (1 + 0.3 * d["t"] + 0.5 * d["x"] + 1.5 * e
+              + rs.normal(size=60)[d["subject"].str[1:].astype(int)])  # no white noise
+    formula = "y ~ t + x + (1 | subject)" if struct != "exchangeable" else "y ~ t + x"
+    kw = dict(cov_struct=struct, time="t")
+    if struct == "exchangeable":
+        kw = dict(cov_struct=struct, groups="subject", re_formula="0")
+    res = mx.mixedlm(formula, d, **kw).fit(reml=reml)
+    dev = res.model._correlated
+    eta0 = res._engine[0].eta[0]
+
+    def profile(e):
+        if struct == "exchangeable":
+            return dev(np.array([e]), reml)
+        return minimize_scalar(lambda th: dev(np.array([abs(th), e]), reml),
+                               bracket=(0.3, 1.0), tol=1e-12).fun
+
+    h = 1e-3
+    curv = (profile(eta0 + h) - 2 * profile(eta0) + profile(eta0 - h)) / h ** 2
+    table = res.conf_int_cov_struct()
+    name = table.index[0]
+    link, inv = _link(dev.structure, name)
+    # d(link)/d(eta): the structures' own scales are affine in the link scales
+    slope = (link(dev.structure.natural([eta0 + 1e-6])[name])
+             - link(dev.structure.natural([eta0 - 1e-6])[name])) / 2e-6
+    half = (link(table.loc[name, "upper"]) - link(table.loc[name, "lower"])) / (2 * 1.959964)
+    assert half == pytest.approx(abs(slope) * np.sqrt(2 / curv), rel=1e-5)
+    # the delta-method SE on the natural scale
+    deriv = (inv(link(table.loc[name, "estimate"]) + 1e-6)
+             - inv(link(table.loc[name, "estimate"]) - 1e-6)) / 2e-6
+    assert table.loc[name, "std_err"] == pytest.approx(half * deriv, rel=1e-5)
+
+
+def test_conf_int_cov_struct_needs_a_structure():
+    res = mx.mixedlm("y ~ t + x + (1 | subject)", _panel(seed=16)).fit()
+    with pytest.raises(ValueError, match="no residual structure"):
+        res.conf_int_cov_struct()
+
+
+def test_structure_interval_on_the_boundary_is_nan():
+    """Independent residuals fitted with continuous-time AR(1): phi goes to 0."""
+    d = _panel(seed=15, n_sub=60, real_times=True)
+    res = mx.mixedlm("y ~ t + x", d, groups="subject", re_formula="0", cov_struct="car1",
+                     time="t").fit()
+    table = res.conf_int_cov_struct()
+    assert table.loc["phi", "estimate"] < 1e-6
+    assert table.loc["phi", ["std_err", "lower", "upper"]].isna().all()

@@ -32,8 +32,9 @@ class OptimResult:
     history: list = field(default_factory=list)
 
 
-def minimize_theta(fun, theta0, lower, *, maxiter: int = 2000,
-                   ftol: float = 1e-13, gtol: float = 1e-6, jac: str = "3-point") -> OptimResult:
+def minimize_theta(fun, theta0, lower, *, maxiter: int = 2000, ftol: float = 1e-13,
+                   gtol: float = 1e-6, jac: str = "3-point",
+                   polish: bool = False) -> OptimResult:
     """Minimise ``fun(theta)`` subject to ``theta >= lower``.
 
     Parameters
@@ -47,6 +48,10 @@ def minimize_theta(fun, theta0, lower, *, maxiter: int = 2000,
     jac : {"3-point", "2-point"}
         Finite-difference gradient (central by default; forward where a Newton polish
         follows).
+    polish : bool
+        Finish with :func:`newton_polish` (up to 6 parameters): L-BFGS-B may stop ~1e-6
+        short of the optimum on flat deviances, and by a different amount for the same
+        problem with its rows reordered.
     """
     history = []
 
@@ -72,6 +77,8 @@ def minimize_theta(fun, theta0, lower, *, maxiter: int = 2000,
         start = _escape_boundary(logged, theta, best, lower)
         if start is None:
             break
+    if polish and theta.size <= 6 and np.isfinite(best):
+        theta, best = newton_polish(logged, theta, lower, fx=best)
     converged = bool(res.success) and np.isfinite(best)
     msg = res.message if isinstance(res.message, str) else str(res.message)
     return OptimResult(theta, best, converged, msg, len(history), nit, history)
