@@ -1,4 +1,5 @@
-"""Intervals for variance components and ICCs: profile likelihood and parametric bootstrap.
+"""Intervals for variance components, fixed effects and ICCs: profile likelihood and
+parametric bootstrap.
 
 **Profile.** The deviance is written in the natural parameters ``phi``: the SD of each
 random effect, their correlations and the residual SD ``sigma`` (lme4's ``.sig01 ...``,
@@ -23,7 +24,8 @@ from scipy.stats import chi2
 
 from ._engine.factor import lambda_blocks
 
-__all__ = ["NaturalParameters", "profile_intervals", "bootstrap_refits", "icc_profile_interval"]
+__all__ = ["NaturalParameters", "profile_intervals", "fixed_effect_profile_intervals",
+           "bootstrap_refits", "icc_profile_interval"]
 
 
 class NaturalParameters:
@@ -186,6 +188,68 @@ def profile_intervals(res, alpha=0.05) -> pd.DataFrame:
         rows.append((level, term, term2, prof.kinds[j], prof.hat[j], lower, upper))
     return pd.DataFrame(rows, columns=["level", "term", "term2", "parameter", "estimate",
                                        "lower", "upper"])
+
+
+def _beta_held_at(cp, j: int, value: float):
+    """Cross-products of the model with ``beta_j`` held at ``value``: the response
+    ``y - value x_j`` and column ``j`` of ``X`` dropped (a linear map of ``[X y]``)."""
+    from dataclasses import replace
+
+    keep = np.delete(np.eye(cp.p + 1), j, axis=1)  # (p + 1, p): old -> new columns
+    keep[j, -1] = -value
+    return replace(cp, p=cp.p - 1, xyxy=keep.T @ cp.xyxy @ keep,
+                   ztxy=[block @ keep for block in cp.ztxy])
+
+
+def fixed_effect_profile_intervals(res, alpha=0.05) -> pd.DataFrame:
+    """Profile-likelihood intervals of the fixed effects (ML deviance, as lme4).
+
+    For ``beta_j = b`` the ML deviance is minimised over ``theta`` (``sigma`` and the
+    other coefficients profiled out analytically) from the cross-products of the model
+    with offset ``b x_j``; the interval is where it exceeds the minimum by
+    ``chi2_1(1 - alpha)``. ``estimate`` is the fit's own (REML or ML) coefficient.
+    """
+    from ._engine.deviance import ProfiledDeviance
+    from ._engine.factor import theta_bounds
+    from ._engine.optimize import minimize_theta
+
+    model = res.model
+    if model._residual_spec is not None:
+        raise NotImplementedError("profile intervals of fixed effects are not available "
+                                  "with a residual structure; use method='wald'")
+    estimates = np.asarray(res.fe_params)
+    if res.reml:  # lme4 profiles the ML deviance: refit by ML first
+        try:
+            res = model.fit(reml=False)._results
+        finally:
+            model.reml = True
+    sol = res._engine[0]
+    base = model.deviance_function.cp
+    lower = theta_bounds(model._terms)
+    target = chi2.ppf(1 - alpha, 1)
+    se = np.sqrt(np.diag(sol.xtvinvx_inv) * sol.sigma2)
+    rows = []
+    for j, name in enumerate(model.exog_names):
+        reduced = ProfiledDeviance(None, None, model._terms, cp=_beta_held_at(base, j, 0.0))
+        start = {"theta": sol.theta}
+
+        def excess(b):
+            reduced.set_cross_products(_beta_held_at(base, j, b))
+            opt = minimize_theta(lambda th: reduced(th, False), start["theta"], lower)
+            start["theta"] = opt.theta
+            return opt.deviance - sol.deviance - target
+
+        ends = []
+        for direction in (-1, 1):
+            start["theta"] = sol.theta
+            step = 2.0 * se[j]
+            while excess(sol.beta[j] + direction * step) < 0:
+                step *= 2
+            start["theta"] = sol.theta
+            a, b = sorted((sol.beta[j], sol.beta[j] + direction * step))
+            ends.append(brentq(excess, a, b, xtol=1e-8 * max(se[j], 1e-300), rtol=1e-10))
+        rows.append((name, estimates[j], ends[0], ends[1]))
+    return pd.DataFrame(rows, columns=["term", "estimate", "lower", "upper"]).set_index("term")
 
 
 def bootstrap_refits(res, n_boot: int, seed=None, progress=None) -> list:

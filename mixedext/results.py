@@ -331,6 +331,28 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
         table["variance_upper"] = np.where(is_sd, table["upper"] ** 2, np.nan)
         return table
 
+    def conf_int_fe(self, method: str = "profile", alpha: float = 0.05) -> pd.DataFrame:
+        """Intervals for the fixed effects.
+
+        ``method="profile"``: profile likelihood (lme4's ``confint(method = "profile")``:
+        the ML deviance, also for REML fits, minimised over the variance parameters for
+        each value of the coefficient); ``"wald"``: estimate +/- z SE. Indexed by term;
+        columns ``estimate``, ``lower``, ``upper``.
+        """
+        from scipy.stats import norm
+
+        from .profile import fixed_effect_profile_intervals
+
+        self._require_engine("conf_int_fe")
+        if method == "profile":
+            return fixed_effect_profile_intervals(self, alpha=alpha)
+        if method != "wald":
+            raise ValueError(f"method must be 'profile' or 'wald', not {method!r}")
+        z = norm.ppf(1 - alpha / 2)
+        est, se = np.asarray(self.fe_params), np.asarray(self.bse_fe)
+        return pd.DataFrame({"estimate": est, "lower": est - z * se, "upper": est + z * se},
+                            index=pd.Index(self.model.exog_names, name="term"))
+
     # -- prediction and simulation (mixedext.prediction) ---------------------------------
     def predict(self, exog=None, transform=True, *args, which: str = "marginal", **kwargs):
         """Predictions: ``which="marginal"`` ``X beta`` (statsmodels'), ``"conditional"``

@@ -160,3 +160,22 @@ def test_icc_profile_endpoints_drop_by_chi2():
         theta = np.sqrt(c / (1 - c))  # one level: the ICC fixes theta
         drop = dev(np.array([theta]), False) - dev(res._results._engine[0].theta, False)
         assert drop == pytest.approx(chi2.ppf(0.95, 1), abs=1e-3)
+
+
+@pytest.mark.parametrize("case", REF["profile_ci"],
+                         ids=lambda c: f"{c['case']}-{'REML' if c['reml'] else 'ML'}")
+def test_fixed_effect_profile_intervals(case):
+    """Against R's exact root finding of the ML profile (1e-7 relative) and lme4's
+    ``confint(method = "profile")`` (spline-interpolated, 1e-6 relative)."""
+    res = _fit(case, reml=case["reml"])
+    table = res.conf_int_fe("profile")
+    exact = {r["parm"]: r for r in case["check_exact_root_finding"]["rows"]}
+    fixed = [r for r in case["rows"] if _row_key(r["parm"]) is None]
+    assert fixed
+    for row in fixed:
+        name = "Intercept" if row["parm"] == "(Intercept)" else row["parm"]
+        got = table.loc[name]
+        for side in ("lower", "upper"):
+            assert got[side] == pytest.approx(exact[row["parm"]][side], rel=1e-7)
+            assert got[side] == pytest.approx(row[side], rel=1e-6)
+        assert got["estimate"] == pytest.approx(res.fe_params[name], rel=1e-12)
