@@ -133,3 +133,19 @@ def test_central_hessian_of_known_functions():
     central_hessian(lambda v: seen.append(v.copy()) or float(v @ v), np.array([0.0, 1.0]),
                     np.full(2, 1e-3), lower=np.array([0.0, -np.inf]))
     assert min(v[0] for v in seen) == 0.0
+
+
+def test_tail_outer_products_kernel():
+    import scipy.sparse as sp
+
+    from mixedext._engine.factor import _TailOuterProducts
+
+    rs = np.random.RandomState(3)
+    a = sp.random(40, 120, density=0.08, random_state=rs, format="csr")
+    a = sp.hstack([a, sp.csr_matrix((40, 1))], format="csr")  # a unit meeting no tail row
+    c = rs.rand(a.shape[1])
+    kernel = _TailOuterProducts(a)
+    np.testing.assert_allclose(kernel(c), (a @ sp.diags(c) @ a.T).toarray(), atol=1e-13)
+    assert _TailOuterProducts.worth_it(a)
+    dense_col = sp.csr_matrix(np.ones((4000, 1)))  # 8 million products: too many
+    assert not _TailOuterProducts.worth_it(dense_col)

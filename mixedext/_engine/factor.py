@@ -241,6 +241,47 @@ def _scale_pair(block, lam_l, lam_k, ml, mk):
     return (left @ block @ right).tocsr()
 
 
+class _TailOuterProducts:
+    """``A diag(c) A'`` for a fixed sparse ``A`` (tail rows x units) and new weights
+    ``c`` each evaluation, as one sparse matrix-vector product.
+
+    The update of the dense tail by the first block-diagonal term is ``W W'`` with
+    ``W = D_T A D_k`` (``A = Z_T'Z_k`` unscaled, ``D`` diagonal scalings by theta and the
+    term's Cholesky factor) when that term and the tail terms are scalar; the products
+    ``A[r, i] A[s, i]`` (``r <= s``) are gathered once, so an evaluation costs one pass
+    over them instead of a sparse matrix product with its symbolic phase.
+    """
+
+    MAX_PRODUCTS = 4_000_000  # ~48 MB; beyond that the sparse product is used
+
+    def __init__(self, a: sp.csr_matrix):
+        cols = a.tocsc()
+        cols.sort_indices()
+        per_col = np.diff(cols.indptr)
+        col_of = np.repeat(np.arange(cols.shape[1]), per_col)  # unit of each nonzero
+        reps = per_col[col_of]  # partners of each nonzero: its column's nonzeros
+        left = np.repeat(np.arange(cols.nnz), reps)
+        first = np.repeat(np.cumsum(reps) - reps, reps)
+        right = cols.indptr[col_of[left]] + (np.arange(len(left)) - first)
+        r, c = cols.indices[left], cols.indices[right]
+        upper = r <= c
+        left, right, r, c = left[upper], right[upper], r[upper], c[upper]
+        m_t = a.shape[0]
+        self.shape = (m_t, m_t)
+        self.gather = sp.csr_matrix((cols.data[left] * cols.data[right],
+                                     (r.astype(np.int64) * m_t + c, col_of[left])),
+                                    shape=(m_t * m_t, cols.shape[1]))
+
+    @classmethod
+    def worth_it(cls, a: sp.csr_matrix) -> bool:
+        per_col = np.diff(a.tocsc().indptr)
+        return int(np.sum(per_col.astype(np.int64) ** 2)) // 2 <= cls.MAX_PRODUCTS
+
+    def __call__(self, c: np.ndarray) -> np.ndarray:
+        upper = (self.gather @ c).reshape(self.shape)
+        return upper + np.triu(upper, 1).T
+
+
 class BlockedCholesky:
     """Refactor ``Omega(theta)`` for new ``theta``: one object per model.
 
@@ -263,6 +304,7 @@ class BlockedCholesky:
                 self.pairs[(a, b)] = blk
         self.n_prefix = plan.n_prefix
         self.tail = list(range(plan.n_prefix, len(order)))
+        self.tail_outer = None
         sizes = [t.n_units * t.q for t in self.terms]
         self.tail_offsets = np.cumsum([0] + [sizes[i] for i in self.tail])
         if self.tail:
@@ -277,6 +319,12 @@ class BlockedCholesky:
                     a0[s, s2] = self.pairs[(l, l2)].toarray()
                     a0[s2, s] = a0[s, s2].T
             self.tail_ztz = a0
+            # scalar first term and scalar tail: its update of the tail by one gather
+            if self.n_prefix and self.terms[0].q == 1 and all(
+                    self.terms[l].q == 1 for l in self.tail):
+                a = sp.vstack([self.pairs[(l, 0)] for l in self.tail], format="csr")
+                if _TailOuterProducts.worth_it(a):
+                    self.tail_outer = _TailOuterProducts(a)
 
     # -- step 1: set theta -------------------------------------------------------------
     def _lambdas(self, theta_user: np.ndarray, user_terms: list[RandomTerm]) -> list:
@@ -306,9 +354,9 @@ class BlockedCholesky:
                                  terms[l].n_units, terms[k].n_units) for l in self.tail],
                     format="csr")
             if all(lams[l].shape == (1, 1) for l in self.tail):  # scalar terms: scaling
-                scale = np.concatenate([np.full(terms[l].n_units, lams[l][0, 0])
-                                        for l in self.tail])
-                tail_a = scale[:, None] * self.tail_ztz * scale[None, :]
+                tail_scale = np.concatenate([np.full(terms[l].n_units, lams[l][0, 0])
+                                             for l in self.tail])
+                tail_a = tail_scale[:, None] * self.tail_ztz * tail_scale[None, :]
                 tail_a[np.diag_indices_from(tail_a)] += 1.0
             else:
                 lam_t = sla.block_diag(*[np.kron(np.eye(terms[l].n_units), lams[l])
@@ -342,7 +390,13 @@ class BlockedCholesky:
             if self.tail:
                 wt = _scale_columns(tail_rows[k], right)
                 below[("T", k)] = wt
-                tail_a -= (wt @ wt.T).toarray()
+                if k == 0 and self.tail_outer is not None:
+                    # W W' = D_T (A diag(c^2) A') D_T, c = lambda_0 / L_0 per unit
+                    c = (lams[0][0, 0] * kinv[:, 0, 0]) ** 2
+                    d_t = tail_scale
+                    tail_a -= d_t[:, None] * self.tail_outer(c) * d_t[None, :]
+                else:
+                    tail_a -= (wt @ wt.T).toarray()
                 tail_x -= wt @ wx
                 for l, w in w_k.items():
                     tail_rows[l] = (tail_rows[l] - wt @ w.T).tocsr()
