@@ -87,6 +87,19 @@ def lrt(m0, m1) -> pd.Series:
                       "distribution": dist}, name="LRT")
 
 
+def contrast_t_table(beta, vcov, L, df) -> pd.DataFrame:
+    """Estimate, SE (from ``vcov``), df (``df(row)``), t and p for each row of ``L``."""
+    from scipy.stats import t as tdist
+
+    L = np.atleast_2d(np.asarray(L, dtype=float))
+    est = L @ beta
+    se = np.sqrt(np.einsum("ra,ab,rb->r", L, vcov, L))
+    dfs = np.array([df(row) for row in L])
+    tval = est / se
+    return pd.DataFrame({"estimate": est, "se": se, "df": dfs, "t": tval,
+                         "pvalue": 2 * tdist.sf(np.abs(tval), dfs)})
+
+
 # -- Satterthwaite degrees of freedom (lmerTest) -------------------------------------------
 class Satterthwaite:
     """Satterthwaite denominator degrees of freedom for fixed-effect contrasts.
@@ -152,15 +165,7 @@ class Satterthwaite:
 
     def t_table(self, L) -> pd.DataFrame:
         """Estimate, SE, df, t and p for each row of ``L``."""
-        from scipy.stats import t as tdist
-
-        L = np.atleast_2d(np.asarray(L, dtype=float))
-        est = L @ self.beta
-        se = np.sqrt(np.einsum("ra,ab,rb->r", L, self.vcov, L))
-        df = np.array([self.df(row) for row in L])
-        tval = est / se
-        return pd.DataFrame({"estimate": est, "se": se, "df": df, "t": tval,
-                             "pvalue": 2 * tdist.sf(np.abs(tval), df)})
+        return contrast_t_table(self.beta, self.vcov, L, self.df)
 
     def f_test(self, L) -> dict:
         """lmerTest's multi-df F test of ``L beta = 0`` (``contestMD``)."""
@@ -191,10 +196,15 @@ class Satterthwaite:
 def anova_table(res, ddf: str = "satterthwaite") -> pd.DataFrame:
     """F tests of each fixed-effect model term (all its coefficients 0), as lmerTest's
     ``anova(type = 3)`` for models without interactions between the tested terms."""
-    if ddf != "satterthwaite":
-        raise ValueError("only ddf='satterthwaite' is available")
     res = _unwrap(res)
-    sat = Satterthwaite(res)
+    if ddf == "satterthwaite":
+        tests = Satterthwaite(res)
+    elif ddf == "kenward-roger":
+        from .kenward_roger import KenwardRoger
+
+        tests = KenwardRoger(res)
+    else:
+        raise ValueError(f"ddf must be 'satterthwaite' or 'kenward-roger', not {ddf!r}")
     info = getattr(res.model.data, "model_spec", None)
     if not hasattr(info, "term_name_slices"):
         raise NotImplementedError("anova needs a model built from a formula")
@@ -205,7 +215,7 @@ def anova_table(res, ddf: str = "satterthwaite") -> pd.DataFrame:
             continue
         L = np.zeros((sl.stop - sl.start, len(names)))
         L[np.arange(sl.stop - sl.start), np.arange(sl.start, sl.stop)] = 1.0
-        out = sat.f_test(L)
+        out = tests.f_test(L)
         rows[term] = out
     frame = pd.DataFrame(rows).T[["F", "num_df", "den_df", "pvalue"]].astype(float)
     frame["num_df"] = frame["num_df"].astype(int)

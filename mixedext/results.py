@@ -387,8 +387,9 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
         level (and the REML AIC/BIC labelled as such).
 
         ``ddf="satterthwaite"`` gives t-tests with lmerTest's Satterthwaite degrees of
-        freedom, ``ddf="residual"`` t-tests with ``n - p``; the default z-tests as
-        statsmodels.
+        freedom, ``ddf="kenward-roger"`` with pbkrtest's Kenward-Roger degrees of freedom
+        and adjusted standard errors, ``ddf="residual"`` t-tests with ``n - p``; the
+        default z-tests as statsmodels.
         """
         from .summary import build_summary
 
@@ -396,8 +397,9 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
                              title=title, alpha=alpha, ddf=ddf)
 
     def t_test(self, r_matrix, use_t=None, ddf=None):
-        """statsmodels' ``t_test``; ``ddf="satterthwaite"`` uses lmerTest's degrees of
-        freedom per contrast row (``r_matrix`` a matrix over the fixed effects)."""
+        """statsmodels' ``t_test``; ``ddf="satterthwaite"`` or ``"kenward-roger"`` uses
+        lmerTest's degrees of freedom per contrast row (``r_matrix`` a matrix over the
+        fixed effects; Kenward-Roger also its adjusted standard errors)."""
         if ddf is None:
             return super().t_test(r_matrix, use_t=use_t)
         from statsmodels.stats.contrast import ContrastResults
@@ -411,9 +413,12 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
         from scipy.stats import t as tdist
 
         from .inference import Satterthwaite
+        from .kenward_roger import KenwardRoger
 
         if ddf == "satterthwaite":
             return Satterthwaite(self).t_table(L)
+        if ddf == "kenward-roger":
+            return KenwardRoger(self).t_table(L)
         if ddf == "residual":
             k = self.k_fe
             vb = np.asarray(self.cov_params())[:k, :k]
@@ -423,11 +428,13 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
             tv = est / se
             return pd.DataFrame({"estimate": est, "se": se, "df": df, "t": tv,
                                  "pvalue": 2 * tdist.sf(np.abs(tv), df)})
-        raise ValueError(f"ddf must be 'satterthwaite' or 'residual', not {ddf!r}")
+        raise ValueError("ddf must be 'satterthwaite', 'kenward-roger' or 'residual', not "
+                         f"{ddf!r}")
 
     def anova(self, ddf: str = "satterthwaite") -> pd.DataFrame:
-        """F test per fixed-effect term with Satterthwaite denominator df (lmerTest's
-        ``anova``; type III for models without interactions among the tested terms)."""
+        """F test per fixed-effect term with Satterthwaite (or ``ddf="kenward-roger"``)
+        denominator df (lmerTest's ``anova``; type III for models without interactions
+        among the tested terms)."""
         from .inference import anova_table
 
         return anova_table(self, ddf=ddf)

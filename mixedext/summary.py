@@ -47,7 +47,8 @@ def build_summary(res, *, yname=None, xname_fe=None, xname_re=None, title=None, 
     if res._engine is not None:
         info["Singular fit:"] = "Yes" if res.singular else "No"
     if ddf is not None:
-        info["Denominator df:"] = "Satterthwaite" if ddf == "satterthwaite" else "n - p"
+        info["Denominator df:"] = {"satterthwaite": "Satterthwaite",
+                                   "kenward-roger": "Kenward-Roger"}.get(ddf, "n - p")
     smry.add_dict(info)
     smry.add_title(title or "Mixed Linear Model Regression Results")
 
@@ -70,9 +71,10 @@ def build_summary(res, *, yname=None, xname_fe=None, xname_re=None, title=None, 
 
         tt = res._ddf_table(np.eye(k_fe), ddf)
         qt = tdist.ppf(1 - alpha / 2, tt["df"].to_numpy())
+        se = tt["se"].to_numpy()  # Kenward-Roger's are adjusted
         table = np.column_stack([table[:, :2], np.full(len(names), np.nan), table[:, 2:]])
-        table[:k_fe, 2:7] = np.column_stack([tt["df"], tt["t"], tt["pvalue"], fe - qt * se,
-                                             fe + qt * se])
+        table[:k_fe, 1:7] = np.column_stack([se, tt["df"], tt["t"], tt["pvalue"],
+                                             fe - qt * se, fe + qt * se])
         columns = ["Coef.", "Std.Err.", "df", "t", "P>|t|", f"[{alpha / 2:g}",
                    f"{1 - alpha / 2:g}]"]
 

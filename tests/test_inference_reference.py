@@ -55,21 +55,29 @@ def _assert_pvalues(got, want):
     np.testing.assert_allclose(np.log10(got[small]), np.log10(want[small]), rtol=1e-3)
 
 
-def test_satterthwaite_coefficients(satt):
+DDF_KEYS = {"satterthwaite": "satterthwaite", "kenward-roger": "kenward_roger"}
+
+
+@pytest.mark.parametrize("ddf", DDF_KEYS)
+def test_coefficients(satt, ddf):
+    """lmerTest's summary(ddf = ...) (Kenward-Roger via pbkrtest 0.5.2): df 1e-3, t 1e-4,
+    Kenward-Roger's adjusted SE 1e-5 relative."""
     case, res = satt
-    table = res._ddf_table(_r_order(res, case["fixef_names"]), "satterthwaite")
-    ref = pd.DataFrame(case["satterthwaite"]["coefficients"])
+    table = res._ddf_table(_r_order(res, case["fixef_names"]), ddf)
+    ref = pd.DataFrame(case[DDF_KEYS[ddf]]["coefficients"])
+    np.testing.assert_allclose(table["se"], ref["std_error"], rtol=1e-5)
     np.testing.assert_allclose(table["df"], ref["df"], rtol=1e-3)
     np.testing.assert_allclose(table["t"], ref["t_value"], rtol=1e-4)
     _assert_pvalues(table["pvalue"], ref["p_value"])
 
 
-def test_anova(satt):
+@pytest.mark.parametrize("ddf", DDF_KEYS)
+def test_anova(satt, ddf):
     case, res = satt
-    ref = case["satterthwaite"]["anova_type3"]
+    ref = case[DDF_KEYS[ddf]]["anova_type3"]
     if not ref:
         return
-    table = res.anova()
+    table = res.anova(ddf=ddf)
     for row in ref:
         name = "C(method)" if row["term"] == "method" else row["term"]
         assert table.loc[name, "num_df"] == row["num_df"]
@@ -83,7 +91,9 @@ def test_contests_students():
     res = _fit(case)
     from mixedext.inference import Satterthwaite
 
-    sat = Satterthwaite(res)
+    from mixedext.kenward_roger import KenwardRoger
+
+    sat, kr = Satterthwaite(res), KenwardRoger(res)
     perm = _r_order(res, case["fixef_names"])
     for contrast in case["contests"]:
         L = np.array(contrast["L"], dtype=float) @ perm
@@ -92,6 +102,14 @@ def test_contests_students():
         assert out["F"] == pytest.approx(ref["f_value"], rel=1e-4)
         assert out["den_df"] == pytest.approx(ref["den_df"], rel=1e-3)
         assert out["pvalue"] == pytest.approx(ref["p_value"], rel=1e-3)
+        ref = contrast["kenward_roger"]["joint_F"][0]
+        out = kr.f_test(L)
+        assert out["F"] == pytest.approx(ref["f_value"], rel=1e-4)
+        assert out["den_df"] == pytest.approx(ref["den_df"], rel=1e-3)
+        rows = pd.DataFrame(contrast["kenward_roger"]["by_row_t"])
+        table = kr.t_table(L)
+        np.testing.assert_allclose(table["se"], rows["std_error"], rtol=1e-5)
+        np.testing.assert_allclose(table["df"], rows["df"], rtol=1e-3)
 
 
 def _row_key(parm):
@@ -179,3 +197,42 @@ def test_fixed_effect_profile_intervals(case):
             assert got[side] == pytest.approx(exact[row["parm"]][side], rel=1e-7)
             assert got[side] == pytest.approx(row[side], rel=1e-6)
         assert got["estimate"] == pytest.approx(res.fe_params[name], rel=1e-12)
+
+
+KR = load_reference("kenward_roger_reference")["cases"]
+
+
+def _kr_data(case):
+    if case["data"] == "sleepstudy":
+        d = mx.datasets.load("sleepstudy")
+        first5 = sorted(d["Subject"].unique())[:5]
+        keep = (np.arange(len(d)) % 7 != 0) & ~(d["Subject"].isin(first5) & (d["Days"] >= 7))
+        return d[keep].reset_index(drop=True)
+    d = mx.datasets.load("penicillin")
+    d["x"] = ((np.arange(1, len(d) + 1) * 37) % 11) / 10
+    return d
+
+
+@pytest.mark.parametrize("case", KR, ids=lambda c: c["case"])
+def test_kenward_roger_unbalanced_and_crossed(case):
+    """Cases where Kenward-Roger and Satterthwaite differ (df by up to 15%): pbkrtest's
+    vcovAdj 1e-4, lmerTest's KR SE 1e-5, df 1e-3, t 1e-4 relative; llf 1e-5."""
+    data = _kr_data(case)
+    assert len(data) == case["nobs"]
+    res = mx.mixedlm(case["formula"], data).fit()
+    assert res.llf == pytest.approx(case["llf"], abs=1e-5)
+    perm = _r_order(res, case["fixef_names"])
+    from mixedext.kenward_roger import KenwardRoger
+
+    kr = KenwardRoger(res)
+    np.testing.assert_allclose(perm @ kr.vcov_adjusted @ perm.T, case["vcov_adjusted"],
+                               rtol=1e-4)
+    ref = pd.DataFrame(case["kenward_roger"]["coefficients"])
+    table = res._ddf_table(perm, "kenward-roger")
+    np.testing.assert_allclose(table["se"], ref["std_error"], rtol=1e-5)
+    np.testing.assert_allclose(table["df"], ref["df"], rtol=1e-3)
+    np.testing.assert_allclose(table["t"], ref["t_value"], rtol=1e-4)
+    anova = res.anova(ddf="kenward-roger")
+    for row in case["kenward_roger"]["anova_type3"]:
+        assert anova.loc[row["term"], "F"] == pytest.approx(row["f_value"], rel=1e-4)
+        assert anova.loc[row["term"], "den_df"] == pytest.approx(row["den_df"], rel=1e-3)
