@@ -209,9 +209,7 @@ def fixed_effect_profile_intervals(res, alpha=0.05) -> pd.DataFrame:
     with offset ``b x_j``; the interval is where it exceeds the minimum by
     ``chi2_1(1 - alpha)``. ``estimate`` is the fit's own (REML or ML) coefficient.
     """
-    from ._engine.deviance import ProfiledDeviance
     from ._engine.factor import theta_bounds
-    from ._engine.optimize import minimize_theta
 
     model = res.model
     if model._residual_spec is not None:
@@ -230,26 +228,33 @@ def fixed_effect_profile_intervals(res, alpha=0.05) -> pd.DataFrame:
     se = np.sqrt(np.diag(sol.xtvinvx_inv) * sol.sigma2)
     rows = []
     for j, name in enumerate(model.exog_names):
-        reduced = ProfiledDeviance(None, None, model._terms, cp=_beta_held_at(base, j, 0.0))
-        start = {"theta": sol.theta}
-
-        def excess(b):
-            reduced.set_cross_products(_beta_held_at(base, j, b))
-            opt = minimize_theta(lambda th: reduced(th, False), start["theta"], lower)
-            start["theta"] = opt.theta
-            return opt.deviance - sol.deviance - target
-
-        ends = []
-        for direction in (-1, 1):
-            start["theta"] = sol.theta
-            step = 2.0 * se[j]
-            while excess(sol.beta[j] + direction * step) < 0:
-                step *= 2
-            start["theta"] = sol.theta
-            a, b = sorted((sol.beta[j], sol.beta[j] + direction * step))
-            ends.append(brentq(excess, a, b, xtol=1e-8 * max(se[j], 1e-300), rtol=1e-10))
+        ends = [_beta_endpoint(model, base, sol, j, target, se[j], direction, lower)
+                for direction in (-1, 1)]
         rows.append((name, estimates[j], ends[0], ends[1]))
     return pd.DataFrame(rows, columns=["term", "estimate", "lower", "upper"]).set_index("term")
+
+
+def _beta_endpoint(model, base, sol, j, target, se, direction, lower) -> float:
+    """Where the ML deviance profiled over ``theta`` with ``beta_j`` held fixed exceeds its
+    minimum by ``target``, on one side of the estimate."""
+    from ._engine.deviance import ProfiledDeviance
+    from ._engine.optimize import minimize_theta
+
+    reduced = ProfiledDeviance(None, None, model._terms, cp=_beta_held_at(base, j, 0.0))
+    start = {"theta": sol.theta}
+
+    def excess(b):
+        reduced.set_cross_products(_beta_held_at(base, j, b))
+        opt = minimize_theta(lambda th: reduced(th, False), start["theta"], lower)
+        start["theta"] = opt.theta
+        return opt.deviance - sol.deviance - target
+
+    step = 2.0 * se
+    while excess(sol.beta[j] + direction * step) < 0:
+        step *= 2
+    start["theta"] = sol.theta
+    a, b = sorted((sol.beta[j], sol.beta[j] + direction * step))
+    return brentq(excess, a, b, xtol=1e-8 * max(se, 1e-300), rtol=1e-10)
 
 
 def bootstrap_refits(res, n_boot: int, seed=None, progress=None) -> list:

@@ -149,3 +149,23 @@ def test_tail_outer_products_kernel():
     assert _TailOuterProducts.worth_it(a)
     dense_col = sp.csr_matrix(np.ones((4000, 1)))  # 8 million products: too many
     assert not _TailOuterProducts.worth_it(dense_col)
+
+
+@pytest.mark.parametrize("sorted_codes", [True, False])
+@pytest.mark.parametrize("kept", [None, 0.3, 0.8])  # no mask, few rows, most rows
+def test_unit_sums_kernel(sorted_codes, kept):
+    from mixedext._engine.grams import UnitSums
+
+    rs = np.random.RandomState(4)
+    n, m = 200, 13
+    codes = rs.randint(0, m, n)
+    if sorted_codes:
+        codes = np.sort(codes)
+    left, right = rs.normal(size=(n, 4)), rs.normal(size=(n, 4))
+    mask = rs.rand(n) < (kept or 2.0)
+    got = UnitSums(codes, m).grams(left, right, [0, 2], None if kept is None else mask)
+    want = np.zeros((m, 4, 4))
+    for i in np.flatnonzero(mask):
+        want[codes[i]] += np.outer(left[i], right[i])
+    np.testing.assert_allclose(got.rows, want[:, [0, 2]], atol=1e-12)
+    np.testing.assert_allclose(got.total, want.sum(axis=0), atol=1e-12)

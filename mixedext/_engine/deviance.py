@@ -149,7 +149,7 @@ class CorrelatedDeviance:
     def __init__(self, terms, structure, parents, z_slices, p, n, counts):
         self.terms = list(terms)
         self.structure = structure
-        from .residual import CrossProductAssembler
+        from .grams import CrossProductAssembler
 
         self._assemble = CrossProductAssembler(structure.cols, parents, z_slices, p, counts, n)
         self.inner = None

@@ -25,107 +25,17 @@ Parameters are optimised on an unconstrained scale ``eta`` (``rho = tanh(eta)``,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 
-__all__ = ["UnitGrams", "ResidualStructure", "Independence", "AR1", "Exchangeable",
-           "Unstructured", "CrossProductAssembler"]
+from .grams import UnitGrams, UnitSums, outer_sums
+
+__all__ = ["ResidualStructure", "Independence", "AR1", "Exchangeable", "Unstructured",
+           "ar1_gap_statistics", "add_gap_statistics", "time_order"]
 
 
 def _logistic(x):
     return 1.0 / (1.0 + np.exp(-x))
-
-
-def _outer_sums(codes, left, right, m):
-    """``sum_{rows in unit} left_i right_i'`` per unit: (m, c_left, c_right).
-
-    One weighted ``bincount`` per entry (the upper triangle only when ``left`` is
-    ``right``): no (n, c, c) temporary.
-    """
-    cl, cr = left.shape[1], right.shape[1]
-    out = np.empty((m, cl, cr))
-    symmetric = left is right
-    for a in range(cl):
-        for b in range(a if symmetric else 0, cr):
-            out[:, a, b] = np.bincount(codes, weights=left[:, a] * right[:, b], minlength=m)
-            if symmetric:
-                out[:, b, a] = out[:, a, b]
-    return out
-
-
-@dataclass
-class UnitGrams:
-    """Gram matrices ``G_r`` of the residual units, as far as the engine needs them.
-
-    Attributes
-    ----------
-    cols : ndarray (k,)
-        The columns of ``W`` whose rows are kept per unit (the random-effect columns).
-    rows : ndarray (m, k, c)
-        ``G_r[cols, :]`` for every unit ``r``.
-    total : ndarray (c, c)
-        ``sum_r G_r`` (its ``[X y]`` block is all the engine needs of the rest).
-    """
-
-    cols: np.ndarray
-    rows: np.ndarray
-    total: np.ndarray
-
-    @classmethod
-    def outer(cls, codes, left, right, m: int, cols) -> "UnitGrams":
-        """``sum_{rows i in unit} left_i right_i'``."""
-        return _UnitSums(codes, m).grams(left, right, cols)
-
-    @classmethod
-    def from_full(cls, g: np.ndarray, cols) -> "UnitGrams":
-        """From complete per-unit Gram matrices (m, c, c)."""
-        return cls(np.asarray(cols), g[:, cols], g.sum(axis=0))
-
-    def __add__(self, other: "UnitGrams") -> "UnitGrams":
-        return UnitGrams(self.cols, self.rows + other.rows, self.total + other.total)
-
-
-class _UnitSums:
-    """Sums over the rows of each unit as products with a sparse (unit x row) matrix whose
-    pattern is built once for the codes."""
-
-    def __init__(self, codes, m: int):
-        import scipy.sparse as sp
-
-        self.n, self.m = len(codes), m
-        order = None if np.all(codes[1:] >= codes[:-1]) else np.argsort(codes, kind="stable")
-        self.order = order
-        # scipy's own index type for these sizes, so that no call converts them
-        itype = sp.csr_matrix((m, self.n)).indices.dtype
-        self.indices = (np.arange(self.n) if order is None else order).astype(itype)
-        self.indptr = np.r_[0, np.cumsum(np.bincount(codes, minlength=m))].astype(itype)
-
-    def grams(self, left, right, cols, mask=None, *, total=True) -> UnitGrams:
-        """``sum_{rows i in unit, mask_i} left_i right_i'`` (rows for ``cols`` of ``left``;
-        ``total=False`` leaves the sum over units out, as None)."""
-        import scipy.sparse as sp
-
-        right = np.ascontiguousarray(right)
-        rows = np.empty((self.m, len(cols), right.shape[1]))
-        for i, a in enumerate(cols):
-            data = left[:, a] if mask is None else np.where(mask, left[:, a], 0.0)
-            unit_by_row = sp.csr_matrix(
-                (data if self.order is None else data[self.order], self.indices, self.indptr),
-                shape=(self.m, self.n))
-            rows[:, i] = unit_by_row @ right
-        if not total:
-            total = None
-        elif mask is None:
-            total = left.T @ right
-        elif 2 * np.count_nonzero(mask) < self.n:
-            on = np.flatnonzero(mask)
-            total = left[on].T @ right[on]
-        else:  # all rows but a few
-            off = np.flatnonzero(~mask)
-            total = left.T @ right - left[off].T @ right[off]
-        return UnitGrams(np.asarray(cols), rows, total)
 
 
 class ResidualStructure:
@@ -182,7 +92,7 @@ class Independence(ResidualStructure):
         k = len(het[1])
         key = unit_codes * k + lev
         self.k = k
-        self.stats = _outer_sums(key, w, w, n_units * k).reshape(n_units, k, self.c, self.c)
+        self.stats = outer_sums(key, w, w, n_units * k).reshape(n_units, k, self.c, self.c)
         self.count = np.bincount(lev, minlength=k)
 
     def grams(self, eta):
@@ -223,9 +133,9 @@ def ar1_gap_statistics(unit_codes, n_units, w, times, cols=None) -> dict:
         (unit_codes[order], times[order], w[order])
     first = np.r_[True, u[1:] != u[:-1]]
     u_first, w_first = u[first], ws[first]
-    out = {"first": _UnitSums(u_first, n_units).grams(w_first, w_first, cols), "gaps": {}}
+    out = {"first": UnitSums(u_first, n_units).grams(w_first, w_first, cols), "gaps": {}}
     # consecutive pairs (row i - 1, row i) of a unit, in row i's unit; gap 0: no pair
-    pair_sums, cur, prev = _UnitSums(u[1:], n_units), ws[1:], ws[:-1]
+    pair_sums, cur, prev = UnitSums(u[1:], n_units), ws[1:], ws[:-1]
     gap = np.where(first[1:], 0.0, t[1:] - t[:-1])
     in_unit = gap[gap > 0]
     for g in in_unit[:1] if np.all(in_unit == in_unit[:1]) else np.unique(in_unit):
@@ -278,7 +188,7 @@ class AR1(ResidualStructure):
         # first observation of each unit, by (unit, level)
         key0 = u[first] * k + lev[first]
         w_first = ws[first]
-        self.first = _outer_sums(key0, w_first, w_first, n_units * k).reshape(
+        self.first = outer_sums(key0, w_first, w_first, n_units * k).reshape(
             n_units, k, self.c, self.c)
         self.first_count = np.bincount(lev[first], minlength=k)
         cur = np.flatnonzero(~first)
@@ -299,10 +209,10 @@ class AR1(ResidualStructure):
         self.cls_gap = rest // (k * k)
         self.cls_lev = (rest % (k * k)) // k
         self.cls_lev_prev = rest % k
-        self.s0 = _outer_sums(inv, wc, wc, ncls)  # same object: symmetric
-        cross = _outer_sums(inv, wc, wp, ncls)
+        self.s0 = outer_sums(inv, wc, wc, ncls)  # same object: symmetric
+        cross = outer_sums(inv, wc, wp, ncls)
         self.s1 = cross + np.transpose(cross, (0, 2, 1))
-        self.s2 = _outer_sums(inv, wp, wp, ncls)
+        self.s2 = outer_sums(inv, wp, wp, ncls)
         self.cls_count = np.bincount(inv, minlength=ncls)
         self.n_het_rows = None if het is None else np.bincount(lev, minlength=k)
 
@@ -400,7 +310,7 @@ class Exchangeable(ResidualStructure):
         lev = np.zeros(len(unit_codes), dtype=np.int64) if het is None else het[0]
         key = unit_codes * k + lev
         self.k = k
-        self.stats = _outer_sums(key, w, w, n_units * k).reshape(n_units, k, self.c, self.c)
+        self.stats = outer_sums(key, w, w, n_units * k).reshape(n_units, k, self.c, self.c)
         self.sums = np.column_stack([np.bincount(key, weights=w[:, j], minlength=n_units * k)
                                      for j in range(self.c)]).reshape(n_units, k, self.c)
         self.n = np.bincount(unit_codes, minlength=n_units)
@@ -524,85 +434,3 @@ class Unstructured(ResidualStructure):
             for i in range(j + 1, nt):
                 corr[i, j] = corr[j, i] = params[f"corr[{self.times[j]:g},{self.times[i]:g}]"]
         return corr, sd
-
-
-class CrossProductAssembler:
-    """The engine's :class:`CrossProducts` from per-residual-unit Gram matrices.
-
-    The index work (which rows of ``G`` feed which term, the sparse pattern of the blocks
-    between terms) is done once; each call then only gathers and sums.
-
-    Parameters
-    ----------
-    cols : ndarray (k,)
-        The columns of ``W`` whose Gram rows :class:`UnitGrams` keeps per unit.
-    parents : list of ndarray (m_r,)
-        For each term, the unit containing each residual unit.
-    z_slices : list of index arrays
-        Each term's columns in ``W``.
-    p : int
-        Number of fixed effects (the last ``p + 1`` columns of ``W`` are ``[X y]``).
-    counts : list of ndarray
-        Rows per unit of each term (unchanged by whitening).
-    n : int
-        Number of rows.
-    """
-
-    def __init__(self, cols, parents, z_slices, p, counts, n):
-        where = {int(col): i for i, col in enumerate(cols)}
-        self.z_rows = [np.array([where[int(j)] for j in zs], dtype=np.int64) for zs in z_slices]
-        self.z_slices = [np.asarray(zs, dtype=np.int64) for zs in z_slices]
-        self.parents, self.p, self.counts, self.n = parents, p, counts, n
-        self.ms = [len(cnt) for cnt in counts]
-        # a term whose units are the residual units needs no summing
-        self.same_units = [m == len(par) and np.array_equal(par, np.arange(m))
-                           for par, m in zip(parents, self.ms)]
-        self.pair_patterns = {}
-        for l in range(len(parents)):
-            for k in range(l):
-                self.pair_patterns[(l, k)] = self._pattern(l, k)
-
-    def _pattern(self, l, k):
-        """CSR pattern of the (l, k) block and each Gram entry's place in its data."""
-        import scipy.sparse as sp
-
-        ql, qk = len(self.z_slices[l]), len(self.z_slices[k])
-        rows = self.parents[l][:, None, None] * ql + np.arange(ql)[None, :, None]
-        cols = self.parents[k][:, None, None] * qk + np.arange(qk)[None, None, :]
-        rows, cols = (a.reshape(-1) for a in np.broadcast_arrays(rows, cols))
-        shape = (self.ms[l] * ql, self.ms[k] * qk)
-        pattern = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=shape)
-        pattern.sort_indices()
-        # entry (r, c) sits at indptr[r] + position of c among row r's columns
-        key = rows.astype(np.int64) * shape[1] + cols
-        row_of = np.repeat(np.arange(shape[0]), np.diff(pattern.indptr))
-        keys = row_of.astype(np.int64) * shape[1] + pattern.indices
-        return pattern, np.searchsorted(keys, key)
-
-    def __call__(self, g: UnitGrams):
-        import scipy.sparse as sp
-
-        from .crossprod import CrossProducts
-
-        c = g.total.shape[0]
-        xy = slice(c - self.p - 1, c)
-        ztz, ztxy, pairs = [], [], {}
-        for i, (zr, zs, m) in enumerate(zip(self.z_rows, self.z_slices, self.ms)):
-            ztz.append(self._unit_sum(i, g.rows[:, zr][:, :, zs], m))
-            ztxy.append(self._unit_sum(i, g.rows[:, zr, xy], m))
-        for (l, k), (pattern, place) in self.pair_patterns.items():
-            blk = g.rows[:, self.z_rows[l]][:, :, self.z_slices[k]]  # (m_r, ql, qk)
-            data = np.bincount(place, weights=blk.reshape(-1), minlength=pattern.nnz)
-            pairs[(l, k)] = sp.csr_matrix((data, pattern.indices, pattern.indptr),
-                                          shape=pattern.shape)
-        return CrossProducts(n=self.n, p=self.p, xyxy=g.total[xy, xy], ztz=ztz, ztxy=ztxy,
-                             pairs=pairs, counts=self.counts)
-
-    def _unit_sum(self, i, block, m):
-        if self.same_units[i]:
-            return np.ascontiguousarray(block)
-        flat = block.reshape(len(block), -1)
-        par = self.parents[i]
-        out = np.column_stack([np.bincount(par, weights=flat[:, j], minlength=m)
-                               for j in range(flat.shape[1])])
-        return out.reshape((m,) + block.shape[1:])
