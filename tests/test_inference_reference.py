@@ -90,7 +90,6 @@ def test_contests_students():
     case = next(c for c in REF["satterthwaite"] if c["case"] == "students_small")
     res = _fit(case)
     from mixedext.inference import Satterthwaite
-
     from mixedext.kenward_roger import KenwardRoger
 
     sat, kr = Satterthwaite(res), KenwardRoger(res)

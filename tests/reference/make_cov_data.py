@@ -28,6 +28,7 @@ import pandas as pd
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 from make_sim_data import write_csvs  # noqa: E402
+
 OUTDIR = os.path.join(HERE, "data")
 REPO = os.path.dirname(os.path.dirname(HERE))
 OVARY_CSV = os.path.join(REPO, "mixedext", "datasets", "data", "ovary.csv")
@@ -74,7 +75,7 @@ def make_panel_ar1(seed=SEED_PANEL_AR1):
         x = rs.normal(0.0, 1.0, size=len(times))
         y = 1.0 + 0.5 * times + 0.8 * trt[i] + 0.3 * x + u + e
         for k in np.flatnonzero(keep):
-            rows.append(("s%03d" % (i + 1), int(times[k]), int(trt[i]), x[k], y[k]))
+            rows.append((f"s{i + 1:03d}", int(times[k]), int(trt[i]), x[k], y[k]))
     df = pd.DataFrame(rows, columns=["subject", "t", "trt", "x", "y"])
     df = df.iloc[rs.permutation(len(df))].reset_index(drop=True)
     return df
@@ -106,7 +107,7 @@ def make_panel_car1(seed=SEED_PANEL_CAR1):
             e[k] = a * e[k - 1] + np.sqrt(1.0 - a * a) * rs.normal(0.0, sd_e)
         y = 2.0 + 0.3 * tm + u + e
         for k in range(m):
-            rows.append(("s%03d" % (i + 1), tm[k], y[k]))
+            rows.append((f"s{i + 1:03d}", tm[k], y[k]))
     return pd.DataFrame(rows, columns=["subject", "time", "y"])
 
 
@@ -143,7 +144,7 @@ def make_panel_un(seed=SEED_PANEL_UN):
         e = chol.dot(rs.normal(0.0, 1.0, size=4))
         y = 10.0 + 1.5 * times + 2.0 * grp[i] + e
         for k in np.flatnonzero(keep):
-            rows.append(("s%03d" % (i + 1), int(times[k]), int(grp[i]), y[k]))
+            rows.append((f"s{i + 1:03d}", int(times[k]), int(grp[i]), y[k]))
     return pd.DataFrame(rows, columns=["subject", "t", "grp", "y"])
 
 
@@ -162,7 +163,7 @@ def make_panel_cs(seed=SEED_PANEL_CS):
         e = sd * (np.sqrt(r) * rs.normal() + np.sqrt(1.0 - r) * rs.normal(size=len(times)))
         y = 3.0 + 0.2 * times + e
         for k in range(len(times)):
-            rows.append(("s%03d" % (i + 1), int(times[k]), y[k]))
+            rows.append((f"s{i + 1:03d}", int(times[k]), y[k]))
     return pd.DataFrame(rows, columns=["subject", "t", "y"])
 
 
@@ -187,7 +188,7 @@ def make_hetvar(seed=SEED_HETVAR):
         e = rs.normal(0.0, 1.0, size=m) * np.array([sd_site[s] for s in site])
         y = 1.0 + 0.5 * x + u + e
         for k in range(m):
-            rows.append(("c%02d" % (j + 1), site[k], x[k], y[k]))
+            rows.append((f"c{j + 1:02d}", site[k], x[k], y[k]))
     return pd.DataFrame(rows, columns=["cluster", "site", "x", "y"])
 
 

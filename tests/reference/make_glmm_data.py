@@ -31,6 +31,7 @@ import pandas as pd
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 from make_sim_data import write_csvs  # noqa: E402
+
 OUTDIR = os.path.join(HERE, "data")
 
 SEED_READMISSION = 20240501
@@ -64,7 +65,7 @@ def make_readmission(seed=SEED_READMISSION):
     eta = -1.6 + 0.4 * age + 0.8 * severity - 0.3 * teach_i + np.repeat(u, sizes)
     readmit = (rs.uniform(size=n) < expit(eta)).astype(int)
     df = pd.DataFrame({
-        "unit": np.repeat(["U%02d" % (i + 1) for i in range(n_unit)], sizes),
+        "unit": np.repeat([f"U{i + 1:02d}" for i in range(n_unit)], sizes),
         "age": age,
         "severity": severity,
         "teaching": teach_i,
@@ -91,7 +92,7 @@ def make_clearance(seed=SEED_CLEARANCE):
     eta = -0.5 + 1.0 * trt_i + 0.3 * visit + np.repeat(u, n_vis)
     cleared = (rs.uniform(size=n_pat * n_vis) < expit(eta)).astype(int)
     return pd.DataFrame({
-        "patient": np.repeat(["P%03d" % (i + 1) for i in range(n_pat)], n_vis),
+        "patient": np.repeat([f"P{i + 1:03d}" for i in range(n_pat)], n_vis),
         "trt": trt_i,
         "visit": visit,
         "cleared": cleared,
@@ -116,7 +117,7 @@ def make_nested_binary(seed=SEED_NESTED_BINARY):
             x = rs.normal(0.0, 1.0, size=m)
             y = (rs.uniform(size=m) < expit(-0.5 + 0.6 * x + u_h + u_hw)).astype(int)
             for xi, yi in zip(x, y):
-                rows.append(("H%d" % h, w, xi, int(yi)))
+                rows.append((f"H{h}", w, xi, int(yi)))
     return pd.DataFrame(rows, columns=["hospital", "ward", "x", "y"])
 
 
@@ -139,7 +140,7 @@ def make_slope_binary(seed=SEED_SLOPE_BINARY):
     u1 = np.repeat(uu[:, 1], n_t)
     y = (rs.uniform(size=n_subj * n_t) < expit(-1.0 + 0.3 * t + u0 + u1 * t)).astype(int)
     return pd.DataFrame({
-        "subject": np.repeat(["S%03d" % (i + 1) for i in range(n_subj)], n_t),
+        "subject": np.repeat([f"S{i + 1:03d}" for i in range(n_subj)], n_t),
         "t": t,
         "y": y,
     })

@@ -22,6 +22,7 @@ import pandas as pd
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 from make_sim_data import write_csvs  # noqa: E402
+
 OUTDIR = os.path.join(HERE, "data")
 
 SEED_STUDENTS_SMALL = 20240601
@@ -44,7 +45,7 @@ def make_students_small(seed=SEED_STUDENTS_SMALL):
     """
     rs = np.random.RandomState(seed)
     n_instr, n_per, n_methods = 50, 40, 5
-    methods = ["m%d" % k for k in range(n_methods)]
+    methods = [f"m{k}" for k in range(n_methods)]
     instr_method = [methods[i // (n_instr // n_methods)] for i in range(n_instr)]
     u = rs.normal(0.0, 3.0, size=n_instr)
     rows = []
@@ -54,7 +55,7 @@ def make_students_small(seed=SEED_STUDENTS_SMALL):
         m = instr_method[i]
         score = 20.0 + 19.0 * gpa + METHOD_EFFECTS[m] + u[i] + e
         for j in range(n_per):
-            rows.append(("I%02d" % (i + 1), "I%02d-S%02d" % (i + 1, j + 1), m,
+            rows.append((f"I{i + 1:02d}", f"I{i + 1:02d}-S{j + 1:02d}", m,
                          gpa[j], score[j]))
     return pd.DataFrame(rows, columns=["instructor", "student", "method", "hs_gpa", "score"])
 

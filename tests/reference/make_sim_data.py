@@ -58,7 +58,7 @@ def make_ri_unequal(seed=SEED_RI_UNEQUAL):
     sizes = rs.choice([2, 3, 5, 10, 25, 50, 100, 200], 60)
     assert sizes.min() == 2 and sizes.max() == 200
     u = rs.normal(0.0, 0.6, size=60)
-    unit = np.repeat(["u%02d" % (i + 1) for i in range(60)], sizes)
+    unit = np.repeat([f"u{i + 1:02d}" for i in range(60)], sizes)
     uu = np.repeat(u, sizes)
     n = int(sizes.sum())
     x = rs.normal(0.0, 1.0, size=n)
@@ -89,8 +89,8 @@ def make_crossed_sim(seed=SEED_CROSSED):
     e = rs.normal(0.0, 1.0, size=n)
     y = 0.5 + 1.0 * x + u_item[item_idx] + u_subj[subj_idx] + e
     return pd.DataFrame({
-        "item": ["i%02d" % (i + 1) for i in item_idx],
-        "subj": ["s%02d" % (s + 1) for s in subj_idx],
+        "item": [f"i{i + 1:02d}" for i in item_idx],
+        "subj": [f"s{s + 1:02d}" for s in subj_idx],
         "x": x,
         "y": y,
     })
@@ -104,7 +104,7 @@ def write_csvs(makers, outdir=OUTDIR):
         path = os.path.join(outdir, name + ".csv")
         # pandas writes floats with repr(), i.e. full round-trip precision
         df.to_csv(path, index=False)
-        print("wrote %s: %d rows, columns %s" % (path, len(df), list(df.columns)))
+        print(f"wrote {path}: {len(df)} rows, columns {list(df.columns)}")
 
 
 def main():
