@@ -126,12 +126,16 @@ class BinomialMixedGLM(BinomialBayesMixedGLM):
         def objective(x, q):
             return dev.deviance(x[:k], x[k:], q)
 
-        opt = minimize_theta(lambda x: objective(x, 1), x0, lower, maxiter=maxiter)
+        # forward differences where Newton steps follow (up to 6 parameters)
+        jac = "2-point" if len(x0) <= 6 else "3-point"
+        opt = minimize_theta(lambda x: objective(x, 1), x0, lower, maxiter=maxiter, jac=jac,
+                             polish=nagq == 1)
         if nagq > 1:
             opt = minimize_theta(lambda x: objective(x, nagq), opt.theta, lower,
-                                 maxiter=maxiter)
-        opt.theta, opt.deviance = newton_polish(lambda x: objective(x, nagq), opt.theta, lower,
-                                                fx=opt.deviance)
+                                 maxiter=maxiter, jac=jac, polish=True)
+        if len(x0) > 6:  # minimize_theta polishes up to 6 parameters itself
+            opt.theta, opt.deviance = newton_polish(lambda x: objective(x, nagq), opt.theta,
+                                                    lower, fx=opt.deviance)
         if not opt.converged:
             warnings.warn(f"fit_ml did not converge ({opt.message}); try rescaling "
                           "covariates or a simpler random-effect structure",

@@ -31,12 +31,16 @@ from .factor import BlockedCholesky, Factor, lambda_blocks, plan_elimination
 __all__ = ["BinomialLaplace", "PirlsState"]
 
 
-def binomial_loglik(y, m, eta):
-    """Row log-likelihoods ``log Binom(y | m, expit(eta))`` (with the binomial coefficient)."""
+def log_binomial_coefficient(y, m):
+    """``log C(m, y)`` per row (constant in the parameters: computed once)."""
+    return gammaln(m + 1) - gammaln(y + 1) - gammaln(m - y + 1)
+
+
+def binomial_loglik(y, m, eta, log_coef=0.0):
+    """Row log-likelihoods ``log Binom(y | m, expit(eta))``, without the binomial
+    coefficient unless ``log_coef`` is given; ``log(1 - mu) = log(mu) - eta``."""
     log_mu = -np.logaddexp(0.0, -eta)
-    log_1mu = -np.logaddexp(0.0, eta)
-    return (gammaln(m + 1) - gammaln(y + 1) - gammaln(m - y + 1) + y * log_mu
-            + (m - y) * log_1mu)
+    return log_coef + m * log_mu - (m - y) * eta
 
 
 @dataclass
@@ -70,6 +74,7 @@ class BinomialLaplace:
         self.exog = np.asarray(exog, dtype=float)
         self.y = np.asarray(y, dtype=float)
         self.m = np.asarray(trials, dtype=float)
+        self.log_coef = log_binomial_coefficient(self.y, self.m)
         self.terms = list(terms)
         n = len(self.y)
         self._empty = np.zeros((n, 0))
@@ -90,6 +95,7 @@ class BinomialLaplace:
         return eta, b
 
     def _pdev(self, eta, u):
+        """Penalised deviance up to a constant (for PIRLS' step halving)."""
         return -2.0 * binomial_loglik(self.y, self.m, eta).sum() + sum(
             float(np.sum(uk ** 2)) for uk in u)
 
@@ -143,7 +149,8 @@ class BinomialLaplace:
         f = chol.factorize(theta, wterms, with_xx=False)
         self._u = [uk.copy() for uk in u]
         return PirlsState(u=u, b=b, eta=eta, factor=f, chol=chol,
-                          loglik=float(binomial_loglik(self.y, self.m, eta).sum()),
+                          loglik=float(binomial_loglik(self.y, self.m, eta,
+                                                       self.log_coef).sum()),
                           penalty=float(sum(np.sum(uk ** 2) for uk in u)), iterations=it)
 
     def deviance(self, theta, beta, nagq: int = 1) -> float:
@@ -173,7 +180,8 @@ class BinomialLaplace:
         for k, (x, wk) in enumerate(zip(nodes, weights)):
             uk = uhat + s * x
             eta = offset + z * lam * uk[t.codes]
-            ll = np.bincount(t.codes, weights=binomial_loglik(self.y, self.m, eta),
+            ll = np.bincount(t.codes, weights=binomial_loglik(self.y, self.m, eta,
+                                                              self.log_coef),
                              minlength=m_units)
             terms_k[k] = np.log(wk) + ll - 0.5 * uk ** 2 + 0.5 * x ** 2
         log_int = np.log(s) + logsumexp(terms_k, axis=0)
