@@ -17,7 +17,8 @@ for the residual. With ``Phi = (X' Sigma^-1 X)^-1``:
 A test of ``L beta = 0`` (``q`` rows) then uses ``Phi_A`` and the denominator df of
 pbkrtest's ``Lb_ddf`` / ``KRmodcomp``. ``Sigma`` is block-diagonal over groups of rows
 that share no unit of any term (e.g. the outermost level of nested terms); every trace
-and product above is a sum over these blocks, each handled densely.
+and product above is a sum over these blocks, each reduced to its random effects by the
+Woodbury identity (see :class:`KenwardRoger`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import pandas as pd
 
 __all__ = ["KenwardRoger"]
 
-MAX_BLOCK_ROWS = 4000  # a block's dense Sigma: 4000^2 doubles = 128 MB
+MAX_BLOCK_EFFECTS = 5000  # random effects in one block: a dense Q x Q inverse
 
 
 def row_blocks(terms, n: int) -> list[np.ndarray]:
@@ -62,30 +63,56 @@ def _covariance_parameters(terms, theta, sigma2):
             for a in range(b, t.q):
                 values.append(psi[a, b])
                 index.append((k, a, b))
-    values.append(sigma2)
-    index.append(None)
     return np.array(values), index
 
 
-def _g_matrices(terms, index, rows) -> list[np.ndarray]:
-    """``G_r`` restricted to ``rows`` (dense)."""
-    out = []
-    for item in index:
-        if item is None:
-            out.append(np.eye(len(rows)))
-            continue
-        k, a, b = item
-        t = terms[k]
-        same = (t.codes[rows][:, None] == t.codes[rows][None, :]).astype(float)
+def _block_design(terms, rows):
+    """The block's ``Z`` (sparse, rows x effects) and the effects of each term
+    (``(units in block, q)`` index arrays into its columns)."""
+    import scipy.sparse as sp
+
+    blocks, effects, start = [], [], 0
+    for t in terms:
+        units, local = np.unique(t.codes[rows], return_inverse=True)
         z = np.ones((len(rows), 1)) if t.z is None else np.asarray(t.z, dtype=float)[rows]
+        cols = local[:, None] * t.q + np.arange(t.q)[None, :]
+        blocks.append(sp.csr_matrix((z.ravel(), (np.repeat(np.arange(len(rows)), t.q),
+                                                 cols.ravel())),
+                                    shape=(len(rows), len(units) * t.q)))
+        effects.append(start + np.arange(len(units) * t.q).reshape(len(units), t.q))
+        start += len(units) * t.q
+    return sp.hstack(blocks, format="csr"), effects
+
+
+def _derivative_patterns(index, effects, size):
+    """``E_r`` (sparse, effects x effects): ``dPsi / dgamma_r`` within the block."""
+    import scipy.sparse as sp
+
+    out = []
+    for k, a, b in index:
+        eff = effects[k]
         if a is None:  # scalar term: theta^2 I_q
-            out.append(same * (z @ z.T))
+            pos = eff.ravel()
+            rows, cols = pos, pos
         elif a == b:
-            out.append(same * np.outer(z[:, a], z[:, a]))
+            rows, cols = eff[:, a], eff[:, a]
         else:
-            cross = np.outer(z[:, a], z[:, b])
-            out.append(same * (cross + cross.T))
+            rows = np.concatenate([eff[:, a], eff[:, b]])
+            cols = np.concatenate([eff[:, b], eff[:, a]])
+        out.append(sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(size, size)))
     return out
+
+
+def _block_psi(gamma, index, effects, size):
+    psi = np.zeros((size, size))
+    for g, (k, a, b) in zip(gamma, index):
+        eff = effects[k]
+        if a is None:
+            psi[eff.ravel(), eff.ravel()] = g
+        else:
+            psi[eff[:, a], eff[:, b]] = g
+            psi[eff[:, b], eff[:, a]] = g
+    return psi
 
 
 class KenwardRoger:
@@ -102,6 +129,15 @@ class KenwardRoger:
         ``Phi``, the unadjusted covariance of the fixed effects.
     vcov_adjusted : ndarray (p, p)
         ``Phi_A``.
+
+    Notes
+    -----
+    Per block, with ``Z`` its random-effect columns, ``Psi`` their covariance, ``H = Z'Z``
+    and ``S = Sigma^-1 = (I - Z K Z') / sigma^2``, ``K = Psi (sigma^2 I + H Psi)^-1``
+    (Woodbury, valid for a singular ``Psi``), every quantity above reduces to products of
+    ``A = Z'SZ``, ``B = Z'SX``, ``Z'S^2Z``, ``Z'S^2X``, ``X'S^kX`` (k = 1, 2, 3) and
+    ``tr(S^2)``, which need only ``H``, ``Z'X`` and ``X'X``: the cost is that of the
+    block's random effects, not of its rows.
     """
 
     def __init__(self, res):
@@ -113,34 +149,51 @@ class KenwardRoger:
                                       "structure; use ddf='satterthwaite'")
         terms = model._terms
         x = np.asarray(model.exog, dtype=float)
-        gamma, index = _covariance_parameters(terms, sol.theta, sol.sigma2)
-        blocks = row_blocks(terms, len(x))
-        largest = max(len(b) for b in blocks)
-        if largest > MAX_BLOCK_ROWS:
-            raise NotImplementedError(
-                f"Kenward-Roger works on dense blocks of rows that share units; the largest "
-                f"here has {largest} rows (limit {MAX_BLOCK_ROWS}, e.g. crossed factors over "
-                "many rows); use ddf='satterthwaite'")
-        p, r = x.shape[1], len(gamma)
+        s2 = sol.sigma2
+        gamma, index = _covariance_parameters(terms, sol.theta, s2)
+        p, r = x.shape[1], len(gamma) + 1  # the last parameter is sigma^2
         xsx = np.zeros((p, p))
         pp = np.zeros((r, p, p))
         qq = np.zeros((r, r, p, p))
         ktrace = np.zeros((r, r))
-        for rows in blocks:
-            g = _g_matrices(terms, index, rows)
-            sigma = np.tensordot(gamma, np.array(g), axes=1)
-            sigma_inv = np.linalg.inv(sigma)
+        for rows in row_blocks(terms, len(x)):
+            z, effects = _block_design(terms, rows)
+            size = z.shape[1]
+            if size > MAX_BLOCK_EFFECTS:
+                raise NotImplementedError(
+                    f"Kenward-Roger works on blocks of rows that share units; one here has "
+                    f"{size} random effects (limit {MAX_BLOCK_EFFECTS}, e.g. large crossed "
+                    "factors); use ddf='satterthwaite'")
             xb = x[rows]
-            tt = sigma_inv @ xb
-            xsx += xb.T @ tt
-            hh = [gr @ sigma_inv for gr in g]  # G_r Sigma^-1
-            oo = [h @ xb for h in hh]  # G_r Sigma^-1 X
-            so = [sigma_inv @ o for o in oo]
-            for i in range(r):
-                pp[i] -= oo[i].T @ tt
-                for j in range(i, r):
-                    qq[i, j] += oo[i].T @ so[j]
-                    ktrace[i, j] += np.sum(hh[i].T * hh[j])
+            h = (z.T @ z).toarray()
+            zx = np.asarray(z.T @ xb)
+            xx = xb.T @ xb
+            psi = _block_psi(gamma, index, effects, size)
+            k = psi @ np.linalg.inv(s2 * np.eye(size) + h @ psi)
+            k = 0.5 * (k + k.T)
+            u = np.eye(size) - h @ k
+            a = u @ h / s2
+            b = u @ zx / s2
+            a2 = u @ h @ u.T / s2 ** 2
+            b2 = u @ u @ zx / s2 ** 2
+            c = (xx - zx.T @ k @ zx) / s2
+            c2 = (xx - 2 * zx.T @ k @ zx + zx.T @ k @ h @ k @ zx) / s2 ** 2
+            c3 = c2 / s2 - (u @ zx).T @ k @ (u @ zx) / s2 ** 3
+            tr_s2 = (len(rows) - 2 * np.trace(k @ h) + np.sum((k @ h) * (k @ h).T)) / s2 ** 2
+            patterns = _derivative_patterns(index, effects, size)
+            eb = [e @ b for e in patterns]
+            ea = [e @ a for e in patterns]
+            xsx += c
+            for i in range(r - 1):
+                pp[i] -= b.T @ eb[i]
+                for j in range(i, r - 1):
+                    qq[i, j] += eb[i].T @ a @ eb[j]
+                    ktrace[i, j] += np.sum(ea[i] * ea[j].T)
+                qq[i, r - 1] += eb[i].T @ b2
+                ktrace[i, r - 1] += patterns[i].multiply(a2).sum()
+            pp[r - 1] -= c2
+            qq[r - 1, r - 1] += c3
+            ktrace[r - 1, r - 1] += tr_s2
         phi = np.linalg.inv(xsx)
         info = np.empty((r, r))
         for i in range(r):
@@ -148,14 +201,14 @@ class KenwardRoger:
                 info[i, j] = info[j, i] = (ktrace[i, j] - 2 * np.sum(phi * qq[i, j])
                                            + np.sum((phi @ pp[i]) * (pp[j] @ phi)))
         w = 2 * np.linalg.pinv(info)
-        u = np.zeros((p, p))
+        adj = np.zeros((p, p))
         for i in range(r):
             for j in range(i, r):
                 term = qq[i, j] - pp[i] @ phi @ pp[j]
-                u += w[i, j] * (term if i == j else term + term.T)
+                adj += w[i, j] * (term if i == j else term + term.T)
         self.beta = np.asarray(sol.beta)
         self.vcov = phi
-        self.vcov_adjusted = phi + 2 * phi @ u @ phi
+        self.vcov_adjusted = phi + 2 * phi @ adj @ phi
         self._p, self._w = pp, w
 
     def _a1_a2(self, L):
