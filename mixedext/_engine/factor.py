@@ -305,6 +305,8 @@ class BlockedCholesky:
         self.n_prefix = plan.n_prefix
         self.tail = list(range(plan.n_prefix, len(order)))
         self.tail_outer = None
+        self._tail_outer_source = None
+        self._factorizations = 0
         sizes = [t.n_units * t.q for t in self.terms]
         self.tail_offsets = np.cumsum([0] + [sizes[i] for i in self.tail])
         if self.tail:
@@ -319,12 +321,14 @@ class BlockedCholesky:
                     a0[s, s2] = self.pairs[(l, l2)].toarray()
                     a0[s2, s] = a0[s, s2].T
             self.tail_ztz = a0
-            # scalar first term and scalar tail: its update of the tail by one gather
+            # scalar first term and scalar tail: its update of the tail by one gather, built
+            # at the second factorisation (a factor refactored once, as in PIRLS, would not
+            # repay it)
             if self.n_prefix and self.terms[0].q == 1 and all(
                     self.terms[l].q == 1 for l in self.tail):
                 a = sp.vstack([self.pairs[(l, 0)] for l in self.tail], format="csr")
                 if _TailOuterProducts.worth_it(a):
-                    self.tail_outer = _TailOuterProducts(a)
+                    self._tail_outer_source = a
 
     # -- step 1: set theta -------------------------------------------------------------
     def _lambdas(self, theta_user: np.ndarray, user_terms: list[RandomTerm]) -> list:
@@ -338,6 +342,10 @@ class BlockedCholesky:
         solves with the random-effect part only, e.g. PIRLS)."""
         lams = self._lambdas(theta_user, user_terms)
         terms, npre = self.terms, self.n_prefix
+        self._factorizations += 1
+        if self._tail_outer_source is not None and self._factorizations == 2:
+            self.tail_outer = _TailOuterProducts(self._tail_outer_source)
+            self._tail_outer_source = None
         p1 = self.cp.p + 1
         diag = [_lambda_t_a_lambda(lam, z) + np.eye(lam.shape[0])
                 for lam, z in zip(lams[:npre], self.ztz[:npre])]
