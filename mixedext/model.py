@@ -419,6 +419,8 @@ class MixedLM(sm_mlm.MixedLM):
                           stacklevel=2)
         res = MixedLMResults.from_engine(self, sol, opt)
         warn_if_singular(res._results)
+        if sol.eta is not None:
+            _warn_if_structure_on_boundary(res._results)
         return res
 
     def _fit_correlated(self, theta0, lower, reml):
@@ -463,6 +465,22 @@ def warn_if_singular(res) -> None:
                   f"{', '.join(map(repr, dict.fromkeys(levels)))} is on the boundary (a "
                   "variance of 0 or a correlation of +/-1); the estimates are valid, but "
                   "consider a simpler random-effect structure", SingularFitWarning,
+                  stacklevel=3)
+
+
+def _warn_if_structure_on_boundary(res) -> None:
+    """Warn when a residual-structure parameter ran to the edge of its range (e.g. the
+    continuous-time AR(1) ``phi`` to 0): the fit is valid, the structure degenerate."""
+    eta = res._engine[0].eta
+    names = list(res.model._correlated.structure.natural(eta))
+    edge = [names[i] if i < len(names) else f"eta{i}" for i in np.flatnonzero(np.abs(eta) > 15)]
+    if not edge:
+        return
+    params = res.cov_struct_params
+    shown = ", ".join(f"{n} = {params[n]:.3g}" if n in params else n for n in edge)
+    warnings.warn(f"singular fit: residual-structure parameter(s) on the boundary of their "
+                  f"range ({shown}); the estimates are valid, but the structure is "
+                  "degenerate: consider a simpler residual structure", SingularFitWarning,
                   stacklevel=3)
 
 

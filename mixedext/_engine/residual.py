@@ -35,7 +35,9 @@ __all__ = ["ResidualStructure", "Independence", "AR1", "Exchangeable", "Unstruct
 
 
 def _logistic(x):
-    return 1.0 / (1.0 + np.exp(-x))
+    from scipy.special import expit
+
+    return expit(x)
 
 
 class ResidualStructure:
