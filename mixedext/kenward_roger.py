@@ -115,6 +115,61 @@ def _block_psi(gamma, index, effects, size):
     return psi
 
 
+def _times(e, m):
+    """``E @ M_g`` for every matrix of the stack ``m`` (G, Q, k); ``E`` dense or sparse."""
+    import scipy.sparse as sp
+
+    return np.stack([e @ mg for mg in m]) if sp.issparse(e) else np.matmul(e, m)
+
+
+class _BlockSums:
+    """The sums over blocks of ``X'SX``, ``P_r``, ``Q_rs`` and ``tr(S G_r S G_s)``."""
+
+    def __init__(self, p: int, r: int):
+        self.r = r
+        self.xsx = np.zeros((p, p))
+        self.pp = np.zeros((r, p, p))
+        self.qq = np.zeros((r, r, p, p))
+        self.ktrace = np.zeros((r, r))
+
+    def add(self, h, zx, xx, n_rows, psi, patterns, s2):
+        """Blocks with ``Z'Z = h`` (G, Q, Q) and ``Z'X = zx`` (G, Q, p), the same ``Psi`` and
+        ``E_r``; ``xx`` and ``n_rows``: ``X'X`` and rows summed over them."""
+        import scipy.sparse as sp
+
+        def t(m):
+            return m.swapaxes(1, 2)
+
+        size, last = h.shape[1], self.r - 1
+        eye = np.eye(size)
+        k = psi @ np.linalg.inv(s2 * eye + h @ psi)
+        k = 0.5 * (k + t(k))
+        u = eye - h @ k
+        a, b = u @ h / s2, u @ zx / s2
+        a2, b2 = u @ h @ t(u) / s2 ** 2, u @ u @ zx / s2 ** 2
+        zkz = (t(zx) @ k @ zx).sum(axis=0)
+        c2 = (xx - 2 * zkz + (t(zx) @ k @ h @ k @ zx).sum(axis=0)) / s2 ** 2
+        uz = u @ zx
+        c3 = c2 / s2 - (t(uz) @ k @ uz).sum(axis=0) / s2 ** 3
+        kh = k @ h
+        tr_s2 = (n_rows - 2 * np.trace(kh, axis1=1, axis2=2).sum()
+                 + np.einsum("gij,gji->", kh, kh)) / s2 ** 2
+        eb = [_times(e, b) for e in patterns]
+        ea = [_times(e, a) for e in patterns]
+        self.xsx += (xx - zkz) / s2
+        for i, e in enumerate(patterns):
+            self.pp[i] -= (t(b) @ eb[i]).sum(axis=0)
+            for j in range(i, last):
+                self.qq[i, j] += (t(eb[i]) @ a @ eb[j]).sum(axis=0)
+                self.ktrace[i, j] += np.einsum("gij,gji->", ea[i], ea[j])
+            self.qq[i, last] += (t(eb[i]) @ b2).sum(axis=0)
+            self.ktrace[i, last] += (sum(e.multiply(a2g).sum() for a2g in a2)
+                                     if sp.issparse(e) else np.einsum("ij,gji->", e, a2))
+        self.pp[last] -= c2
+        self.qq[last, last] += c3
+        self.ktrace[last, last] += tr_s2
+
+
 class KenwardRoger:
     """pbkrtest's ``vcovAdj`` for one fit, and its degrees of freedom for contrasts.
 
@@ -148,52 +203,32 @@ class KenwardRoger:
             raise NotImplementedError("Kenward-Roger is not available with a residual "
                                       "structure; use ddf='satterthwaite'")
         terms = model._terms
-        x = np.asarray(model.exog, dtype=float)
         s2 = sol.sigma2
         gamma, index = _covariance_parameters(terms, sol.theta, s2)
-        p, r = x.shape[1], len(gamma) + 1  # the last parameter is sigma^2
-        xsx = np.zeros((p, p))
-        pp = np.zeros((r, p, p))
-        qq = np.zeros((r, r, p, p))
-        ktrace = np.zeros((r, r))
-        for rows in row_blocks(terms, len(x)):
-            z, effects = _block_design(terms, rows)
-            size = z.shape[1]
-            if size > MAX_BLOCK_EFFECTS:
-                raise NotImplementedError(
-                    f"Kenward-Roger works on blocks of rows that share units; one here has "
-                    f"{size} random effects (limit {MAX_BLOCK_EFFECTS}, e.g. large crossed "
-                    "factors); use ddf='satterthwaite'")
-            xb = x[rows]
-            h = (z.T @ z).toarray()
-            zx = np.asarray(z.T @ xb)
-            xx = xb.T @ xb
-            psi = _block_psi(gamma, index, effects, size)
-            k = psi @ np.linalg.inv(s2 * np.eye(size) + h @ psi)
-            k = 0.5 * (k + k.T)
-            u = np.eye(size) - h @ k
-            a = u @ h / s2
-            b = u @ zx / s2
-            a2 = u @ h @ u.T / s2 ** 2
-            b2 = u @ u @ zx / s2 ** 2
-            c = (xx - zx.T @ k @ zx) / s2
-            c2 = (xx - 2 * zx.T @ k @ zx + zx.T @ k @ h @ k @ zx) / s2 ** 2
-            c3 = c2 / s2 - (u @ zx).T @ k @ (u @ zx) / s2 ** 3
-            tr_s2 = (len(rows) - 2 * np.trace(k @ h) + np.sum((k @ h) * (k @ h).T)) / s2 ** 2
-            patterns = _derivative_patterns(index, effects, size)
-            eb = [e @ b for e in patterns]
-            ea = [e @ a for e in patterns]
-            xsx += c
-            for i in range(r - 1):
-                pp[i] -= b.T @ eb[i]
-                for j in range(i, r - 1):
-                    qq[i, j] += eb[i].T @ a @ eb[j]
-                    ktrace[i, j] += np.sum(ea[i] * ea[j].T)
-                qq[i, r - 1] += eb[i].T @ b2
-                ktrace[i, r - 1] += patterns[i].multiply(a2).sum()
-            pp[r - 1] -= c2
-            qq[r - 1, r - 1] += c3
-            ktrace[r - 1, r - 1] += tr_s2
+        p = len(sol.beta)
+        sums = _BlockSums(p, len(gamma) + 1)  # the last parameter is sigma^2
+        if len(terms) == 1:  # the blocks are the units: batched from the cross-products
+            cp = model.deviance_function.cp
+            t = terms[0]
+            effects = [np.arange(t.q).reshape(1, t.q)]
+            patterns = [e.toarray() for e in _derivative_patterns(index, effects, t.q)]
+            sums.add(cp.ztz[0], cp.ztxy[0][:, :, :p], cp.xyxy[:p, :p], cp.n,
+                     _block_psi(gamma, index, effects, t.q), patterns, s2)
+        else:
+            x = np.asarray(model.exog, dtype=float)
+            for rows in row_blocks(terms, len(x)):
+                z, effects = _block_design(terms, rows)
+                size = z.shape[1]
+                if size > MAX_BLOCK_EFFECTS:
+                    raise NotImplementedError(
+                        f"Kenward-Roger works on blocks of rows that share units; one here "
+                        f"has {size} random effects (limit {MAX_BLOCK_EFFECTS}, e.g. large "
+                        "crossed factors); use ddf='satterthwaite'")
+                xb = x[rows]
+                sums.add((z.T @ z).toarray()[None], np.asarray(z.T @ xb)[None], xb.T @ xb,
+                         len(rows), _block_psi(gamma, index, effects, size),
+                         _derivative_patterns(index, effects, size), s2)
+        xsx, pp, qq, ktrace, r = sums.xsx, sums.pp, sums.qq, sums.ktrace, sums.r
         phi = np.linalg.inv(xsx)
         info = np.empty((r, r))
         for i in range(r):
