@@ -52,3 +52,16 @@ def test_limits(monkeypatch):
     monkeypatch.setattr(kenward_roger, "MAX_BLOCK_EFFECTS", 5)
     with pytest.raises(NotImplementedError, match="one here has 30 random effects"):
         crossed.summary(ddf="kenward-roger")
+
+
+def test_rowless_dask_model_equals_in_memory():
+    """One grouping factor: Kenward-Roger from the per-unit cross-products alone."""
+    dd = pytest.importorskip("dask.dataframe")
+    d = mx.datasets.load("sleepstudy").iloc[::2].reset_index(drop=True)
+    d["Subject"] = d["Subject"].astype(str)
+    formula = "Reaction ~ Days + (Days | Subject)"
+    mem = mx.mixedlm(formula, d).fit()
+    dsk = mx.mixedlm(formula, dd.from_pandas(d, npartitions=3)).fit()
+    a = mem._ddf_table(np.eye(2), "kenward-roger")
+    b = dsk._ddf_table(np.eye(2), "kenward-roger")
+    np.testing.assert_allclose(b[["se", "df"]], a[["se", "df"]], rtol=1e-6)
