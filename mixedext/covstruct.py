@@ -27,7 +27,8 @@ from ._engine import residual as kernels
 from ._engine.deviance import CorrelatedDeviance
 from .formula.terms import unit_codes
 
-__all__ = ["ResidualSpec", "residual_spec", "correlated_deviance", "STRUCTURES"]
+__all__ = ["ResidualSpec", "residual_spec", "correlated_deviance", "fit_correlated",
+           "STRUCTURES"]
 
 STRUCTURES = ("independence", "ar1", "car1", "exchangeable", "unstructured")
 MAX_UNSTRUCTURED_TIMES = 20
@@ -184,10 +185,11 @@ def parents_of(terms, codes, n_units):
     return out
 
 
-def correlated_deviance(model) -> CorrelatedDeviance:
-    """The deviance over ``(theta, eta)`` of a model with a residual structure."""
+def correlated_deviance(model, endog=None) -> CorrelatedDeviance:
+    """The deviance over ``(theta, eta)`` of a model with a residual structure (for the
+    response ``endog``, the model's by default)."""
     spec: ResidualSpec = model._residual_spec
-    w, slices = w_columns(model._terms, model.exog, model.endog)
+    w, slices = w_columns(model._terms, model.exog, model.endog if endog is None else endog)
     codes, m = spec.codes, spec.n_units
     cols = z_columns(slices)
     if spec.kind == "independence":
@@ -204,6 +206,25 @@ def correlated_deviance(model) -> CorrelatedDeviance:
     counts = [np.bincount(t.codes, minlength=t.n_units) for t in model._terms]
     return CorrelatedDeviance(model._terms, struct, parents, slices, model.k_fe, model.nobs,
                               counts)
+
+
+def fit_correlated(dev: CorrelatedDeviance, theta0, lower, reml, eta0=None):
+    """Minimise the deviance over ``(theta, eta)``: ``(OptimResult, Solution)``, the
+    deviance left at the optimum's ``eta``."""
+    from ._engine.optimize import minimize_theta
+
+    k = len(theta0)
+    x0 = np.concatenate([theta0, dev.structure.start() if eta0 is None else eta0])
+    lo = np.concatenate([lower, np.full(dev.structure.n_eta, -np.inf)])
+    # L-BFGS-B to the neighbourhood, then Newton steps (theta and eta are strongly
+    # correlated: L-BFGS-B alone crawls along the ridge)
+    opt = minimize_theta(lambda x: dev(x, reml), x0, lo, ftol=1e-10, gtol=1e-4,
+                         jac="2-point" if len(x0) <= 6 else "3-point", polish=True)
+    dev.set_eta(opt.theta[k:])
+    sol = dev.inner.solution(opt.theta[:k], reml)
+    sol.deviance += dev.logdet_r
+    sol.eta = opt.theta[k:]
+    return opt, sol
 
 
 def residual_covariance(res, times=None) -> pd.DataFrame:

@@ -425,23 +425,12 @@ class MixedLM(sm_mlm.MixedLM):
 
     def _fit_correlated(self, theta0, lower, reml):
         """Joint optimisation over ``theta`` and the residual parameters ``eta``."""
-        if self._correlated is None:
-            from .covstruct import correlated_deviance
+        from .covstruct import correlated_deviance, fit_correlated
 
+        if self._correlated is None:
             self._correlated = correlated_deviance(self)
-        dev = self._correlated
-        k = len(theta0)
-        x0 = np.concatenate([theta0, dev.structure.start()])
-        lo = np.concatenate([lower, np.full(dev.structure.n_eta, -np.inf)])
-        # L-BFGS-B to the neighbourhood, then Newton steps (theta and eta are strongly
-        # correlated: L-BFGS-B alone crawls along the ridge)
-        opt = minimize_theta(lambda x: dev(x, reml), x0, lo, ftol=1e-10, gtol=1e-4,
-                             jac="2-point" if len(x0) <= 6 else "3-point", polish=True)
-        dev.set_eta(opt.theta[k:])
-        self._engine_cache = dev.inner
-        sol = dev.inner.solution(opt.theta[:k], reml)
-        sol.deviance += dev.logdet_r
-        sol.eta = opt.theta[k:]
+        opt, sol = fit_correlated(self._correlated, theta0, lower, reml)
+        self._engine_cache = self._correlated.inner
         return opt, sol
 
 

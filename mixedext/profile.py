@@ -258,26 +258,39 @@ def _beta_endpoint(model, base, sol, j, target, se, direction, lower) -> float:
 
 
 def bootstrap_refits(res, n_boot: int, seed=None, progress=None) -> list:
-    """``n_boot`` parametric-bootstrap refits: a list of ``(theta, sigma2, beta)``."""
+    """``n_boot`` parametric-bootstrap refits: a list of ``(theta, sigma2, beta)``.
+
+    Without a residual structure only the response column of the cross-products changes;
+    with one, the structure's statistics are gathered again for each simulated response
+    and ``(theta, eta)`` refitted from the estimates.
+    """
     from tqdm.auto import tqdm
 
     from ._engine.factor import theta_bounds
     from ._engine.optimize import minimize_theta
+    from .covstruct import correlated_deviance, fit_correlated
 
     model = res.model
-    dev = model.deviance_function
-    base = dev.cp
+    sol_hat = res._engine[0]
     sims = res.simulate(n_boot, seed=seed)
     lower = theta_bounds(model._terms)
     out = []
     disable = None if progress is None else not progress  # None: off when not a terminal
+    correlated = model._residual_spec is not None
+    dev = model.deviance_function
+    base = dev.cp
     for i in tqdm(range(n_boot), disable=disable, desc="bootstrap", leave=False):
         y = sims[:, i]
-        dev.set_cross_products(_with_response(base, model, y))
-        opt = minimize_theta(lambda th: dev(th, model.reml), res._engine[0].theta, lower)
-        sol = dev.solution(opt.theta, model.reml)
+        if correlated:
+            _, sol = fit_correlated(correlated_deviance(model, endog=y), sol_hat.theta,
+                                    lower, model.reml, eta0=sol_hat.eta)
+        else:
+            dev.set_cross_products(_with_response(base, model, y))
+            opt = minimize_theta(lambda th: dev(th, model.reml), sol_hat.theta, lower)
+            sol = dev.solution(opt.theta, model.reml)
         out.append((sol.theta, sol.sigma2, sol.beta))
-    dev.set_cross_products(base)
+    if not correlated:
+        dev.set_cross_products(base)
     return out
 
 

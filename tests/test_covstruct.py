@@ -328,3 +328,22 @@ def test_structure_interval_on_the_boundary_is_nan():
     table = res.conf_int_cov_struct()
     assert table.loc["phi", "estimate"] < 1e-6
     assert table.loc["phi", ["std_err", "lower", "upper"]].isna().all()
+
+
+def test_bootstrap_refits_with_a_residual_structure_equal_full_refits():
+    """Each bootstrap refit equals fitting the model anew to that simulated response."""
+    from mixedext.profile import bootstrap_refits
+
+    d = _panel(seed=17, n_sub=40)
+    d["y"] += np.random.RandomState(17).normal(size=40)[d["subject"].str[1:].astype(int)]
+    formula, kw = "y ~ t + x + (1 | subject)", dict(cov_struct="ar1", time="t")
+    res = mx.mixedlm(formula, d, **kw).fit()
+    refits = bootstrap_refits(res, 3, seed=4)
+    sims = res.simulate(3, seed=4)
+    for (theta, sigma2, beta), y in zip(refits, sims.T):
+        again = mx.mixedlm(formula, d.assign(y=y), **kw).fit()
+        np.testing.assert_allclose(theta, again.theta, rtol=1e-4)
+        assert sigma2 == pytest.approx(again.scale, rel=1e-5)
+        np.testing.assert_allclose(beta, again.fe_params, rtol=1e-5)
+    table = res.conf_int_vc("bootstrap", n_boot=40, seed=1)
+    assert ((table["lower"] <= table["estimate"]) & (table["estimate"] <= table["upper"])).all()
