@@ -165,6 +165,7 @@ class MixedLM(sm_mlm.MixedLM):
         self.data.exog_re_names = list(re_names)
         self.data.exog_re_names_full = cov_names
         self.data.vcomp_names = list(vc_names)
+        self.data.variance_param_names = cov_names + vc_param_names  # labels of bse_re
         self.k_params = self.k_fe + self.k_re2
         if self.groups is not None:
             self.group_labels = np.unique(np.asarray(self.groups)).tolist()

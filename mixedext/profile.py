@@ -59,6 +59,9 @@ class NaturalParameters:
         self.names, self.kinds = names, np.array(kinds)
         self.lower, self.upper = np.array(lower), np.array(upper)
         sol = res._engine[0]
+        # a residual structure's parameters eta are profiled along (free in every profile)
+        self.corr = res.model._correlated if res.model._residual_spec is not None else None
+        self.eta_hat = np.zeros(0) if self.corr is None else np.asarray(sol.eta, dtype=float)
         self.hat = self.from_theta(sol.theta, np.sqrt(sol.sigma2))
         self.d_hat = self.deviance(self.hat)
 
@@ -97,57 +100,79 @@ class NaturalParameters:
             theta.extend(lam[rows[idx], cols[idx]])
         return np.array(theta), sigma
 
-    def deviance(self, phi):
-        """The (non-profiled) REML or ML deviance at ``phi``."""
+    @property
+    def hat_full(self):
+        """``(phi, eta)`` at the estimates."""
+        return np.concatenate([self.hat, self.eta_hat])
+
+    def deviance(self, phi, eta=None):
+        """The (non-profiled) REML or ML deviance at ``phi`` (and ``eta``)."""
+        dev, extra = self.dev, 0.0
+        if self.corr is not None:
+            if not self.corr.set_eta(self.eta_hat if eta is None else eta):
+                return np.inf
+            dev, extra = self.corr.inner, self.corr.logdet_r
         try:
             theta, sigma = self.to_theta(phi)
             if sigma <= 0:
                 return np.inf
-            f = self.dev.factor(theta)
-            _, r2, logdet_rx = self.dev._read(f, self.reml)
+            f = dev.factor(theta)
+            _, r2, logdet_rx = dev._read(f, self.reml)
         except np.linalg.LinAlgError:
             return np.inf
-        dof = self.dev.n - (self.dev.p if self.reml else 0)
-        out = f.logdet + dof * np.log(2 * np.pi * sigma ** 2) + r2 / sigma ** 2
+        dof = dev.n - (dev.p if self.reml else 0)
+        out = f.logdet + dof * np.log(2 * np.pi * sigma ** 2) + r2 / sigma ** 2 + extra
         out += logdet_rx if self.reml else 0.0
         return out if np.isfinite(out) else np.inf
 
     def profile(self, j, value, start=None):
-        """Minimum deviance with ``phi[j] = value`` and the minimiser."""
-        free = np.delete(np.arange(len(self.hat)), j)
-        x0 = (self.hat if start is None else start)[free]
+        """Minimum deviance with ``phi[j] = value`` over the other ``phi`` and ``eta``, and
+        the minimiser ``(phi, eta)``."""
+        k = len(self.hat)
+        free = np.delete(np.arange(k + len(self.eta_hat)), j)
+        full = self.hat_full if start is None else start.copy()
+        # an SD at its bound 0 is a saddle of the deviance (even in it): restart it from
+        # the estimate, or L-BFGS-B stays there
+        stuck = np.flatnonzero((self.kinds == "sd") & (full[:k] < 1e-6 * np.maximum(
+            self.hat, 1e-12)))
+        full[stuck] = self.hat[stuck]
+        x0 = full[free]
+
+        def split(x):
+            y = full.copy()
+            y[free] = x
+            y[j] = value
+            return y
 
         def f(x):
-            phi = self.hat.copy()
-            phi[free] = x
-            phi[j] = value
-            return self.deviance(phi)
+            y = split(x)
+            return self.deviance(y[:k], y[k:])
 
+        lower = np.concatenate([self.lower, np.full(len(self.eta_hat), -np.inf)])[free]
+        upper = np.concatenate([self.upper, np.full(len(self.eta_hat), np.inf)])[free]
+        kinds = np.concatenate([self.kinds, np.full(len(self.eta_hat), "eta")])[free]
         bounds = [(lo if np.isfinite(lo) else None, hi if np.isfinite(hi) else None)
-                  for lo, hi in zip(self.lower[free], self.upper[free])]
+                  for lo, hi in zip(lower, upper)]
         bounds = [(b[0], b[1]) if b[0] is None or b[1] is None else
-                  (b[0] + 1e-9 * (b[1] - b[0]) if self.kinds[free][i] == "corr" else b[0],
-                   b[1] - 1e-9 if self.kinds[free][i] == "corr" else b[1])
+                  (b[0] + 1e-9 * (b[1] - b[0]) if kinds[i] == "corr" else b[0],
+                   b[1] - 1e-9 if kinds[i] == "corr" else b[1])
                   for i, b in enumerate(bounds)]
         if len(free) == 0:
-            return f(np.zeros(0)), self.hat
+            return f(np.zeros(0)), split(np.zeros(0))
         r = minimize(f, x0, method="L-BFGS-B", jac="3-point", bounds=bounds,
                      options=dict(ftol=1e-11, gtol=1e-6, maxls=50))
-        phi = self.hat.copy()
-        phi[free] = r.x
-        phi[j] = value
-        return float(r.fun), phi
+        return float(r.fun), split(r.x)
 
 
 def _endpoint(prof, j, target, direction):
     """Where the profiled deviance rises by ``target`` on one side of the estimate."""
     hat = prof.hat[j]
     lo, hi = prof.lower[j], prof.upper[j]
-    start = {"phi": prof.hat}
+    start = {"phi": prof.hat_full}
 
     def g(v):
-        d, phi = prof.profile(j, v, start["phi"])
-        start["phi"] = phi
+        d, full = prof.profile(j, v, start["phi"])
+        start["phi"] = full
         return d - prof.d_hat - target
 
     scale = abs(hat) if hat != 0 else 1.0
@@ -167,18 +192,33 @@ def _endpoint(prof, j, target, direction):
             return hi
         step *= 2
         b = hat + step if not np.isfinite(hi) else min(hat + step, hi - 1e-9)
-    start["phi"] = prof.hat
+    start["phi"] = prof.hat_full
     return brentq(g, hat, b, xtol=1e-6 * scale, rtol=1e-7)
 
 
 def profile_intervals(res, alpha=0.05) -> pd.DataFrame:
-    """Profile-likelihood intervals (ML deviance) for every SD, correlation and sigma."""
+    """Profile-likelihood intervals (ML deviance) for every SD, correlation and sigma
+    (with a residual structure, its parameters profiled along)."""
+    fitted = res
     if res.reml:  # lme4 profiles the ML deviance: refit by ML first
         model = res.model
         try:
             res = model.fit(reml=False)._results
         finally:
             model.reml = True
+    try:
+        return _profile_table(res, alpha)
+    finally:
+        _restore_structure(fitted)
+
+
+def _restore_structure(res) -> None:
+    """Leave a residual structure's deviance at the fit's ``eta`` again."""
+    if res.model._residual_spec is not None:
+        res.model._correlated.set_eta(res._engine[0].eta)
+
+
+def _profile_table(res, alpha) -> pd.DataFrame:
     prof = NaturalParameters(res, reml=False)
     target = chi2.ppf(1 - alpha, 1)
     rows = []
@@ -325,9 +365,15 @@ def icc_profile_interval(res, level, alpha=0.05):
     terms = model._terms
     if any(t.z is not None or t.cov == "full" and t.q > 1 for t in terms):
         raise NotImplementedError("ICC intervals need random-intercept-only models")
-    dev = model.deviance_function
     reml = model.reml
     sol = res._engine[0]
+    # with a residual structure its parameters eta are profiled along
+    eta_hat = np.zeros(0) if sol.eta is None else np.asarray(sol.eta, dtype=float)
+    full = model.deviance_function if sol.eta is None else model._correlated
+
+    def dev(theta, eta):
+        return full(np.concatenate([theta, eta]) if len(eta) else theta, reml)
+
     anc = np.array([_is_ancestor(t.level, level) for t in terms])
     if not anc.any():
         raise KeyError(f"level {level!r} is not a level of the model")
@@ -335,24 +381,26 @@ def icc_profile_interval(res, level, alpha=0.05):
     a_hat = np.sum(theta_hat[anc] ** 2)
     b_hat = np.sum(theta_hat[~anc] ** 2)
     icc_hat = a_hat / (a_hat + b_hat + 1)
-    d_hat = dev(theta_hat, reml)
+    d_hat = dev(theta_hat, eta_hat)
+    n_t = len(terms)
 
     def profiled(c):
         def f(x):
-            u, others = x[:anc.sum()], x[anc.sum():]
+            u, others, eta = x[:anc.sum()], x[anc.sum():n_t], x[n_t:]
             theta = np.empty(len(terms))
             theta[~anc] = others
             a = c * (np.sum(others ** 2) + 1) / (1 - c)
             norm_u = np.linalg.norm(u)
             theta[anc] = np.sqrt(a) * (np.abs(u) / norm_u if norm_u > 0 else
                                        np.full(anc.sum(), 1 / np.sqrt(anc.sum())))
-            return dev(theta, reml)
+            return dev(theta, eta)
 
-        x0 = np.concatenate([np.maximum(theta_hat[anc], 1e-3), theta_hat[~anc]])
+        x0 = np.concatenate([np.maximum(theta_hat[anc], 1e-3), theta_hat[~anc], eta_hat])
         if len(x0) == 1:
             return f(x0)
         r = minimize(f, x0, method="L-BFGS-B", jac="3-point",
-                     bounds=[(1e-6, None)] * anc.sum() + [(0, None)] * (~anc).sum(),
+                     bounds=[(1e-6, None)] * anc.sum() + [(0, None)] * (~anc).sum()
+                     + [(None, None)] * len(eta_hat),
                      options=dict(ftol=1e-14, gtol=1e-9))
         return float(r.fun)
 
@@ -362,6 +410,9 @@ def icc_profile_interval(res, level, alpha=0.05):
         return profiled(c) - d_hat - target
 
     eps = 1e-10
-    lower = eps if g(eps) < 0 else brentq(g, eps, icc_hat, xtol=1e-12)
-    upper = 1 - eps if g(1 - eps) < 0 else brentq(g, icc_hat, 1 - eps, xtol=1e-12)
+    try:
+        lower = eps if g(eps) < 0 else brentq(g, eps, icc_hat, xtol=1e-12)
+        upper = 1 - eps if g(1 - eps) < 0 else brentq(g, icc_hat, 1 - eps, xtol=1e-12)
+    finally:
+        _restore_structure(res)
     return icc_hat, lower, upper

@@ -56,7 +56,10 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
 
     @cache_readonly
     def bse_re(self):
-        """Standard errors of the variance parameters (statsmodels' convention)."""
+        """Standard errors of the variance parameters (random-effect variances and
+        covariances, on their own scale) from the observed information of the fit's
+        criterion; a residual structure's parameters count as nuisance. Labelled by
+        variance parameter (statsmodels' own labelling fails with variance components)."""
         return np.sqrt(self.scale * np.diag(self.cov_params())[self.k_fe:])
 
     def _require_rows(self, what):
@@ -441,7 +444,9 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
 
 
 class MixedLMResultsWrapper(sm_mlm.MixedLMResultsWrapper):
-    _attrs = {}
+    # statsmodels labels bse_re with the random-effect covariance names only, which fails
+    # as soon as there are variance components; label every variance parameter
+    _attrs = {"bse_re": ("generic_columns", "variance_param_names")}
     _wrap_attrs = wrap.union_dicts(sm_mlm.MixedLMResultsWrapper._wrap_attrs, _attrs)
     _methods = {}
     _wrap_methods = wrap.union_dicts(sm_mlm.MixedLMResultsWrapper._wrap_methods, _methods)
@@ -506,34 +511,44 @@ def _psi_covariance(model, sol) -> np.ndarray:
     """Covariance of the variance parameters from the observed information.
 
     The Hessian of the (REML or ML, profiled over ``beta``) deviance in
-    ``(psi, sigma^2)``, by central differences; NaN where it is not positive definite
-    (e.g. a variance on its boundary 0).
+    ``(psi, sigma^2)`` (and a residual structure's ``eta``, whose block is then
+    marginalised), by central differences; NaN where it is not positive definite (e.g. a
+    variance on its boundary 0).
     """
     cov_re, vcomp = _statsmodels_variances(model, sol)
     psi0 = np.concatenate([cov_re[np.tril_indices(cov_re.shape[0])], vcomp])
     k = len(psi0)
     if k == 0:
         return np.zeros((0, 0))
-    dev = model.deviance_function
+    corr = model._correlated if sol.eta is not None else None
+    eta0 = np.zeros(0) if corr is None else np.asarray(sol.eta, dtype=float)
     reml = model.reml
-    n, p = dev.n, dev.p
-    dof = n - p if reml else n
 
     def f(x):
-        psi, s2 = x[:-1], x[-1]
+        psi, s2, eta = x[:k], x[k], x[k + 1:]
         if s2 <= 0:
             return np.nan
+        dev, extra = model.deviance_function, 0.0
+        if corr is not None:
+            if not corr.set_eta(eta):
+                return np.nan
+            dev, extra = corr.inner, corr.logdet_r
+        dof = dev.n - dev.p if reml else dev.n
         try:
             fac = dev.factor(_psi_to_theta(model, psi, s2))
             _, r2, logdet_rx = dev._read(fac, reml)
         except np.linalg.LinAlgError:
             return np.nan
-        out = fac.logdet + dof * np.log(2 * np.pi * s2) + r2 / s2
+        out = fac.logdet + dof * np.log(2 * np.pi * s2) + r2 / s2 + extra
         return 0.5 * (out + (logdet_rx if reml else 0.0))
 
-    x0 = np.append(psi0, sol.sigma2)
+    x0 = np.concatenate([psi0, [sol.sigma2], eta0])
     m = len(x0)
-    hess = central_hessian(f, x0, 1e-4 * np.maximum(np.abs(x0), 1e-2 * sol.sigma2))
+    step = 1e-4 * np.maximum(np.abs(x0), 1e-2 * sol.sigma2)
+    step[k + 1:] = 1e-4 * np.maximum(np.abs(eta0), 1.0)
+    hess = central_hessian(f, x0, step)
+    if corr is not None:
+        corr.set_eta(eta0)  # leave the deviance at the fit
     try:
         if not np.all(np.isfinite(hess)):
             raise np.linalg.LinAlgError

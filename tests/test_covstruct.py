@@ -347,3 +347,77 @@ def test_bootstrap_refits_with_a_residual_structure_equal_full_refits():
         np.testing.assert_allclose(beta, again.fe_params, rtol=1e-5)
     table = res.conf_int_vc("bootstrap", n_boot=40, seed=1)
     assert ((table["lower"] <= table["estimate"]) & (table["estimate"] <= table["upper"])).all()
+
+
+def _ml_deviance(dev, theta, sigma, eta):
+    """ML deviance (not profiled in sigma) of a model with a residual structure."""
+    if not dev.set_eta(np.atleast_1d(eta)):
+        return np.inf
+    f = dev.inner.factor(np.atleast_1d(theta))
+    r2 = f.lxx[-1, -1] ** 2
+    n = dev.inner.n
+    return f.logdet + n * np.log(2 * np.pi * sigma ** 2) + r2 / sigma ** 2 + dev.logdet_r
+
+
+def test_profile_intervals_with_ar1_profile_rho_along():
+    """At each endpoint of the SD intervals the ML deviance, minimised over everything else
+    (rho included) by Nelder-Mead in another parametrisation, is chi2_1(0.95) above its
+    minimum."""
+    from scipy.optimize import minimize
+    from scipy.stats import chi2
+
+    d = _panel(seed=5, n_sub=60)
+    d["y"] += np.random.RandomState(1).normal(size=60)[d["subject"].str[1:].astype(int)]
+    model = mx.mixedlm("y ~ t + x + (1 | subject)", d, cov_struct="ar1", time="t")
+    res = model.fit()
+    eta_reml = res._engine[0].eta.copy()
+    table = res.conf_int_vc("profile")
+    np.testing.assert_allclose(model._correlated._eta, eta_reml)  # left at the REML fit
+    ml = model.fit(reml=False)
+    dev = model._correlated
+    d_hat = _ml_deviance(dev, ml.theta.iloc[0], np.sqrt(ml.scale), ml._engine[0].eta)
+    target = chi2.ppf(0.95, 1)
+    for side in ("lower", "upper"):
+        tau = table.loc[0, side]  # subject SD held at tau: free log sigma and eta
+        best = minimize(lambda v, tau=tau: _ml_deviance(dev, tau / np.exp(v[0]), np.exp(v[0]),
+                                                        v[1]),
+                        [np.log(np.sqrt(ml.scale)), ml._engine[0].eta[0]],
+                        method="Nelder-Mead", options=dict(xatol=1e-9, fatol=1e-11))
+        assert best.fun - d_hat == pytest.approx(target, abs=2e-3)
+        sigma = table.loc[1, side]  # residual SD held: free theta and eta
+        best = minimize(lambda v, sigma=sigma: _ml_deviance(dev, abs(v[0]), sigma, v[1]),
+                        [ml.theta.iloc[0], ml._engine[0].eta[0]],
+                        method="Nelder-Mead", options=dict(xatol=1e-9, fatol=1e-11))
+        assert best.fun - d_hat == pytest.approx(target, abs=2e-3)
+    model.reml = True
+
+
+@pytest.mark.parametrize("struct", [None, "ar1"])
+def test_variance_standard_errors_equal_dense_information(struct):
+    """bse_re (labelled) = SE of the variances from the observed information of the dense
+    REML likelihood in (tau^2, sigma^2[, rho]) -- rho's uncertainty included."""
+    d = _panel(seed=5, n_sub=60)
+    d["y"] += np.random.RandomState(1).normal(size=60)[d["subject"].str[1:].astype(int)]
+    kw = {} if struct is None else dict(cov_struct="ar1", time="t")
+    res = mx.mixedlm("y ~ t + x + (1 | subject)", d, **kw).fit()
+    x = np.column_stack([np.ones(len(d)), d.t, d.x])
+    y = d.y.to_numpy()
+    z = pd.get_dummies(d.subject).to_numpy(float)
+
+    def neg_llf(v):
+        rho = np.tanh(v[2]) if struct else 0.0
+        r = _dense_r(d, "ar1", {"rho": rho})
+        vm = v[0] * z @ z.T + v[1] * r
+        vi = np.linalg.inv(vm)
+        xvx = x.T @ vi @ x
+        e = y - x @ np.linalg.solve(xvx, x.T @ vi @ y)
+        return 0.5 * (np.linalg.slogdet(vm)[1] + e @ vi @ e + np.linalg.slogdet(xvx)[1])
+
+    tau2 = res.variance_components().variance.iloc[0]
+    v0 = np.array([tau2, res.scale] + ([res._engine[0].eta[0]] if struct else []))
+    from mixedext._engine.optimize import central_hessian
+
+    cov = np.linalg.inv(central_hessian(neg_llf, v0, 1e-3 * np.maximum(np.abs(v0), 0.1)))
+    bse = res.bse_re
+    assert list(bse.index) == ["subject Var"]
+    assert bse.iloc[0] == pytest.approx(np.sqrt(cov[0, 0]), rel=2e-3)
