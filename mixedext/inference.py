@@ -110,35 +110,48 @@ class Satterthwaite:
     deviance in ``v``), a contrast ``l`` has ``df = 2 (l' C l)^2 / (g' A g)``,
     ``g = d(l' C l) / dv``. Multi-row contrasts use lmerTest's eigen-decomposition
     (``contestMD``). Derivatives are central differences of the engine's deviance.
-    For models with a residual structure its parameters are held at their estimates.
+    With a residual structure its parameters ``eta`` join ``v``.
     """
 
     def __init__(self, res, rel_step: float = 1e-4):
         res = _unwrap(res)
         sol = res._require_engine("Satterthwaite degrees of freedom")[0]
         self.beta = np.asarray(sol.beta)
+        self._corr = res.model._correlated if sol.eta is not None else None
         self._dev = res.model.deviance_function
         self._reml = res.model.reml
         self._k = len(sol.theta)
-        self.varpar = np.append(sol.theta, np.sqrt(sol.sigma2))
+        eta = np.zeros(0) if self._corr is None else np.asarray(sol.eta, dtype=float)
+        self.varpar = np.concatenate([sol.theta, [np.sqrt(sol.sigma2)], eta])
         self._step = rel_step * np.maximum(np.abs(self.varpar), 0.1)
         self.vcov = self._vcov(self.varpar)
         self.A = 2.0 * np.linalg.pinv(self._hessian())
         self._jac = self._vcov_jacobian()
+        self._at(self.varpar)  # leave the deviance at the fit
+
+    def _at(self, vp):
+        """The profiled deviance at ``vp``'s residual parameters, and their ``log|R|``."""
+        if self._corr is None:
+            return self._dev, 0.0
+        if not self._corr.set_eta(vp[self._k + 1:]):
+            raise np.linalg.LinAlgError("residual covariance not positive definite")
+        return self._corr.inner, self._corr.logdet_r
 
     def _deviance(self, vp):
         theta, s = vp[:self._k], vp[self._k]
-        f = self._dev.factor(theta)
-        _, r2, logdet_rx = self._dev._read(f, self._reml)
-        dof = self._dev.n - (self._dev.p if self._reml else 0)
-        out = f.logdet + dof * np.log(2 * np.pi * s ** 2) + r2 / s ** 2
+        dev, logdet_r = self._at(vp)
+        f = dev.factor(theta)
+        _, r2, logdet_rx = dev._read(f, self._reml)
+        dof = dev.n - (dev.p if self._reml else 0)
+        out = f.logdet + dof * np.log(2 * np.pi * s ** 2) + r2 / s ** 2 + logdet_r
         return out + (logdet_rx if self._reml else 0.0)
 
     def _vcov(self, vp):
         import scipy.linalg as sla
 
-        f = self._dev.factor(vp[:self._k])
-        p = self._dev.p
+        dev, _ = self._at(vp)
+        f = dev.factor(vp[:self._k])
+        p = dev.p
         rx_inv = sla.solve_triangular(f.lxx[:p, :p], np.eye(p), lower=True)
         return vp[self._k] ** 2 * rx_inv.T @ rx_inv
 

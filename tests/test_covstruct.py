@@ -421,3 +421,40 @@ def test_variance_standard_errors_equal_dense_information(struct):
     bse = res.bse_re
     assert list(bse.index) == ["subject Var"]
     assert bse.iloc[0] == pytest.approx(np.sqrt(cov[0, 0]), rel=2e-3)
+
+
+def test_satterthwaite_with_ar1_equals_dense_computation():
+    """df = 2 (l'Cl)^2 / (g' A g) over v = (tau^2, sigma^2, atanh rho), C(v) = (X'V^-1X)^-1,
+    A = 2 H^-1 of the dense REML deviance: rho's uncertainty included."""
+    from mixedext._engine.optimize import central_hessian
+
+    d = _panel(seed=5, n_sub=60)
+    d["y"] += np.random.RandomState(1).normal(size=60)[d["subject"].str[1:].astype(int)]
+    res = mx.mixedlm("y ~ t + x + (1 | subject)", d, cov_struct="ar1", time="t").fit()
+    x = np.column_stack([np.ones(len(d)), d.t, d.x])
+    y = d.y.to_numpy()
+    z = pd.get_dummies(d.subject).to_numpy(float)
+
+    def v_of(v):
+        return v[0] * z @ z.T + v[1] * _dense_r(d, "ar1", {"rho": np.tanh(v[2])})
+
+    def deviance(v):
+        vi = np.linalg.inv(v_of(v))
+        xvx = x.T @ vi @ x
+        e = y - x @ np.linalg.solve(xvx, x.T @ vi @ y)
+        return np.linalg.slogdet(v_of(v))[1] + e @ vi @ e + np.linalg.slogdet(xvx)[1]
+
+    def vcov(v):
+        return np.linalg.inv(x.T @ np.linalg.inv(v_of(v)) @ x)
+
+    v0 = np.array([res.variance_components().variance.iloc[0], res.scale,
+                   res._engine[0].eta[0]])
+    h = 1e-4 * np.maximum(np.abs(v0), 0.1)
+    a = 2 * np.linalg.inv(central_hessian(deviance, v0, h))
+    table = res._ddf_table(np.eye(3), "satterthwaite")
+    for j in range(3):
+        grad = np.array([(vcov(v0 + h[i] * np.eye(3)[i])[j, j]
+                          - vcov(v0 - h[i] * np.eye(3)[i])[j, j]) / (2 * h[i])
+                         for i in range(3)])
+        want = 2 * vcov(v0)[j, j] ** 2 / (grad @ a @ grad)
+        assert table["df"].iloc[j] == pytest.approx(want, rel=1e-3)
