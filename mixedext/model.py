@@ -220,13 +220,16 @@ class MixedLM(sm_mlm.MixedLM):
         if is_dask_frame(data):
             ar1 = cov_struct == "ar1" and time is not None
             if any(a is not None for a in (re_formula, vc_formula, groups, nested,
-                                           cov_groups, het_var, subset)) or (
-                    cov_struct not in (None, "independence") and not ar1):
+                                           cov_groups, subset)) or (
+                    cov_struct not in (None, "independence") and not ar1) or (
+                    ar1 and het_var is not None):
                 raise NotImplementedError("with a Dask DataFrame give the random effects as "
                                           "(1 | g) terms; groups/re_formula/vc_formula, "
-                                          "subset, het_var and residual structures other "
-                                          "than cov_struct='ar1' are not available there")
-            return cls.from_dask(formula, data, missing=missing, time=time if ar1 else None)
+                                          "subset and residual structures other than "
+                                          "cov_struct='ar1' or het_var= (not both) are not "
+                                          "available there")
+            return cls.from_dask(formula, data, missing=missing, time=time if ar1 else None,
+                                 het_var=het_var)
         fixed, levels = split_formula(formula)
         _check_outcome(fixed, data)
         if isinstance(nested, str):
@@ -279,23 +282,30 @@ class MixedLM(sm_mlm.MixedLM):
         return mod
 
     @classmethod
-    def from_dask(cls, formula, data, *, missing="none", time=None):
+    def from_dask(cls, formula, data, *, missing="none", time=None, het_var=None):
         """A model from a ``dask.dataframe.DataFrame``: its per-unit cross-products (with
-        ``time=``: AR(1) lag statistics) are reduced over the partitions
-        (:mod:`mixedext.scaleout`); the rows stay in Dask."""
+        ``time=``: AR(1) lag statistics; with ``het_var=``: outer products per unit and
+        level) are reduced over the partitions (:mod:`mixedext.scaleout`); the rows stay
+        in Dask."""
         from .scaleout import dask_cross_products
 
-        cp, terms, info = dask_cross_products(data, formula, missing=missing, time=time)
-        if time is None:
+        cp, terms, info = dask_cross_products(data, formula, missing=missing, time=time,
+                                              het_var=het_var)
+        if time is None and het_var is None:
             return cls.from_cross_products(cp, terms, info)
         from .covstruct import ResidualSpec
 
         dev = info["correlated"]
-        dev.set_eta(np.zeros(1))  # rho = 0: the plain cross-products
+        dev.set_eta(np.zeros(dev.structure.n_eta))  # rho = 0, equal SDs: plain products
         mod = cls.from_cross_products(dev.inner.cp, terms, info)
         mod._correlated = dev
-        mod._residual_spec = ResidualSpec("ar1", None, dev.structure.m,
-                                          times=info["times"], time_name=time)
+        if time is not None:
+            spec = ResidualSpec("ar1", None, dev.structure.m, times=info["times"],
+                                time_name=time)
+        else:
+            spec = ResidualSpec("independence", None, dev.structure.m,
+                                het=(None, dev.structure.het[1]), het_name=het_var)
+        mod._residual_spec = spec
         return mod
 
     @classmethod

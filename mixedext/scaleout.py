@@ -16,7 +16,9 @@ Supported on Dask: lme4-style random-effect terms (random intercepts, nested, cr
 random slopes) with independent residuals, and nested terms with AR(1) residuals at
 integer times (``cov_struct="ar1", time=``): the data are shuffled by the outermost
 grouping column so that each partition holds whole units, and the per-gap lag
-statistics of :func:`mixedext._engine.residual.ar1_gap_statistics` are reduced instead.
+statistics of :func:`mixedext._engine.residual.ar1_gap_statistics` are reduced instead;
+and nested terms with a residual variance per level of a column (``het_var=``, nlme's
+``varIdent``): outer products of ``W`` per (unit, level), summed over any partitions.
 What needs the rows (fitted values, residuals, ``shrinkage`` raw estimates) raises an
 error that says how to compute it per partition.
 """
@@ -114,7 +116,8 @@ def _tree_sum(parts, add):
     return parts[0].compute()
 
 
-def dask_cross_products(ddf, formula: str, *, missing: str = "none", time=None):
+def dask_cross_products(ddf, formula: str, *, missing: str = "none", time=None,
+                        het_var=None):
     """Cross-products of a model with lme4-style terms over a Dask DataFrame.
 
     Returns
@@ -132,11 +135,13 @@ def dask_cross_products(ddf, formula: str, *, missing: str = "none", time=None):
         raise ValueError("Dask data frames need the random effects as (1 | g) terms in "
                          "the formula")
     factors = sorted({f for lev in levels for f in lev.factors})
-    extra = [time] if time is not None else []
+    extra = [c for c in (time, het_var) if c is not None]
     used = list(dict.fromkeys(formula_variables([formula], list(ddf.columns)) + factors
                               + extra))
     if time is not None and time not in ddf.columns:
         raise KeyError(f"time column {time!r} is not in data")
+    if het_var is not None and het_var not in ddf.columns:
+        raise KeyError(f"het_var column {het_var!r} is not in data")
     for col in factors:
         if col not in ddf.columns:
             raise KeyError(f"grouping column {col!r} is not in data")
@@ -169,6 +174,8 @@ def dask_cross_products(ddf, formula: str, *, missing: str = "none", time=None):
     args = (levels, categories, design, units, z_info)
     if time is not None:
         return _dask_ar1(ddf, args, time, x, y, sample, fixed, formula)
+    if het_var is not None:
+        return _dask_het(ddf, args, het_var, x, y, sample, fixed, formula)
     parts = [dask.delayed(_partition_cross_products)(p, fixed, *args) for p in ddf.to_delayed()]
     cp = _tree_sum(parts, add_cross_products)
     terms = _rowless_terms(levels, units, z_info, cp.counts)
@@ -187,26 +194,20 @@ def _rowless_terms(levels, units, z_info, counts):
     return terms
 
 
-def _dask_ar1(ddf, args, time, x, y, sample, fixed, formula):
-    """Random effects + AR(1) residuals within the innermost units, from per-gap
-    statistics summed over partitions that hold whole units (shuffled by the outermost
-    grouping column)."""
-    import dask
-
-    from ._engine.deviance import CorrelatedDeviance
-    from ._engine.residual import AR1
-
-    levels, categories, design, units, z_info = args
+def _nested_inner(levels, units, what: str) -> int:
+    """The innermost level (the residual units); every level must contain it."""
     inner = int(np.argmax([len(u) for u in units]))
-    outer = levels[inner].factors[0]
     if any(lev.factors != levels[inner].factors[:len(lev.factors)] for lev in levels):
-        raise NotImplementedError("AR(1) on Dask needs nested levels (the residual units "
+        raise NotImplementedError(f"{what} on Dask needs nested levels (the residual units "
                                   "inside every random-effect unit)")
-    shuffled = ddf.shuffle(on=outer, npartitions=ddf.npartitions)
-    parts = [dask.delayed(_partition_ar1)(p, *args, time, inner)
-             for p in shuffled.to_delayed()]
-    stats = _tree_sum(parts, _add_ar1)
-    times = np.sort(ddf[time].drop_duplicates().compute().to_numpy(dtype=float))
+    return inner
+
+
+def _correlated_info(structure, stats, args, inner, x, y, sample, fixed, formula, **extra):
+    """The correlated deviance of reduced structure statistics, and the model's info."""
+    from ._engine.deviance import CorrelatedDeviance
+
+    levels, _, _, units, z_info = args
     terms = _rowless_terms(levels, units, z_info, stats["counts"])
     # each residual (innermost) unit's unit in every level: its label's prefix
     inner_labels = pd.Series(units[inner])
@@ -214,16 +215,79 @@ def _dask_ar1(ddf, args, time, x, y, sample, fixed, formula):
     for lev, labels in zip(levels, units):
         prefix = inner_labels.str.split("/").str[:len(lev.factors)].str.join("/")
         parents.append(pd.Index(labels).get_indexer(prefix.to_numpy()).astype(np.int64))
-    m = len(units[inner])
-    structure = AR1.from_gap_statistics(stats, m)
-    c = structure.c
     p = x.shape[1]
-    slices = _w_positions(sample, levels, z_info, x, c, p)
+    slices = _w_positions(sample, levels, z_info, x, structure.c, p)
     dev = CorrelatedDeviance(terms, structure, parents, slices, p, stats["n"],
                              stats["counts"])
     info = {"exog_names": list(x.columns), "endog_name": y.columns[0],
             "design_info": x.design_info, "formula": formula, "fixed_formula": fixed,
-            "frame": sample, "correlated": dev, "time": time, "times": times}
+            "frame": sample, "correlated": dev, **extra}
+    return terms, info
+
+
+def _dask_ar1(ddf, args, time, x, y, sample, fixed, formula):
+    """Random effects + AR(1) residuals within the innermost units, from per-gap
+    statistics summed over partitions that hold whole units (shuffled by the outermost
+    grouping column)."""
+    import dask
+
+    from ._engine.residual import AR1
+
+    levels, _, _, units, _ = args
+    inner = _nested_inner(levels, units, "AR(1)")
+    shuffled = ddf.shuffle(on=levels[inner].factors[0], npartitions=ddf.npartitions)
+    parts = [dask.delayed(_partition_ar1)(p, *args, time, inner)
+             for p in shuffled.to_delayed()]
+    stats = _tree_sum(parts, _add_ar1)
+    times = np.sort(ddf[time].drop_duplicates().compute().to_numpy(dtype=float))
+    structure = AR1.from_gap_statistics(stats, len(units[inner]))
+    terms, info = _correlated_info(structure, stats, args, inner, x, y, sample, fixed,
+                                   formula, time=time, times=times)
+    return None, terms, info
+
+
+def _partition_het(part, levels, categories, design, units, z_info, het_var, het_levels,
+                   inner):
+    """``varIdent`` statistics of one partition: outer products per (unit, level)."""
+    from ._engine.residual import Independence
+    from .covstruct import w_columns, z_columns
+
+    lev = pd.Index(het_levels).get_indexer(part[het_var].to_numpy())
+    x, y, terms = _partition_design(part, levels, categories, design, units, z_info)
+    w, positions = w_columns(terms, x, y)
+    t = terms[inner]
+    names = [str(v) for v in het_levels]
+    stats = Independence(t.codes, t.n_units, w, het=(lev.astype(np.int64), names),
+                         cols=z_columns(positions)).het_statistics()
+    stats["counts"] = [np.bincount(term.codes, minlength=term.n_units) for term in terms]
+    stats["n"] = len(y)
+    return stats
+
+
+def _add_het(a, b):
+    return {"stats": a["stats"] + b["stats"], "count": a["count"] + b["count"],
+            "counts": [x + y for x, y in zip(a["counts"], b["counts"])], "n": a["n"] + b["n"]}
+
+
+def _dask_het(ddf, args, het_var, x, y, sample, fixed, formula):
+    """Random effects + a residual variance per level of ``het_var`` (no shuffle: the
+    statistics are sums over rows)."""
+    import dask
+
+    from ._engine.residual import Independence
+    from .covstruct import z_columns
+
+    levels, _, _, units, z_info = args
+    inner = _nested_inner(levels, units, "het_var")
+    het_levels = np.sort(ddf[het_var].drop_duplicates().compute().to_numpy())
+    parts = [dask.delayed(_partition_het)(p, *args, het_var, het_levels, inner)
+             for p in ddf.to_delayed()]
+    stats = _tree_sum(parts, _add_het)
+    c = stats["stats"].shape[2]
+    cols = z_columns(_w_positions(sample, levels, z_info, x, c, x.shape[1]))
+    structure = Independence.from_het_statistics(stats, [str(v) for v in het_levels], cols)
+    terms, info = _correlated_info(structure, stats, args, inner, x, y, sample, fixed,
+                                   formula, het_var=het_var)
     return None, terms, info
 
 

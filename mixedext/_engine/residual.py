@@ -97,6 +97,21 @@ class Independence(ResidualStructure):
         self.stats = outer_sums(key, w, w, n_units * k).reshape(n_units, k, self.c, self.c)
         self.count = np.bincount(lev, minlength=k)
 
+    def het_statistics(self) -> dict:
+        """What the structure keeps of the rows (with ``het``): sums over disjoint sets
+        of rows add up."""
+        return {"stats": self.stats, "count": self.count}
+
+    @classmethod
+    def from_het_statistics(cls, stats: dict, level_names, cols):
+        """A ``varIdent`` structure from (summed) :meth:`het_statistics`."""
+        out = cls.__new__(cls)
+        m, k, c, _ = stats["stats"].shape
+        out.codes, out.m, out.c, out.cols = None, m, c, np.asarray(cols)
+        out.het, out.n_het, out.k = (None, list(level_names)), k - 1, k
+        out.stats, out.count = stats["stats"], stats["count"]
+        return out
+
     def grams(self, eta):
         if self.het is None:
             return self.base, 0.0
