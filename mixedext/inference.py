@@ -230,6 +230,9 @@ def anova_table(res, ddf: str = "satterthwaite") -> pd.DataFrame:
         L[np.arange(sl.stop - sl.start), np.arange(sl.start, sl.stop)] = 1.0
         out = tests.f_test(L)
         rows[term] = out
-    frame = pd.DataFrame(rows).T[["F", "num_df", "den_df", "pvalue"]].astype(float)
+    columns = ["F", "num_df", "den_df", "pvalue"]
+    if not rows:  # an intercept-only model: nothing to test
+        return pd.DataFrame(columns=columns, dtype=float)
+    frame = pd.DataFrame(rows).T[columns].astype(float)
     frame["num_df"] = frame["num_df"].astype(int)
     return frame

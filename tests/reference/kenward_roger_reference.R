@@ -1,5 +1,5 @@
 ## Kenward-Roger references where it differs clearly from Satterthwaite: unbalanced data,
-## a random slope, crossed factors. (inference_reference.R holds KR for its four cases.)
+## a random slope, crossed factors, a singular fit. (inference_reference.R holds KR for its four cases.)
 ##
 ## Run from the repository root:
 ##     Rscript tests/reference/kenward_roger_reference.R
@@ -25,6 +25,8 @@ sleep$Subject <- factor(sleep$Subject)
 ## unbalanced: drop every 7th row (R rows 1, 8, 15, ...) and days 7-9 of the first 5 subjects
 keep <- (seq_len(nrow(sleep)) - 1) %% 7 != 0 &
   !(sleep$Subject %in% levels(sleep$Subject)[1:5] & sleep$Days >= 7)
+dye2 <- read.csv(file.path(classic_dir, "dyestuff2.csv"))
+dye2$Batch <- factor(dye2$Batch)
 pen <- read.csv(file.path(classic_dir, "penicillin.csv"))
 pen$plate <- factor(pen$plate)
 pen$sample <- factor(pen$sample)
@@ -37,6 +39,8 @@ cases <- list(
   sleep_unbalanced_ri = list(formula = "Reaction ~ Days + (1 | Subject)",
                              data = sleep[keep, ], data_file = "sleepstudy",
                              rows = "as sleep_unbalanced_slope"),
+  dyestuff2_singular = list(formula = "Yield ~ 1 + (1 | Batch)", data = dye2,
+                            data_file = "dyestuff2", rows = "all (a singular fit)"),
   penicillin_crossed = list(formula = "diameter ~ x + (1 | plate) + (1 | sample)",
                             data = pen, data_file = "penicillin",
                             rows = "all; x = ((i * 37) %% 11) / 10, i 1-based row number")
