@@ -48,8 +48,9 @@ def row_blocks(terms, n: int) -> list[np.ndarray]:
 
 
 def _covariance_parameters(terms, theta, sigma2):
-    """``gamma``: per term the lower triangle of ``sigma^2 Lambda Lambda'`` (one value for a
-    scalar term), then ``sigma^2``; with the ``(term, a, b)`` each belongs to."""
+    """``gamma`` without ``sigma^2``: per term the lower triangle of
+    ``sigma^2 Lambda Lambda'`` (one value for a scalar term), with the ``(term, a, b)``
+    each belongs to."""
     from ._engine.factor import lambda_blocks
 
     values, index = [], []
