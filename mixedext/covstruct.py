@@ -185,11 +185,12 @@ def parents_of(terms, codes, n_units):
     return out
 
 
-def correlated_deviance(model, endog=None) -> CorrelatedDeviance:
+def correlated_deviance(model, endog=None, exog=None) -> CorrelatedDeviance:
     """The deviance over ``(theta, eta)`` of a model with a residual structure (for the
-    response ``endog``, the model's by default)."""
+    response ``endog`` and fixed effects ``exog``, the model's by default)."""
     spec: ResidualSpec = model._residual_spec
-    w, slices = w_columns(model._terms, model.exog, model.endog if endog is None else endog)
+    exog = model.exog if exog is None else exog
+    w, slices = w_columns(model._terms, exog, model.endog if endog is None else endog)
     codes, m = spec.codes, spec.n_units
     cols = z_columns(slices)
     if spec.kind == "independence":
@@ -204,8 +205,8 @@ def correlated_deviance(model, endog=None) -> CorrelatedDeviance:
         struct = kernels.Unstructured(codes, m, w, tcodes, np.asarray(tvals), cols=cols)
     parents = parents_of(model._terms, codes, m)
     counts = [np.bincount(t.codes, minlength=t.n_units) for t in model._terms]
-    return CorrelatedDeviance(model._terms, struct, parents, slices, model.k_fe, model.nobs,
-                              counts)
+    return CorrelatedDeviance(model._terms, struct, parents, slices, exog.shape[1],
+                              model.nobs, counts)
 
 
 def fit_correlated(dev: CorrelatedDeviance, theta0, lower, reml, eta0=None):

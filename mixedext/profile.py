@@ -245,54 +245,88 @@ def fixed_effect_profile_intervals(res, alpha=0.05) -> pd.DataFrame:
     """Profile-likelihood intervals of the fixed effects (ML deviance, as lme4).
 
     For ``beta_j = b`` the ML deviance is minimised over ``theta`` (``sigma`` and the
-    other coefficients profiled out analytically) from the cross-products of the model
-    with offset ``b x_j``; the interval is where it exceeds the minimum by
+    other coefficients profiled out analytically) for the model with offset ``b x_j``:
+    from the cross-products with ``y - b x_j`` as response and ``x_j`` dropped (a linear
+    map of ``[X y]``), or, with a residual structure, from its statistics gathered again
+    and ``eta`` refitted too. The interval is where the deviance exceeds its minimum by
     ``chi2_1(1 - alpha)``. ``estimate`` is the fit's own (REML or ML) coefficient.
     """
     from ._engine.factor import theta_bounds
 
     model = res.model
-    if model._residual_spec is not None:
-        raise NotImplementedError("profile intervals of fixed effects are not available "
-                                  "with a residual structure; use method='wald'")
+    correlated = model._residual_spec is not None
+    if correlated:
+        res._require_rows("profile intervals of fixed effects with a residual structure")
     estimates = np.asarray(res.fe_params)
+    fitted = res
     if res.reml:  # lme4 profiles the ML deviance: refit by ML first
         try:
             res = model.fit(reml=False)._results
         finally:
             model.reml = True
     sol = res._engine[0]
-    base = model.deviance_function.cp
     lower = theta_bounds(model._terms)
     target = chi2.ppf(1 - alpha, 1)
     se = np.sqrt(np.diag(sol.xtvinvx_inv) * sol.sigma2)
     rows = []
-    for j, name in enumerate(model.exog_names):
-        ends = [_beta_endpoint(model, base, sol, j, target, se[j], direction, lower)
-                for direction in (-1, 1)]
-        rows.append((name, estimates[j], ends[0], ends[1]))
+    try:
+        for j, name in enumerate(model.exog_names):
+            refit = (_offset_refit_correlated(model, j, lower) if correlated else
+                     _offset_refit(model, j, lower))
+            ends = [_beta_endpoint(refit, sol, j, target, se[j], direction)
+                    for direction in (-1, 1)]
+            rows.append((name, estimates[j], ends[0], ends[1]))
+    finally:
+        _restore_structure(fitted)
     return pd.DataFrame(rows, columns=["term", "estimate", "lower", "upper"]).set_index("term")
 
 
-def _beta_endpoint(model, base, sol, j, target, se, direction, lower) -> float:
-    """Where the ML deviance profiled over ``theta`` with ``beta_j`` held fixed exceeds its
-    minimum by ``target``, on one side of the estimate."""
+def _offset_refit(model, j, lower):
+    """``refit(b, start) -> (ML deviance, theta)`` of the model with ``beta_j = b``."""
     from ._engine.deviance import ProfiledDeviance
     from ._engine.optimize import minimize_theta
 
+    base = model.deviance_function.cp
     reduced = ProfiledDeviance(None, None, model._terms, cp=_beta_held_at(base, j, 0.0))
-    start = {"theta": sol.theta}
+
+    def refit(b, start):
+        reduced.set_cross_products(_beta_held_at(base, j, b))
+        opt = minimize_theta(lambda th: reduced(th, False), start[:len(lower)], lower)
+        return opt.deviance, opt.theta
+
+    return refit
+
+
+def _offset_refit_correlated(model, j, lower):
+    """As :func:`_offset_refit` with a residual structure: ``start`` is ``(theta, eta)``."""
+    from .covstruct import correlated_deviance, fit_correlated
+
+    x = np.asarray(model.exog, dtype=float)
+    y = np.asarray(model.endog, dtype=float)
+    k = len(lower)
+
+    def refit(b, start):
+        dev = correlated_deviance(model, endog=y - b * x[:, j], exog=np.delete(x, j, axis=1))
+        _, sol = fit_correlated(dev, start[:k], lower, False, eta0=start[k:])
+        return sol.deviance, np.concatenate([sol.theta, sol.eta])
+
+    return refit
+
+
+def _beta_endpoint(refit, sol, j, target, se, direction) -> float:
+    """Where the ML deviance with ``beta_j`` held fixed exceeds its minimum by ``target``,
+    on one side of the estimate (``refit`` warm-started from the last point)."""
+    hat = np.concatenate([sol.theta, [] if sol.eta is None else sol.eta])
+    start = {"x": hat}
 
     def excess(b):
-        reduced.set_cross_products(_beta_held_at(base, j, b))
-        opt = minimize_theta(lambda th: reduced(th, False), start["theta"], lower)
-        start["theta"] = opt.theta
-        return opt.deviance - sol.deviance - target
+        dev, start["x"] = refit(b, start["x"])
+        return dev - sol.deviance - target
 
     step = 2.0 * se
     while excess(sol.beta[j] + direction * step) < 0:
         step *= 2
-    start["theta"] = sol.theta
+    start["x"] = hat
     a, b = sorted((sol.beta[j], sol.beta[j] + direction * step))
     return brentq(excess, a, b, xtol=1e-8 * max(se, 1e-300), rtol=1e-10)
 

@@ -28,7 +28,29 @@ def test_fixed_effect_intervals_bad_input():
         res.conf_int_fe("bootstrap")
     ar = mx.mixedlm("Reaction ~ Days + (1 | Subject)", d, cov_struct="ar1",
                     time="Days").fit()
-    with pytest.raises(NotImplementedError, match="residual structure"):
-        ar.conf_int_fe()
     wald = ar.conf_int_fe("wald")
     assert (wald["lower"] < wald["estimate"]).all() and (wald["estimate"] < wald["upper"]).all()
+
+
+def test_fixed_effect_profile_with_ar1_equals_offset_refits():
+    """At each endpoint b of the Days interval, the ML fit of the model with the offset
+    b * Days (a fresh model without Days, AR(1) and all) is chi2_1(0.95) / 2 below the
+    full ML fit in log-likelihood."""
+    from scipy.stats import chi2
+
+    d = mx.datasets.load("sleepstudy")
+    kw = dict(cov_struct="ar1", time="Days")
+    res = mx.mixedlm("Reaction ~ Days + (1 | Subject)", d, **kw).fit()
+    table = res.conf_int_fe("profile")
+    assert res.model.reml and res.model._correlated._eta == pytest.approx(
+        res._engine[0].eta)  # left at the REML fit
+    full = mx.mixedlm("Reaction ~ Days + (1 | Subject)", d, **kw).fit(reml=False)
+    for side in ("lower", "upper"):
+        b = table.loc["Days", side]
+        offset = mx.mixedlm("y ~ 1 + (1 | Subject)", d.assign(y=d.Reaction - b * d.Days),
+                            **kw).fit(reml=False)
+        assert 2 * (full.llf - offset.llf) == pytest.approx(chi2.ppf(0.95, 1), abs=1e-4)
+        b = table.loc["Intercept", side]  # the random intercept's column stays in Z
+        offset = mx.mixedlm("y ~ 0 + Days + (1 | Subject)", d.assign(y=d.Reaction - b),
+                            **kw).fit(reml=False)
+        assert 2 * (full.llf - offset.llf) == pytest.approx(chi2.ppf(0.95, 1), abs=1e-4)
