@@ -217,10 +217,19 @@ def fit_correlated(dev: CorrelatedDeviance, theta0, lower, reml, eta0=None):
     k = len(theta0)
     x0 = np.concatenate([theta0, dev.structure.start() if eta0 is None else eta0])
     lo = np.concatenate([lower, np.full(dev.structure.n_eta, -np.inf)])
-    # L-BFGS-B to the neighbourhood, then Newton steps (theta and eta are strongly
-    # correlated: L-BFGS-B alone crawls along the ridge)
-    opt = minimize_theta(lambda x: dev(x, reml), x0, lo, ftol=1e-10, gtol=1e-4,
-                         jac="2-point" if len(x0) <= 6 else "3-point", polish=True)
+    # L-BFGS-B with forward differences to the neighbourhood, then (theta and eta are
+    # strongly correlated: L-BFGS-B alone crawls along the ridge) Newton steps, or for
+    # many parameters L-BFGS-B again with central differences
+    def deviance(x):
+        return dev(x, reml)
+
+    opt = minimize_theta(deviance, x0, lo, ftol=1e-10, gtol=1e-4, jac="2-point",
+                         polish=True)
+    if len(x0) > 6:
+        first = opt
+        opt = minimize_theta(deviance, first.theta, lo, ftol=1e-10, gtol=1e-4)
+        opt.history[:0] = first.history
+        opt.nfev = len(opt.history)
     dev.set_eta(opt.theta[k:])
     sol = dev.inner.solution(opt.theta[:k], reml)
     sol.deviance += dev.logdet_r
