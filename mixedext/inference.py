@@ -130,26 +130,23 @@ class Satterthwaite:
         self._at(self.varpar)  # leave the deviance at the fit
 
     def _at(self, vp):
-        """The profiled deviance at ``vp``'s residual parameters, and their ``log|R|``."""
+        """The profiled deviance at ``vp``'s residual parameters."""
         if self._corr is None:
-            return self._dev, 0.0
+            return self._dev
         if not self._corr.set_eta(vp[self._k + 1:]):
             raise np.linalg.LinAlgError("residual covariance not positive definite")
-        return self._corr.inner, self._corr.logdet_r
+        return self._corr.inner
 
     def _deviance(self, vp):
-        theta, s = vp[:self._k], vp[self._k]
-        dev, logdet_r = self._at(vp)
-        f = dev.factor(theta)
-        _, r2, logdet_rx = dev._read(f, self._reml)
-        dof = dev.n - (dev.p if self._reml else 0)
-        out = f.logdet + dof * np.log(2 * np.pi * s ** 2) + r2 / s ** 2 + logdet_r
-        return out + (logdet_rx if self._reml else 0.0)
+        theta, s2 = vp[:self._k], vp[self._k] ** 2
+        if self._corr is None:
+            return self._dev.at_scale(theta, s2, self._reml)
+        return self._corr.at_scale(theta, s2, vp[self._k + 1:], self._reml)
 
     def _vcov(self, vp):
         import scipy.linalg as sla
 
-        dev, _ = self._at(vp)
+        dev = self._at(vp)
         f = dev.factor(vp[:self._k])
         p = dev.p
         rx_inv = sla.solve_triangular(f.lxx[:p, :p], np.eye(p), lower=True)

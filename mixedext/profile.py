@@ -107,22 +107,17 @@ class NaturalParameters:
 
     def deviance(self, phi, eta=None):
         """The (non-profiled) REML or ML deviance at ``phi`` (and ``eta``)."""
-        dev, extra = self.dev, 0.0
-        if self.corr is not None:
-            if not self.corr.set_eta(self.eta_hat if eta is None else eta):
-                return np.inf
-            dev, extra = self.corr.inner, self.corr.logdet_r
         try:
             theta, sigma = self.to_theta(phi)
             if sigma <= 0:
                 return np.inf
-            f = dev.factor(theta)
-            _, r2, logdet_rx = dev._read(f, self.reml)
+            if self.corr is None:
+                out = self.dev.at_scale(theta, sigma ** 2, self.reml)
+            else:
+                out = self.corr.at_scale(theta, sigma ** 2,
+                                         self.eta_hat if eta is None else eta, self.reml)
         except np.linalg.LinAlgError:
             return np.inf
-        dof = dev.n - (dev.p if self.reml else 0)
-        out = f.logdet + dof * np.log(2 * np.pi * sigma ** 2) + r2 / sigma ** 2 + extra
-        out += logdet_rx if self.reml else 0.0
         return out if np.isfinite(out) else np.inf
 
     def profile(self, j, value, start=None):

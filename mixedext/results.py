@@ -528,19 +528,13 @@ def _psi_covariance(model, sol) -> np.ndarray:
         psi, s2, eta = x[:k], x[k], x[k + 1:]
         if s2 <= 0:
             return np.nan
-        dev, extra = model.deviance_function, 0.0
-        if corr is not None:
-            if not corr.set_eta(eta):
-                return np.nan
-            dev, extra = corr.inner, corr.logdet_r
-        dof = dev.n - dev.p if reml else dev.n
         try:
-            fac = dev.factor(_psi_to_theta(model, psi, s2))
-            _, r2, logdet_rx = dev._read(fac, reml)
+            theta = _psi_to_theta(model, psi, s2)
+            out = (model.deviance_function.at_scale(theta, s2, reml) if corr is None
+                   else corr.at_scale(theta, s2, eta, reml))
         except np.linalg.LinAlgError:
             return np.nan
-        out = fac.logdet + dof * np.log(2 * np.pi * s2) + r2 / s2 + extra
-        return 0.5 * (out + (logdet_rx if reml else 0.0))
+        return 0.5 * out if np.isfinite(out) else np.nan
 
     x0 = np.concatenate([psi0, [sol.sigma2], eta0])
     m = len(x0)

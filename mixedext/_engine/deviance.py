@@ -91,6 +91,16 @@ class ProfiledDeviance:
             dev += logdet_rx
         return dev, r2, logdet_rx
 
+    def at_scale(self, theta: np.ndarray, sigma2: float, reml: bool = True) -> float:
+        """The deviance at ``(theta, sigma^2)``, not profiled over ``sigma^2`` (``beta``
+        still is): ``log|L|^2 + dof log(2 pi sigma^2) + r^2 / sigma^2`` (REML: ``+ log|R_X|^2``,
+        ``dof = n - p``). Raises ``LinAlgError`` where Omega is not positive definite."""
+        f = self.factor(theta)
+        _, r2, logdet_rx = self._read(f, reml)
+        dof = self.n - self.p if reml else self.n
+        out = f.logdet + dof * np.log(2 * np.pi * sigma2) + r2 / sigma2
+        return out + (logdet_rx if reml else 0.0)
+
     def __call__(self, theta: np.ndarray, reml: bool = True) -> float:
         """The deviance at ``theta`` (``inf`` where Omega is not positive definite)."""
         try:
@@ -172,6 +182,13 @@ class CorrelatedDeviance:
             self.inner.set_cross_products(cp)
         self._eta, self.logdet_r = eta.copy(), logdet
         return True
+
+    def at_scale(self, theta, sigma2, eta, reml: bool = True) -> float:
+        """:meth:`ProfiledDeviance.at_scale` at residual parameters ``eta`` (plus
+        ``log|R|``); ``inf`` where ``R`` is not positive definite."""
+        if not self.set_eta(eta):
+            return np.inf
+        return self.inner.at_scale(theta, sigma2, reml) + self.logdet_r
 
     def __call__(self, params, reml: bool = True) -> float:
         params = np.asarray(params, dtype=float)

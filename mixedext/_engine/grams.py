@@ -53,11 +53,6 @@ class UnitGrams:
     total: np.ndarray
 
     @classmethod
-    def outer(cls, codes, left, right, m: int, cols) -> UnitGrams:
-        """``sum_{rows i in unit} left_i right_i'``."""
-        return UnitSums(codes, m).grams(left, right, cols)
-
-    @classmethod
     def from_full(cls, g: np.ndarray, cols) -> UnitGrams:
         """From complete per-unit Gram matrices (m, c, c)."""
         return cls(np.asarray(cols), g[:, cols], g.sum(axis=0))

@@ -88,7 +88,7 @@ class Independence(ResidualStructure):
     def __init__(self, unit_codes, n_units, w, *, het=None, cols=None):
         super().__init__(unit_codes, n_units, w, het=het, cols=cols)
         if het is None:
-            self.base = UnitGrams.outer(unit_codes, w, w, n_units, self.cols)
+            self.base = UnitSums(unit_codes, n_units).grams(w, w, self.cols)
             return
         lev = het[0]
         k = len(het[1])
