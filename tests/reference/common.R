@@ -54,3 +54,12 @@ ranef_blocks <- function(m) {
 write_reference <- function(out, file)
   jsonlite::write_json(out, file, auto_unbox = TRUE, digits = NA, pretty = TRUE,
                        na = "null")
+
+## A case's data: a bundled data set (``data`` its name, the CSV in ``classic_dir``) or a
+## simulated CSV in ``sim_dir`` (``data`` its path); both directories are set by the
+## calling script.
+classic <- function(name, file, factors)
+  list(data = name, path = file.path(classic_dir, file), factors = factors)
+simulated <- function(file, factors)
+  list(data = file.path(sim_dir, file), path = file.path(sim_dir, file),
+       factors = factors)

@@ -48,11 +48,6 @@ ctrl_text <- list(
   nloptwrap = sprintf("glmerControl(optimizer = 'nloptwrap', optCtrl = list(xtol_abs = 1e-12, ftol_abs = 1e-14, maxeval = 1e5), tolPwrss = %g)", tol_pwrss)
 )
 
-classic <- function(name, file, factors)
-  list(data = name, path = file.path(classic_dir, file), factors = factors)
-simulated <- function(file, factors)
-  list(data = file.path(sim_dir, file), path = file.path(sim_dir, file),
-       factors = factors)
 
 f_cbpp <- "cbind(incidence, size - incidence) ~ period + (1 | herd)"
 f_readm <- "readmit ~ age + severity + teaching + (1 | unit)"

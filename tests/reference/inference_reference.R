@@ -34,11 +34,6 @@ have_pbkrtest <- requireNamespace("pbkrtest", quietly = TRUE)
 
 ctrl <- lmer_tight_controls()
 
-classic <- function(name, file, factors)
-  list(data = name, path = file.path(classic_dir, file), factors = factors)
-simulated <- function(file, factors)
-  list(data = file.path(sim_dir, file), path = file.path(sim_dir, file),
-       factors = factors)
 
 cases <- list(
   sleepstudy_slope = c(list(formula = "Reaction ~ Days + (Days | Subject)"),

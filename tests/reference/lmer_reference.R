@@ -26,11 +26,6 @@ ctrl <- lmer_tight_controls()
 ## name -> list(formula, data label, csv path, grouping columns made into factors)
 ## "data" is the bundled data set's name (the CSV's stem, as in mixedext.datasets) for
 ## classic data, the CSV path for simulated data; "data_file" is always the CSV path.
-classic <- function(name, file, factors)
-  list(data = name, path = file.path(classic_dir, file), factors = factors)
-simulated <- function(file, factors)
-  list(data = file.path(sim_dir, file), path = file.path(sim_dir, file),
-       factors = factors)
 
 cases <- list(
   sleepstudy_slope = c(list(formula = "Reaction ~ Days + (Days | Subject)"),

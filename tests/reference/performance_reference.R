@@ -49,11 +49,6 @@ gctrl_check <- list(
                                             optCtrl = list(rhobeg = 2e-4, rhoend = 2e-10,
                                                            maxfun = 1e5)))
 
-classic <- function(name, file, factors)
-  list(data = name, path = file.path(classic_dir, file), factors = factors)
-simulated <- function(file, factors)
-  list(data = file.path(sim_dir, file), path = file.path(sim_dir, file),
-       factors = factors)
 
 ## nested: grouping factors from outermost to innermost, with R's VarCorr group names
 cases <- list(
