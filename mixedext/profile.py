@@ -17,6 +17,8 @@ terminals; ``seed`` makes the draws reproducible.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from scipy.optimize import brentq, minimize
@@ -100,6 +102,15 @@ class NaturalParameters:
             theta.extend(lam[rows[idx], cols[idx]])
         return np.array(theta), sigma
 
+    def label(self, j) -> str:
+        """A readable name of parameter ``j`` for messages."""
+        level, term, term2 = self.names[j]
+        if self.kinds[j] == "sigma":
+            return "sigma (residual SD)"
+        if self.kinds[j] == "corr":
+            return f"the correlation of {term} and {term2} in {level}"
+        return f"the SD of {term} in {level}"
+
     @property
     def hat_full(self):
         """``(phi, eta)`` at the estimates."""
@@ -154,41 +165,66 @@ class NaturalParameters:
                   for i, b in enumerate(bounds)]
         if len(free) == 0:
             return f(np.zeros(0)), split(np.zeros(0))
-        r = minimize(f, x0, method="L-BFGS-B", jac="3-point", bounds=bounds,
-                     options=dict(ftol=1e-11, gtol=1e-6, maxls=50))
+        with np.errstate(invalid="ignore", over="ignore"):  # inf at infeasible points
+            r = minimize(f, x0, method="L-BFGS-B", jac="3-point", bounds=bounds,
+                         options=dict(ftol=1e-11, gtol=1e-6, maxls=50))
         return float(r.fun), split(r.x)
 
 
 def _endpoint(prof, j, target, direction):
-    """Where the profiled deviance rises by ``target`` on one side of the estimate."""
+    """Where the profiled deviance rises by ``target`` on one side of the estimate.
+
+    The search walks outward from the estimate in doubling steps, each profile warm-started
+    from the previous point's minimiser, until the deviance exceeds the cut-off; the root is
+    then found in the last step with every evaluation started from the minimiser at its
+    inner end. When the deviance at the parameter's bound (an SD of 0, a correlation of
+    +-1) is still within the cut-off, the interval ends at the bound (as lme4's
+    ``confint``). A bracket that cannot be found gives NaN with a warning.
+    """
     hat = prof.hat[j]
-    lo, hi = prof.lower[j], prof.upper[j]
-    start = {"phi": prof.hat_full}
-
-    def g(v):
-        d, full = prof.profile(j, v, start["phi"])
-        start["phi"] = full
-        return d - prof.d_hat - target
-
+    bound = prof.lower[j] if direction < 0 else prof.upper[j]
+    kind = prof.kinds[j]
     scale = abs(hat) if hat != 0 else 1.0
-    if direction < 0:
-        bound = lo if np.isfinite(lo) else hat - 1e3 * scale
-        edge = bound + {"corr": 1e-9, "sigma": 1e-6 * scale}.get(prof.kinds[j], 0.0)
-        edge = max(edge, lo)
-        if hat - edge <= 1e-12 or g(edge) < 0:
-            return edge
-        return brentq(g, edge, hat, xtol=1e-6 * scale, rtol=1e-7)
-    step = 0.5 * scale
-    b = hat + step
-    if np.isfinite(hi):
-        b = min(b, hi - 1e-9)
-    while g(b) < 0:
-        if np.isfinite(hi) and b >= hi - 2e-9:
-            return hi
+    # the last point at which the deviance is evaluated on this side
+    if kind == "corr":
+        edge = bound - direction * 1e-9
+    elif kind == "sigma" and direction < 0:
+        edge = bound + 1e-6 * scale
+    else:
+        edge = bound
+    if direction * (edge - hat) <= 1e-12 * scale:
+        return bound
+    name = prof.label(j)
+
+    def excess(v, start):
+        d, full = prof.profile(j, v, start)
+        return d - prof.d_hat - target, full
+
+    inner, start = hat, prof.hat_full
+    step = 0.5 * scale if kind != "corr" else 0.5 * abs(edge - hat)
+    for _ in range(64):
+        v = hat + direction * step
+        if not np.isfinite(edge) and not np.isfinite(v):
+            break
+        if np.isfinite(edge) and direction * (v - edge) >= 0:
+            v = edge
+        gv, full = excess(v, start)
+        if not np.isfinite(gv):
+            break
+        if gv > 0:
+            lo, hi = sorted((inner, v))
+            try:
+                return brentq(lambda u: excess(u, start)[0], lo, hi,
+                              xtol=1e-6 * scale, rtol=1e-7)
+            except ValueError:  # the deviance is not continuous along the profile
+                break
+        if v == edge:
+            return bound  # still within the cut-off at the bound
+        inner, start = v, full
         step *= 2
-        b = hat + step if not np.isfinite(hi) else min(hat + step, hi - 1e-9)
-    start["phi"] = prof.hat_full
-    return brentq(g, hat, b, xtol=1e-6 * scale, rtol=1e-7)
+    warnings.warn(f"profile interval of {name}: no {'lower' if direction < 0 else 'upper'} "
+                  "end found; NaN reported", RuntimeWarning, stacklevel=4)
+    return np.nan
 
 
 def profile_intervals(res, alpha=0.05) -> pd.DataFrame:
@@ -268,7 +304,7 @@ def fixed_effect_profile_intervals(res, alpha=0.05) -> pd.DataFrame:
         for j, name in enumerate(model.exog_names):
             refit = (_offset_refit_correlated(model, j, lower) if correlated else
                      _offset_refit(model, j, lower))
-            ends = [_beta_endpoint(refit, sol, j, target, se[j], direction)
+            ends = [_beta_endpoint(refit, sol, j, target, se[j], direction, name)
                     for direction in (-1, 1)]
             rows.append((name, estimates[j], ends[0], ends[1]))
     finally:
@@ -308,7 +344,7 @@ def _offset_refit_correlated(model, j, lower):
     return refit
 
 
-def _beta_endpoint(refit, sol, j, target, se, direction) -> float:
+def _beta_endpoint(refit, sol, j, target, se, direction, name) -> float:
     """Where the ML deviance with ``beta_j`` held fixed exceeds its minimum by ``target``,
     on one side of the estimate (``refit`` warm-started from the last point)."""
     hat = np.concatenate([sol.theta, [] if sol.eta is None else sol.eta])
@@ -319,11 +355,22 @@ def _beta_endpoint(refit, sol, j, target, se, direction) -> float:
         return dev - sol.deviance - target
 
     step = 2.0 * se
-    while excess(sol.beta[j] + direction * step) < 0:
+    for _ in range(64):
+        gv = excess(sol.beta[j] + direction * step)
+        if not gv < 0:
+            break
         step *= 2
-    start["x"] = hat
-    a, b = sorted((sol.beta[j], sol.beta[j] + direction * step))
-    return brentq(excess, a, b, xtol=1e-8 * max(se, 1e-300), rtol=1e-10)
+    if np.isfinite(gv) and gv > 0:
+        start["x"] = hat
+        a, b = sorted((sol.beta[j], sol.beta[j] + direction * step))
+        try:
+            return brentq(excess, a, b, xtol=1e-8 * max(se, 1e-300), rtol=1e-10)
+        except ValueError:
+            pass
+    side = "lower" if direction < 0 else "upper"
+    warnings.warn(f"profile interval of fixed effect {name!r}: no {side} end found; NaN "
+                  "reported", RuntimeWarning, stacklevel=4)
+    return np.nan
 
 
 def bootstrap_refits(res, n_boot: int, seed=None, progress=None) -> list:
@@ -439,9 +486,20 @@ def icc_profile_interval(res, level, alpha=0.05):
         return profiled(c) - d_hat - target
 
     eps = 1e-10
+
+    def end(edge, bound):
+        if g(edge) < 0:
+            return bound  # still within the cut-off at the bound
+        try:
+            return brentq(g, *sorted((edge, icc_hat)), xtol=1e-12)
+        except ValueError:
+            side = "lower" if bound == 0 else "upper"
+            warnings.warn(f"profile interval of the ICC of {level!r}: no {side} end found; "
+                          "NaN reported", RuntimeWarning, stacklevel=4)
+            return np.nan
+
     try:
-        lower = eps if g(eps) < 0 else brentq(g, eps, icc_hat, xtol=1e-12)
-        upper = 1 - eps if g(1 - eps) < 0 else brentq(g, icc_hat, 1 - eps, xtol=1e-12)
+        lower, upper = end(eps, 0.0), end(1 - eps, 1.0)
     finally:
         _restore_structure(res)
     return icc_hat, lower, upper

@@ -54,3 +54,101 @@ def test_fixed_effect_profile_with_ar1_equals_offset_refits():
         offset = mx.mixedlm("y ~ 0 + Days + (1 | Subject)", d.assign(y=d.Reaction - b),
                             **kw).fit(reml=False)
         assert 2 * (full.llf - offset.llf) == pytest.approx(chi2.ppf(0.95, 1), abs=1e-4)
+
+
+def _slope_data(seed, rho, n_g=60, n_t=6):
+    """Random intercept (SD 1) and slope (SD 0.5) with correlation ``rho``."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    cov = np.array([[1.0, 0.5 * rho], [0.5 * rho, 0.25]])
+    b = rng.multivariate_normal([0, 0], cov, size=n_g)
+    g = np.repeat(np.arange(n_g), n_t)
+    t = np.tile(np.arange(n_t), n_g).astype(float)
+    y = 1 + 0.5 * t + b[g, 0] + b[g, 1] * t + rng.normal(scale=0.5, size=len(g))
+    return pd.DataFrame(dict(y=y, t=t, g=g))
+
+
+def _held_minimum(prof, j, value):
+    """The ML deviance minimised by Nelder-Mead over the other natural parameters with
+    ``phi_j = value``: an optimiser independent of the profile's L-BFGS-B."""
+    from scipy.optimize import minimize
+
+    free = np.delete(np.arange(len(prof.hat)), j)
+
+    def f(x):
+        phi = prof.hat.copy()
+        phi[free] = x
+        phi[j] = value
+        ok = np.all(phi >= prof.lower) and np.all(phi <= prof.upper)
+        return prof.deviance(phi) if ok else np.inf
+
+    r = minimize(f, prof.hat[free], method="Nelder-Mead",
+                 options=dict(xatol=1e-9, fatol=1e-11, maxiter=20000, maxfev=20000))
+    return r.fun
+
+
+@pytest.mark.parametrize("seed, rho, corr_hat", [(4, 0.97, 0.9958), (11, 0.97, 0.9927),
+                                                 (8, -0.995, -0.9984)])
+def test_profile_of_a_correlation_near_one(seed, rho, corr_hat):
+    """A random slope whose correlation estimate is within 0.01 of +-1: every end is
+    finite or the bound, and each finite end is where an independent minimisation of the
+    ML deviance with that parameter held fixed is chi2_1(0.95) above the ML minimum
+    (1e-3 absolute)."""
+    import warnings
+
+    from scipy.stats import chi2
+
+    from mixedext.profile import NaturalParameters
+
+    d = _slope_data(seed, rho)
+    res = mx.mixedlm("y ~ t + (1 + t | g)", d).fit()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no RuntimeWarning, no NaN end
+        table = res.conf_int_vc("profile")
+    corr = table.loc[table.parameter == "corr"].iloc[0]
+    assert corr["estimate"] == pytest.approx(corr_hat, abs=1e-3)
+    assert np.isfinite(table[["lower", "upper"]].to_numpy()).all()
+    assert (corr["lower"], corr["upper"])[rho > 0] == (-1.0, 1.0)[rho > 0]  # the bound
+    prof = NaturalParameters(mx.mixedlm("y ~ t + (1 + t | g)", d).fit(reml=False)._results)
+    target = prof.d_hat + chi2.ppf(0.95, 1)
+    for j in range(len(prof.hat)):
+        for end in table.loc[j, ["lower", "upper"]]:
+            if end in (-1.0, 1.0, 0.0):
+                continue
+            assert _held_minimum(prof, j, end) == pytest.approx(target, abs=1e-3)
+
+
+def test_profile_of_a_boundary_correlation_ends_at_the_bound():
+    """A fit with correlation -1 (singular): the correlation's interval ends at -1, the
+    other ends are finite."""
+    import warnings
+
+    d = _slope_data(0, -0.995)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mx.SingularFitWarning)
+        res = mx.mixedlm("y ~ t + (1 + t | g)", d).fit()
+        table = res.conf_int_vc("profile")
+    assert res.singular
+    corr = table.loc[table.parameter == "corr"].iloc[0]
+    assert corr["lower"] == -1.0 and -1.0 < corr["upper"] < 1.0
+    assert np.isfinite(table[["lower", "upper"]].to_numpy()).all()
+
+
+def test_profile_end_without_a_bracket_is_nan_with_a_warning(monkeypatch):
+    """A deviance that is NaN away from the estimate gives NaN ends and a warning naming
+    the parameter, not an exception."""
+    from mixedext import profile
+
+    d = mx.datasets.load("pastes")
+    res = mx.mixedlm("strength ~ 1 + (1 | batch/cask)", d).fit(reml=False)
+    real = profile.NaturalParameters.profile
+
+    def broken(self, j, value, start=None):
+        dev, full = real(self, j, value, start)
+        return (dev if abs(value - self.hat[j]) < 1e-3 * abs(self.hat[j]) else np.nan), full
+
+    monkeypatch.setattr(profile.NaturalParameters, "profile", broken)
+    with pytest.warns(RuntimeWarning, match="the SD of Intercept in batch/cask"):
+        table = res.conf_int_vc("profile")
+    assert table[["lower", "upper"]].isna().all().all()

@@ -159,15 +159,20 @@ def batched_cholesky(d: np.ndarray) -> np.ndarray:
     """Lower Cholesky factors of an (m, q, q) stack; closed forms for q = 1, 2."""
     q = d.shape[1]
     if q == 1:
+        if not np.all(d > 0):
+            raise np.linalg.LinAlgError("matrix is not positive definite")
         return np.sqrt(d)
     if q == 2:
         out = np.zeros_like(d)
+        if not np.all(d[:, 0, 0] > 0):
+            raise np.linalg.LinAlgError("matrix is not positive definite")
         l11 = np.sqrt(d[:, 0, 0])
         l21 = d[:, 1, 0] / l11
-        out[:, 0, 0], out[:, 1, 0] = l11, l21
-        out[:, 1, 1] = np.sqrt(d[:, 1, 1] - l21 ** 2)
-        if not np.all(np.isfinite(out)):
+        l22_sq = d[:, 1, 1] - l21 ** 2
+        if not np.all(l22_sq > 0):
             raise np.linalg.LinAlgError("matrix is not positive definite")
+        out[:, 0, 0], out[:, 1, 0] = l11, l21
+        out[:, 1, 1] = np.sqrt(l22_sq)
         return out
     return np.linalg.cholesky(d)
 
