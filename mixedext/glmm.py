@@ -134,8 +134,8 @@ class BinomialMixedGLM(BinomialBayesMixedGLM):
             opt = minimize_theta(lambda x: objective(x, nagq), opt.theta, lower,
                                  maxiter=maxiter, jac=jac, polish=True)
         if len(x0) > 6:  # minimize_theta polishes up to 6 parameters itself
-            opt.theta, opt.deviance = newton_polish(lambda x: objective(x, nagq), opt.theta,
-                                                    lower, fx=opt.deviance)
+            opt.theta, opt.deviance, _ = newton_polish(lambda x: objective(x, nagq),
+                                                       opt.theta, lower, fx=opt.deviance)
         if not opt.converged:
             warnings.warn(f"fit_ml did not converge ({opt.message}); try rescaling "
                           "covariates or a simpler random-effect structure",

@@ -78,7 +78,15 @@ def minimize_theta(fun, theta0, lower, *, maxiter: int = 2000, ftol: float = 1e-
         if start is None:
             break
     if polish and theta.size <= 6 and np.isfinite(best):
-        theta, best = newton_polish(logged, theta, lower, fx=best)
+        for _ in range(3):  # when Newton steps do not settle, L-BFGS-B stopped early
+            theta, best, settled = newton_polish(logged, theta, lower, fx=best)
+            if settled:
+                break
+            res = minimize(logged, theta, method="L-BFGS-B", jac=jac, bounds=bounds,
+                           options=dict(ftol=ftol, gtol=gtol, maxiter=maxiter, maxls=50))
+            nit += int(res.nit)
+            if res.fun < best:
+                theta, best = np.maximum(res.x, lower), logged(np.maximum(res.x, lower))
     converged = bool(res.success) and np.isfinite(best)
     msg = res.message if isinstance(res.message, str) else str(res.message)
     return OptimResult(theta, best, converged, msg, len(history), nit, history)
@@ -121,17 +129,22 @@ def newton_polish(fun, x, lower, *, fx=None, steps: int = 3, rel: float = 1e-4,
 
     Parameters at their lower bound stay there. A step is kept only if it lowers
     ``fun``; after a kept step whose predicted decrease was below ``tol`` the next one
-    would change nothing that matters, so the polish stops. Returns the polished point
-    and its value. Used where each evaluation is costly but smooth (the Laplace
-    deviance, residual correlation), to reach the optimum to ~1e-8 from L-BFGS-B's ~1e-5.
-    ``fx``: ``fun(x)`` when already known.
+    would change nothing that matters, so the polish stops. Used where each evaluation is
+    costly but smooth (the Laplace deviance, residual correlation), to reach the optimum
+    to ~1e-8 from L-BFGS-B's ~1e-5. ``fx``: ``fun(x)`` when already known.
+
+    Returns the polished point, its value and whether it settled: the Hessian was
+    positive definite and the last predicted decrease below ``tol`` (False means ``x``
+    is not near a minimum: the caller's optimiser stopped early).
     """
     x = np.asarray(x, dtype=float).copy()
     fx = fun(x) if fx is None else fx
+    settled = False
     for _ in range(steps):
         free = ~((x - lower) <= 1e-10)
         idx = np.flatnonzero(free)
         if idx.size == 0:
+            settled = True
             break
         h = rel * np.maximum(np.abs(x[idx]), 1e-2)
         k = idx.size
@@ -158,16 +171,21 @@ def newton_polish(fun, x, lower, *, fx=None, steps: int = 3, rel: float = 1e-4,
             break
         if not np.all(np.isfinite(step)):
             break
+        decrease = 0.5 * grad @ step
+        positive = np.all(np.linalg.eigvalsh(hess) > 0)
         cand = x.copy()
         cand[idx] -= step
         cand = np.maximum(cand, lower)
         fc = fun(cand)
         if not fc < fx:
+            # at the noise floor of the differences, or the quadratic model is poor here
+            settled = positive and decrease < tol
             break
         x, fx = cand, fc
-        if 0.5 * grad @ step < tol:
+        if positive and decrease < tol:
+            settled = True
             break
-    return x, fx
+    return x, fx, settled
 
 
 def central_hessian(fun, x0, h, lower=None) -> np.ndarray:
