@@ -27,8 +27,7 @@ from ._engine import residual as kernels
 from ._engine.deviance import CorrelatedDeviance
 from .formula.terms import unit_codes
 
-__all__ = ["ResidualSpec", "residual_spec", "correlated_deviance", "fit_correlated",
-           "STRUCTURES"]
+__all__ = ["ResidualSpec", "residual_spec", "correlated_deviance", "STRUCTURES"]
 
 STRUCTURES = ("independence", "ar1", "car1", "exchangeable", "unstructured")
 MAX_UNSTRUCTURED_TIMES = 20
@@ -185,12 +184,11 @@ def parents_of(terms, codes, n_units):
     return out
 
 
-def correlated_deviance(model, endog=None, exog=None) -> CorrelatedDeviance:
-    """The deviance over ``(theta, eta)`` of a model with a residual structure (for the
-    response ``endog`` and fixed effects ``exog``, the model's by default)."""
-    spec: ResidualSpec = model._residual_spec
-    exog = model.exog if exog is None else exog
-    w, slices = w_columns(model._terms, exog, model.endog if endog is None else endog)
+def correlated_deviance(spec: ResidualSpec, terms, exog, endog) -> CorrelatedDeviance:
+    """The deviance over ``(theta, eta)`` of a model with the residual structure ``spec``,
+    random-effect ``terms``, fixed effects ``exog`` and response ``endog``."""
+    exog = np.asarray(exog, dtype=float)
+    w, slices = w_columns(terms, exog, endog)
     codes, m = spec.codes, spec.n_units
     cols = z_columns(slices)
     if spec.kind == "independence":
@@ -203,45 +201,15 @@ def correlated_deviance(model, endog=None, exog=None) -> CorrelatedDeviance:
     else:
         tcodes, tvals = pd.factorize(spec.times, sort=True)
         struct = kernels.Unstructured(codes, m, w, tcodes, np.asarray(tvals), cols=cols)
-    parents = parents_of(model._terms, codes, m)
-    counts = [np.bincount(t.codes, minlength=t.n_units) for t in model._terms]
-    return CorrelatedDeviance(model._terms, struct, parents, slices, exog.shape[1],
-                              model.nobs, counts)
-
-
-def fit_correlated(dev: CorrelatedDeviance, theta0, lower, reml, eta0=None):
-    """Minimise the deviance over ``(theta, eta)``: ``(OptimResult, Solution)``, the
-    deviance left at the optimum's ``eta``."""
-    from ._engine.optimize import minimize_theta
-
-    k = len(theta0)
-    x0 = np.concatenate([theta0, dev.structure.start() if eta0 is None else eta0])
-    lo = np.concatenate([lower, np.full(dev.structure.n_eta, -np.inf)])
-    # L-BFGS-B with forward differences to the neighbourhood, then (theta and eta are
-    # strongly correlated: L-BFGS-B alone crawls along the ridge) Newton steps, or for
-    # many parameters L-BFGS-B again with central differences
-    def deviance(x):
-        return dev(x, reml)
-
-    opt = minimize_theta(deviance, x0, lo, ftol=1e-10, gtol=1e-4, jac="2-point",
-                         polish=True)
-    if len(x0) > 6:
-        first = opt
-        opt = minimize_theta(deviance, first.theta, lo, ftol=1e-10, gtol=1e-4)
-        opt.history[:0] = first.history
-        opt.nfev = len(opt.history)
-    dev.set_eta(opt.theta[k:])
-    sol = dev.inner.solution(opt.theta[:k], reml)
-    sol.deviance += dev.logdet_r
-    sol.eta = opt.theta[k:]
-    return opt, sol
+    parents = parents_of(terms, codes, m)
+    counts = [np.bincount(t.codes, minlength=t.n_units) for t in terms]
+    return CorrelatedDeviance(terms, struct, parents, slices, exog.shape[1], len(w), counts)
 
 
 def residual_covariance(res, times=None) -> pd.DataFrame:
     """``sigma^2 R`` over ``times`` (reference level of ``het_var``)."""
-    model = res.model
-    spec = model._residual_spec
-    struct = model._correlated.structure
+    state = res.fit_state
+    spec, struct = state.residual_spec, state.structure
     params = res.cov_struct_params.to_dict()
     if times is None:
         if spec.times is None:
@@ -284,23 +252,21 @@ def cov_struct_intervals(res, alpha: float = 0.05) -> pd.DataFrame:
     from ._engine.factor import theta_bounds
     from ._engine.optimize import central_hessian
 
-    model = res.model
-    sol = res._engine[0]
-    dev, struct = model._correlated, model._correlated.structure
-    theta, eta = np.asarray(sol.theta), np.asarray(sol.eta)
+    state = res.fit_state
+    dev, struct = state.correlated_deviance(), state.structure
+    theta, eta = np.asarray(state.theta), np.asarray(state.eta)
     x0 = np.concatenate([theta, eta])
     # variances on their boundary 0 are held there (their deviance is flat to first order)
-    free = np.concatenate([~((theta_bounds(model._terms) == 0) & (theta < 1e-4)),
+    free = np.concatenate([~((theta_bounds(state.terms) == 0) & (theta < 1e-4)),
                            np.ones(len(eta), dtype=bool)])
 
     def deviance(x_free):
         x = x0.copy()
         x[free] = x_free
-        return dev(x, model.reml)
+        return dev(x, state.reml)
 
     step = 1e-3 * np.maximum(np.abs(x0[free]), 0.1)
     cov = 2.0 * np.linalg.pinv(central_hessian(deviance, x0[free], step))
-    dev.set_eta(eta)  # leave the deviance at the optimum
     cov_eta = cov[-len(eta):, -len(eta):]
     names = list(struct.natural(eta))
     links = [_link(struct, name) for name in names]

@@ -169,9 +169,10 @@ def shrinkage_table(res, level=None, alpha=0.05) -> pd.DataFrame:
     covariates per unit with slopes (NaN where a unit cannot identify them).
     """
     model = res.model
-    sol = res._require_engine("shrinkage")[0]
+    state = res._require_engine("shrinkage")
+    sol = state.solution
     res._require_rows("shrinkage (its raw unit estimates)")
-    terms = model._terms
+    terms = state.terms
     levels = list(dict.fromkeys(b.level for b in res._covariance_blocks()))
     if level is None:
         level = levels[0]
@@ -179,7 +180,7 @@ def shrinkage_table(res, level=None, alpha=0.05) -> pd.DataFrame:
     if not idx:
         raise KeyError(f"level {level!r} is not a level of the model (levels: "
                        f"{', '.join(levels)})")
-    condcov = model.deviance_function.conditional_covariances(sol)
+    condcov = state.conditional_covariances()
     covs = res._term_covariances()
     resid = model.endog - model.exog @ sol.beta
     for t, b in zip(terms, sol.b):

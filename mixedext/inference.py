@@ -115,19 +115,19 @@ class Satterthwaite:
 
     def __init__(self, res, rel_step: float = 1e-4):
         res = _unwrap(res)
-        sol = res._require_engine("Satterthwaite degrees of freedom")[0]
-        self.beta = np.asarray(sol.beta)
-        self._corr = res.model._correlated if sol.eta is not None else None
-        self._dev = res.model.deviance_function
-        self._reml = res.model.reml
-        self._k = len(sol.theta)
-        eta = np.zeros(0) if self._corr is None else np.asarray(sol.eta, dtype=float)
-        self.varpar = np.concatenate([sol.theta, [np.sqrt(sol.sigma2)], eta])
+        state = res._require_engine("Satterthwaite degrees of freedom")
+        self.beta = np.asarray(state.beta)
+        # deviance objects of its own: the differences below move them
+        self._corr = state.correlated_deviance() if state.has_structure else None
+        self._dev = state.profiled_deviance()
+        self._reml = state.reml
+        self._k = len(state.theta)
+        self.varpar = np.concatenate([state.theta, [np.sqrt(state.sigma2)],
+                                      state.eta_or_empty])
         self._step = rel_step * np.maximum(np.abs(self.varpar), 0.1)
         self.vcov = self._vcov(self.varpar)
         self.A = 2.0 * np.linalg.pinv(self._hessian())
         self._jac = self._vcov_jacobian()
-        self._at(self.varpar)  # leave the deviance at the fit
 
     def _at(self, vp):
         """The profiled deviance at ``vp``'s residual parameters."""

@@ -199,17 +199,18 @@ class KenwardRoger:
     def __init__(self, res):
         res = getattr(res, "_results", res)
         model = res.model
-        sol = res._require_engine("Kenward-Roger degrees of freedom")[0]
-        if model._residual_spec is not None:
+        state = res._require_engine("Kenward-Roger degrees of freedom")
+        sol = state.solution
+        if state.has_structure:
             raise NotImplementedError("Kenward-Roger is not available with a residual "
                                       "structure; use ddf='satterthwaite'")
-        terms = model._terms
+        terms = state.terms
         s2 = sol.sigma2
         gamma, index = _covariance_parameters(terms, sol.theta, s2)
         p = len(sol.beta)
         sums = _BlockSums(p, len(gamma) + 1)  # the last parameter is sigma^2
         if len(terms) == 1:  # the blocks are the units: batched from the cross-products
-            cp = model.deviance_function.cp
+            cp = state.profiled.cp
             t = terms[0]
             effects = [np.arange(t.q).reshape(1, t.q)]
             patterns = [e.toarray() for e in _derivative_patterns(index, effects, t.q)]

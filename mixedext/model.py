@@ -28,10 +28,11 @@ from statsmodels.base.model import LikelihoodModel
 from statsmodels.formula.formulatools import advance_eval_env
 from statsmodels.regression import mixed_linear_model as sm_mlm
 
+from ._engine import fitting
 from ._engine.crossprod import RandomTerm
 from ._engine.deviance import NotPositiveDefinite, ProfiledDeviance
 from ._engine.factor import theta_bounds
-from ._engine.optimize import minimize_theta
+from ._engine.state import FitState
 from .data import MissingDataError, prepare_frame
 from .formula.terms import build_term, formula_variables, split_formula
 
@@ -406,43 +407,39 @@ class MixedLM(sm_mlm.MixedLM):
             res = sm_mlm.MixedLM.fit(self, reml=reml, niter_sa=niter_sa, do_cg=do_cg,
                                      full_output=full_output, **given, **fit_kwargs)
             return from_statsmodels(res)
-        self.reml = reml
+        self.reml = reml  # statsmodels' attribute; results read their own FitState
         xtx = self.exog.T @ self.exog if self.has_rows else \
             self.deviance_function.cp.xyxy[:-1, :-1]
         _check_identified(xtx, self.exog_names)
         _check_estimable(self)
-        lower = theta_bounds(self._terms)
-        theta0 = np.where(lower == 0.0, 1.0, 0.0)
-        try:
-            if self._residual_spec is None:
-                dev = self.deviance_function
-                opt = minimize_theta(lambda th: dev(th, reml), theta0, lower, polish=True)
-                sol = dev.solution(opt.theta, reml)
-            else:
-                opt, sol = self._fit_correlated(theta0, lower, reml)
-        except NotPositiveDefinite as err:
-            raise ValueError("the fixed effects are not identified: the columns of exog "
-                             f"({', '.join(self.exog_names)}) are linearly dependent") from err
-        if not opt.converged:
-            warnings.warn(f"the optimiser did not converge ({opt.message}); see "
+        state = self.fit_state(reml)
+        if not state.optim.converged:
+            warnings.warn(f"the optimiser did not converge ({state.optim.message}); see "
                           "results.optim_history, try ML (reml=False), rescaling covariates "
                           "or a simpler random-effect structure", ConvergenceWarning,
                           stacklevel=2)
-        res = MixedLMResults.from_engine(self, sol, opt)
+        res = MixedLMResults.from_engine(self, state)
         warn_if_singular(res._results)
-        if sol.eta is not None:
+        if state.has_structure:
             _warn_if_structure_on_boundary(res._results)
         return res
 
-    def _fit_correlated(self, theta0, lower, reml):
-        """Joint optimisation over ``theta`` and the residual parameters ``eta``."""
-        from .covstruct import correlated_deviance, fit_correlated
+    def fit_state(self, reml: bool = True) -> FitState:
+        """The engine's fit by REML or ML as a :class:`~mixedext._engine.state.FitState`
+        (no warnings, no results object; the model's statsmodels attributes untouched)."""
+        try:
+            if self._residual_spec is None:
+                return fitting.fit_state(reml, self.deviance_function)
+            if self._correlated is None:
+                from .covstruct import correlated_deviance
 
-        if self._correlated is None:
-            self._correlated = correlated_deviance(self)
-        opt, sol = fit_correlated(self._correlated, theta0, lower, reml)
-        self._engine_cache = self._correlated.inner
-        return opt, sol
+                self._correlated = correlated_deviance(self._residual_spec, self._terms,
+                                                       self.exog, self.endog)
+            return fitting.fit_state(reml, correlated=self._correlated,
+                                     residual_spec=self._residual_spec)
+        except NotPositiveDefinite as err:
+            raise ValueError("the fixed effects are not identified: the columns of exog "
+                             f"({', '.join(self.exog_names)}) are linearly dependent") from err
 
 
 class SingularFitWarning(UserWarning):
@@ -453,10 +450,11 @@ def warn_if_singular(res) -> None:
     """Warn, naming the levels, when a relative covariance factor is below 1e-4."""
     if not res.singular:
         return
-    theta = res._variance_parameters()[0]
-    lower = theta_bounds(res.model._terms)
+    state = res.fit_state
+    theta = state.theta
+    lower = theta_bounds(state.terms)
     levels, pos = [], 0
-    for t in res.model._terms:
+    for t in state.terms:
         k = t.n_theta
         if np.any((lower[pos:pos + k] == 0) & (theta[pos:pos + k] < 1e-4)):
             levels.append(t.level)
@@ -471,8 +469,9 @@ def warn_if_singular(res) -> None:
 def _warn_if_structure_on_boundary(res) -> None:
     """Warn when a residual-structure parameter ran to the edge of its range (e.g. the
     continuous-time AR(1) ``phi`` to 0): the fit is valid, the structure degenerate."""
-    eta = res._engine[0].eta
-    names = list(res.model._correlated.structure.natural(eta))
+    state = res.fit_state
+    eta = state.eta
+    names = list(state.structure.natural(eta))
     edge = [names[i] if i < len(names) else f"eta{i}" for i in np.flatnonzero(np.abs(eta) > 15)]
     if not edge:
         return

@@ -47,7 +47,8 @@ def _unit_labels(frame: pd.DataFrame, factors) -> np.ndarray:
 
 def _random_part(res, frame: pd.DataFrame) -> tuple[np.ndarray, list]:
     """``Z b`` for new rows, and per term the rows' ``(z, unit index or -1)``."""
-    return random_contribution(res.model._terms, res._engine[0].b, frame)
+    state = res.fit_state
+    return random_contribution(state.terms, state.solution.b, frame)
 
 
 def random_contribution(terms, modes, frame: pd.DataFrame) -> tuple[np.ndarray, list]:
@@ -115,14 +116,14 @@ def get_prediction(res, exog=None, which: str = "marginal", alpha: float = 0.05)
         raise TypeError("intervals for new data need a DataFrame")
     covs = res._term_covariances()
     if frame is not None or exog is None:
-        model = res.model
+        state = res.fit_state
         if exog is None:
             parts = [(t, np.ones((len(x), 1)) if t.z is None else t.z, t.codes)
-                     for t in model._terms]
+                     for t in state.terms]
             zb = np.asarray(res.fittedvalues) - mean
         else:
             zb, parts = _random_part(res, frame)
-        condcov = model.deviance_function.conditional_covariances(res._engine[0])
+        condcov = state.conditional_covariances()
         for (_, z, index), cov, ccov in zip(parts, covs, condcov):
             full = np.einsum("na,ab,nb->n", z, cov, z)
             if which == "marginal":
@@ -154,7 +155,7 @@ def simulate(res, nsim: int = 1, seed=None) -> np.ndarray:
     n = model.nobs
     mean = np.asarray(model.exog) @ np.asarray(res.fe_params)
     out = np.repeat(mean[:, None], nsim, axis=1)
-    for t, cov in zip(model._terms, res._term_covariances()):
+    for t, cov in zip(res.fit_state.terms, res._term_covariances()):
         chol = np.linalg.cholesky(cov + 1e-300 * np.eye(len(cov))) if np.any(cov) else \
             np.zeros_like(cov)
         draws = rng.standard_normal((nsim, t.n_units, t.q)) @ chol.T  # (nsim, m, q)
@@ -166,9 +167,9 @@ def simulate(res, nsim: int = 1, seed=None) -> np.ndarray:
 
 def _residual_draws(res, nsim, rng) -> np.ndarray:
     """Standardised residual draws (``Var = R``) per the model's residual structure."""
-    model = res.model
-    n = model.nobs
-    spec = getattr(model, "_residual_spec", None)
+    state = res.fit_state
+    n = res.model.nobs
+    spec = state.residual_spec
     if spec is None:
         return rng.standard_normal((n, nsim))
     params = res.cov_struct_params.to_dict()
@@ -176,7 +177,7 @@ def _residual_draws(res, nsim, rng) -> np.ndarray:
     codes = spec.codes
     times = spec.times if spec.times is not None else np.zeros(n)
     order = np.lexsort((times, codes))
-    struct = model._correlated.structure
+    struct = state.structure
     for unit_rows in np.split(order, np.flatnonzero(np.diff(codes[order])) + 1):
         r = struct.corr(times[unit_rows], params) if spec.kind != "unstructured" else None
         if r is None:

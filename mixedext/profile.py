@@ -18,27 +18,38 @@ terminals; ``seed`` makes the draws reproducible.
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 from scipy.optimize import brentq, minimize
 from scipy.stats import chi2
+from tqdm.auto import tqdm
 
-from ._engine.factor import lambda_blocks
+from ._engine.deviance import ProfiledDeviance
+from ._engine.factor import lambda_blocks, theta_bounds
+from ._engine.fitting import fit_correlated, fit_profiled, refit
+from ._engine.optimize import minimize_theta
+from .covstruct import correlated_deviance
 
 __all__ = ["NaturalParameters", "profile_intervals", "fixed_effect_profile_intervals",
            "bootstrap_refits", "icc_profile_interval"]
 
 
 class NaturalParameters:
-    """``phi`` (SDs, correlations, sigma) <-> ``(theta, sigma)`` for a fitted model."""
+    """``phi`` (SDs, correlations, sigma) <-> ``(theta, sigma)`` for a fit, and the
+    deviance of its criterion in ``phi`` (on deviance objects of its own).
 
-    def __init__(self, res, reml=None):
-        self.res = res
-        self.model = res.model
-        self.dev = res.model.deviance_function
-        self.reml = res.model.reml if reml is None else reml
-        self.terms = res.model._terms
+    Parameters
+    ----------
+    state : FitState
+    """
+
+    def __init__(self, state):
+        self.state = state
+        self.reml = state.reml
+        self.terms = state.terms
+        self.dev = state.profiled_deviance()
         names, kinds, lower, upper = [], [], [], []
         for t in self.terms:
             q = 1 if t.cov == "scalar" else t.q
@@ -56,15 +67,14 @@ class NaturalParameters:
                     upper.append(1.0)
         names.append(("Residual", None, None))
         kinds.append("sigma")
-        lower.append(1e-8 * np.sqrt(res.scale))
+        lower.append(1e-8 * np.sqrt(state.sigma2))
         upper.append(np.inf)
         self.names, self.kinds = names, np.array(kinds)
         self.lower, self.upper = np.array(lower), np.array(upper)
-        sol = res._engine[0]
         # a residual structure's parameters eta are profiled along (free in every profile)
-        self.corr = res.model._correlated if res.model._residual_spec is not None else None
-        self.eta_hat = np.zeros(0) if self.corr is None else np.asarray(sol.eta, dtype=float)
-        self.hat = self.from_theta(sol.theta, np.sqrt(sol.sigma2))
+        self.corr = state.correlated_deviance() if state.has_structure else None
+        self.eta_hat = state.eta_or_empty
+        self.hat = self.from_theta(state.theta, np.sqrt(state.sigma2))
         self.d_hat = self.deviance(self.hat)
 
     def from_theta(self, theta, sigma):
@@ -214,7 +224,7 @@ def _endpoint(prof, j, target, direction):
         if gv > 0:
             lo, hi = sorted((inner, v))
             try:
-                return brentq(lambda u: excess(u, start)[0], lo, hi,
+                return brentq(lambda u, s=start: excess(u, s)[0], lo, hi,
                               xtol=1e-6 * scale, rtol=1e-7)
             except ValueError:  # the deviance is not continuous along the profile
                 break
@@ -227,30 +237,11 @@ def _endpoint(prof, j, target, direction):
     return np.nan
 
 
-def profile_intervals(res, alpha=0.05) -> pd.DataFrame:
+def profile_intervals(state, alpha=0.05) -> pd.DataFrame:
     """Profile-likelihood intervals (ML deviance) for every SD, correlation and sigma
-    (with a residual structure, its parameters profiled along)."""
-    fitted = res
-    if res.reml:  # lme4 profiles the ML deviance: refit by ML first
-        model = res.model
-        try:
-            res = model.fit(reml=False)._results
-        finally:
-            model.reml = True
-    try:
-        return _profile_table(res, alpha)
-    finally:
-        _restore_structure(fitted)
-
-
-def _restore_structure(res) -> None:
-    """Leave a residual structure's deviance at the fit's ``eta`` again."""
-    if res.model._residual_spec is not None:
-        res.model._correlated.set_eta(res._engine[0].eta)
-
-
-def _profile_table(res, alpha) -> pd.DataFrame:
-    prof = NaturalParameters(res, reml=False)
+    (with a residual structure, its parameters profiled along) of the fit ``state``."""
+    # lme4 profiles the ML deviance: a REML fit is refitted by ML first
+    prof = NaturalParameters(refit(state, reml=False))
     target = chi2.ppf(1 - alpha, 1)
     rows = []
     for j, (level, term, term2) in enumerate(prof.names):
@@ -264,8 +255,6 @@ def _profile_table(res, alpha) -> pd.DataFrame:
 def _beta_held_at(cp, j: int, value: float):
     """Cross-products of the model with ``beta_j`` held at ``value``: the response
     ``y - value x_j`` and column ``j`` of ``X`` dropped (a linear map of ``[X y]``)."""
-    from dataclasses import replace
-
     keep = np.delete(np.eye(cp.p + 1), j, axis=1)  # (p + 1, p): old -> new columns
     keep[j, -1] = -value
     return replace(cp, p=cp.p - 1, xyxy=keep.T @ cp.xyxy @ keep,
@@ -282,66 +271,51 @@ def fixed_effect_profile_intervals(res, alpha=0.05) -> pd.DataFrame:
     and ``eta`` refitted too. The interval is where the deviance exceeds its minimum by
     ``chi2_1(1 - alpha)``. ``estimate`` is the fit's own (REML or ML) coefficient.
     """
-    from ._engine.factor import theta_bounds
-
-    model = res.model
-    correlated = model._residual_spec is not None
-    if correlated:
+    state = res.fit_state
+    if state.has_structure:
         res._require_rows("profile intervals of fixed effects with a residual structure")
-    estimates = np.asarray(res.fe_params)
-    fitted = res
-    if res.reml:  # lme4 profiles the ML deviance: refit by ML first
-        try:
-            res = model.fit(reml=False)._results
-        finally:
-            model.reml = True
-    sol = res._engine[0]
-    lower = theta_bounds(model._terms)
+    estimates = np.asarray(state.beta)
+    ml = refit(state, reml=False)  # lme4 profiles the ML deviance
+    sol = ml.solution
     target = chi2.ppf(1 - alpha, 1)
     se = np.sqrt(np.diag(sol.xtvinvx_inv) * sol.sigma2)
     rows = []
-    try:
-        for j, name in enumerate(model.exog_names):
-            refit = (_offset_refit_correlated(model, j, lower) if correlated else
-                     _offset_refit(model, j, lower))
-            ends = [_beta_endpoint(refit, sol, j, target, se[j], direction, name)
-                    for direction in (-1, 1)]
-            rows.append((name, estimates[j], ends[0], ends[1]))
-    finally:
-        _restore_structure(fitted)
+    for j, name in enumerate(res.model.exog_names):
+        refit_at = (_offset_refit_correlated(ml, res.model, j) if state.has_structure else
+                    _offset_refit(ml, j))
+        ends = [_beta_endpoint(refit_at, sol, j, target, se[j], direction, name)
+                for direction in (-1, 1)]
+        rows.append((name, estimates[j], ends[0], ends[1]))
     return pd.DataFrame(rows, columns=["term", "estimate", "lower", "upper"]).set_index("term")
 
 
-def _offset_refit(model, j, lower):
+def _offset_refit(state, j):
     """``refit(b, start) -> (ML deviance, theta)`` of the model with ``beta_j = b``."""
-    from ._engine.deviance import ProfiledDeviance
-    from ._engine.optimize import minimize_theta
+    base = state.profiled.cp
+    reduced = ProfiledDeviance(None, None, state.terms, cp=_beta_held_at(base, j, 0.0))
+    lower = theta_bounds(state.terms)
 
-    base = model.deviance_function.cp
-    reduced = ProfiledDeviance(None, None, model._terms, cp=_beta_held_at(base, j, 0.0))
-
-    def refit(b, start):
+    def refit_at(b, start):
         reduced.set_cross_products(_beta_held_at(base, j, b))
         opt = minimize_theta(lambda th: reduced(th, False), start[:len(lower)], lower)
         return opt.deviance, opt.theta
 
-    return refit
+    return refit_at
 
 
-def _offset_refit_correlated(model, j, lower):
+def _offset_refit_correlated(state, model, j):
     """As :func:`_offset_refit` with a residual structure: ``start`` is ``(theta, eta)``."""
-    from .covstruct import correlated_deviance, fit_correlated
-
     x = np.asarray(model.exog, dtype=float)
     y = np.asarray(model.endog, dtype=float)
-    k = len(lower)
+    k = len(state.theta)
 
-    def refit(b, start):
-        dev = correlated_deviance(model, endog=y - b * x[:, j], exog=np.delete(x, j, axis=1))
-        _, sol = fit_correlated(dev, start[:k], lower, False, eta0=start[k:])
+    def refit_at(b, start):
+        dev = correlated_deviance(state.residual_spec, state.terms, np.delete(x, j, axis=1),
+                                  y - b * x[:, j])
+        _, sol = fit_correlated(dev, False, start[:k], start[k:])
         return sol.deviance, np.concatenate([sol.theta, sol.eta])
 
-    return refit
+    return refit_at
 
 
 def _beta_endpoint(refit, sol, j, target, se, direction, name) -> float:
@@ -378,48 +352,37 @@ def bootstrap_refits(res, n_boot: int, seed=None, progress=None) -> list:
 
     Without a residual structure only the response column of the cross-products changes;
     with one, the structure's statistics are gathered again for each simulated response
-    and ``(theta, eta)`` refitted from the estimates.
+    and ``(theta, eta)`` refitted from the estimates. Every refit runs on deviance objects
+    of its own: an interrupted bootstrap leaves the model and the results as they were.
     """
-    from tqdm.auto import tqdm
-
-    from ._engine.factor import theta_bounds
-    from ._engine.optimize import minimize_theta
-    from .covstruct import correlated_deviance, fit_correlated
-
+    state = res.fit_state
     model = res.model
-    sol_hat = res._engine[0]
     sims = res.simulate(n_boot, seed=seed)
-    lower = theta_bounds(model._terms)
     out = []
     disable = None if progress is None else not progress  # None: off when not a terminal
-    correlated = model._residual_spec is not None
-    dev = model.deviance_function
+    dev = state.profiled_deviance()
     base = dev.cp
+    x = np.asarray(model.exog, dtype=float)
     for i in tqdm(range(n_boot), disable=disable, desc="bootstrap", leave=False):
         y = sims[:, i]
-        if correlated:
-            _, sol = fit_correlated(correlated_deviance(model, endog=y), sol_hat.theta,
-                                    lower, model.reml, eta0=sol_hat.eta)
+        if state.has_structure:
+            boot = correlated_deviance(state.residual_spec, state.terms, x, y)
+            _, sol = fit_correlated(boot, state.reml, state.theta, state.eta)
         else:
-            dev.set_cross_products(_with_response(base, model, y))
-            opt = minimize_theta(lambda th: dev(th, model.reml), sol_hat.theta, lower)
-            sol = dev.solution(opt.theta, model.reml)
+            dev.set_cross_products(_with_response(base, state.terms, x, y))
+            _, sol = fit_profiled(dev, state.reml, state.theta)
         out.append((sol.theta, sol.sigma2, sol.beta))
-    if not correlated:
-        dev.set_cross_products(base)
     return out
 
 
-def _with_response(cp, model, y):
-    """Cross-products with the response column replaced by ``y``."""
-    from dataclasses import replace
-
-    x = np.asarray(model.exog, dtype=float)
+def _with_response(cp, terms, x, y):
+    """Cross-products with the response column replaced by ``y`` (``x`` the fixed
+    effects)."""
     xyxy = cp.xyxy.copy()
     xyxy[:-1, -1] = xyxy[-1, :-1] = x.T @ y
     xyxy[-1, -1] = y @ y
     ztxy = []
-    for t, block in zip(model._terms, cp.ztxy):
+    for t, block in zip(terms, cp.ztxy):
         block = block.copy()
         for a in range(t.q):
             w = y if t.z is None else y * t.z[:, a]
@@ -428,7 +391,7 @@ def _with_response(cp, model, y):
     return replace(cp, xyxy=xyxy, ztxy=ztxy)
 
 
-def icc_profile_interval(res, level, alpha=0.05):
+def icc_profile_interval(state, level, alpha=0.05):
     """Profile-likelihood interval of the (cumulative) ICC of one random-intercept level.
 
     The ICC ``c`` of a level fixes ``A = c (B + 1) / (1 - c)`` with ``A`` the sum of the
@@ -437,15 +400,13 @@ def icc_profile_interval(res, level, alpha=0.05):
     """
     from .diagnostics import _is_ancestor
 
-    model = res.model
-    terms = model._terms
+    terms = state.terms
     if any(t.z is not None or t.cov == "full" and t.q > 1 for t in terms):
         raise NotImplementedError("ICC intervals need random-intercept-only models")
-    reml = model.reml
-    sol = res._engine[0]
+    reml = state.reml
     # with a residual structure its parameters eta are profiled along
-    eta_hat = np.zeros(0) if sol.eta is None else np.asarray(sol.eta, dtype=float)
-    full = model.deviance_function if sol.eta is None else model._correlated
+    eta_hat = state.eta_or_empty
+    full = state.correlated_deviance() if state.has_structure else state.profiled_deviance()
 
     def dev(theta, eta):
         return full(np.concatenate([theta, eta]) if len(eta) else theta, reml)
@@ -453,7 +414,7 @@ def icc_profile_interval(res, level, alpha=0.05):
     anc = np.array([_is_ancestor(t.level, level) for t in terms])
     if not anc.any():
         raise KeyError(f"level {level!r} is not a level of the model")
-    theta_hat = sol.theta
+    theta_hat = state.theta
     a_hat = np.sum(theta_hat[anc] ** 2)
     b_hat = np.sum(theta_hat[~anc] ** 2)
     icc_hat = a_hat / (a_hat + b_hat + 1)
@@ -498,8 +459,4 @@ def icc_profile_interval(res, level, alpha=0.05):
                           "NaN reported", RuntimeWarning, stacklevel=4)
             return np.nan
 
-    try:
-        lower, upper = end(eps, 0.0), end(1 - eps, 1.0)
-    finally:
-        _restore_structure(res)
-    return icc_hat, lower, upper
+    return icc_hat, end(eps, 0.0), end(1 - eps, 1.0)

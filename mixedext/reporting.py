@@ -130,8 +130,8 @@ class RandomEffectsReport:
         if method == "profile":
             from .profile import icc_profile_interval
 
-            self._require_engine("icc(ci=True)")
-            bounds = [icc_profile_interval(self, lev, alpha)[1:] for lev in table.index]
+            state = self._require_engine("icc(ci=True)")
+            bounds = [icc_profile_interval(state, lev, alpha)[1:] for lev in table.index]
         elif method == "bootstrap":
             bounds = self._icc_bootstrap(table, alpha, n_boot, seed, progress)
         else:

@@ -20,7 +20,7 @@ from statsmodels.base import wrapper as wrap
 from statsmodels.regression import mixed_linear_model as sm_mlm
 from statsmodels.tools._decorators import cache_readonly
 
-from ._engine.factor import lambda_blocks
+from ._engine.factor import lambda_blocks, theta_bounds
 from ._engine.optimize import central_hessian
 from .reporting import RandomEffectsReport, VarianceBlock, conditional_sds, frames_by_level
 
@@ -36,7 +36,7 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
     ``optim_history`` (every deviance evaluation) and ``singular``.
     """
 
-    _engine = None  # (Solution, OptimResult) for fits by mixedext's engine
+    _state = None  # FitState of fits by mixedext's engine
 
     def __init__(self, model, params, cov_params):
         if model.exog is not None:
@@ -72,9 +72,10 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
 
     # -- construction (the one place statsmodels' results class is replaced) -------------
     @classmethod
-    def from_engine(cls, model, sol, opt) -> MixedLMResultsWrapper:
-        """Results from the engine's optimum ``sol`` reached by ``opt``."""
-        cov_re, vcomp = _statsmodels_variances(model, sol)
+    def from_engine(cls, model, state) -> MixedLMResultsWrapper:
+        """Results of the engine's fit, reading only its :class:`FitState` ``state``."""
+        sol, opt = state.solution, state.optim
+        cov_re, vcomp = _statsmodels_variances(model, state)
         sigma2 = sol.sigma2
         params_obj = sm_mlm.MixedLMParams.from_components(
             fe_params=sol.beta, cov_re=cov_re / sigma2, vcomp=vcomp / sigma2)
@@ -82,23 +83,23 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
         k_fe = len(sol.beta)
         ncov = np.zeros((len(packed), len(packed)))
         ncov[:k_fe, :k_fe] = sol.xtvinvx_inv
-        if not model._terms and not model.reml:
+        if not state.terms and not state.reml:
             # marginal (gls) model by ML: nlme's gls scales vcov(beta) by n / (n - p)
             ncov[:k_fe, :k_fe] *= model.nobs / (model.nobs - k_fe)
-        psi_cov = _psi_covariance(model, sol)
+        psi_cov = _psi_covariance(model, state)
         ncov[k_fe:, k_fe:] = psi_cov / sigma2 ** 2
         res = cls(model, packed, ncov)
-        res._engine = (sol, opt)
+        res._state = state
         res.params_object = params_obj
         res.fe_params = sol.beta
         res.cov_re = cov_re
         res.vcomp = vcomp
         res.scale = sigma2
         res.cov_re_unscaled = cov_re / sigma2
-        res.method = "REML" if model.reml else "ML"
+        res.method = "REML" if state.reml else "ML"
         res.converged = opt.converged
         res.hist = None
-        res.reml = model.reml
+        res.reml = state.reml
         res.cov_pen = None
         res.k_fe, res.k_re, res.k_re2, res.k_vc = k_fe, model.k_re, model.k_re2, model.k_vc
         res.use_sqrt = model.use_sqrt
@@ -109,18 +110,17 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
     @cache_readonly
     def llf(self):
         """Log-likelihood (the REML log-likelihood for REML fits)."""
-        if self._engine is not None:
-            return -0.5 * self._engine[0].deviance
+        if self._state is not None:
+            return -0.5 * self._state.deviance
         return sm_mlm.MixedLMResults.llf.func(self)
 
     @cache_readonly
     def df_modelwc(self) -> int:
         """Number of estimated parameters: fixed effects, variance parameters, residual
         structure parameters, sigma^2."""
-        if self._engine is not None:
-            sol = self._engine[0]
-            extra = 0 if sol.eta is None else len(sol.eta)
-            return self.k_fe + len(sol.theta) + extra + 1
+        if self._state is not None:
+            state = self._state
+            return self.k_fe + len(state.theta) + len(state.eta_or_empty) + 1
         return self.params.size + 1
 
     @cache_readonly
@@ -136,27 +136,33 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
         return -2.0 * self.llf + np.log(n) * self.df_modelwc
 
     # -- engine quantities ---------------------------------------------------------------
+    @property
+    def fit_state(self):
+        """The :class:`~mixedext._engine.state.FitState` of this fit: the optimum and what
+        it was computed from, fixed when the fit ended (what every method here reads)."""
+        return self._require_engine("the fit state")
+
     def _variance_parameters(self):
-        sol = self._require_engine("the covariance of the random effects")[0]
-        return sol.theta, sol.sigma2
+        state = self._require_engine("the covariance of the random effects")
+        return state.theta, state.sigma2
 
     def _covariance_blocks(self) -> list[VarianceBlock]:
-        if self._engine is None:
+        if self._state is None:
             return _statsmodels_blocks(self)
         return super()._covariance_blocks()
 
     def _require_engine(self, what):
-        if self._engine is None:
+        if self._state is None:
             raise NotImplementedError(f"{what} is available for fits by mixedext's engine; "
                                       "this model was fitted by statsmodels' optimiser")
-        return self._engine
+        return self._state
 
     @property
     def theta(self) -> pd.Series:
         """lme4's ``theta``: the relative covariance factors at the optimum."""
-        sol, _ = self._require_engine("theta")
+        state = self._require_engine("theta")
         names = []
-        for t in self.model._terms:
+        for t in state.terms:
             if t.cov == "scalar" or t.q == 1:
                 names.append(t.level)
                 continue
@@ -164,7 +170,7 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
             for i in np.lexsort((rows, cols)):
                 names.append(f"{t.level}.{t.names[cols[i]]}" if rows[i] == cols[i]
                              else f"{t.level}.{t.names[rows[i]]}.{t.names[cols[i]]}")
-        return pd.Series(sol.theta, index=names, name="theta")
+        return pd.Series(state.theta, index=names, name="theta")
 
     @property
     def singular(self) -> bool:
@@ -173,24 +179,20 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
         lme4's rule (``isSingular``): a component of ``theta`` with lower bound 0
         below ``1e-4``.
         """
-        if self._engine is None:
+        if self._state is None:
             return bool(np.any(np.diag(np.atleast_2d(self.cov_re)) < 1e-8 * self.scale)
                         or np.any(np.asarray(self.vcomp) < 1e-8 * self.scale))
-        from ._engine.factor import theta_bounds
-
-        theta = self._engine[0].theta
-        lower = theta_bounds(self.model._terms)
-        return bool(np.any((lower == 0) & (theta < SINGULAR_TOL)))
+        lower = theta_bounds(self._state.terms)
+        return bool(np.any((lower == 0) & (self._state.theta < SINGULAR_TOL)))
 
     @property
     def cov_struct_params(self) -> pd.Series:
         """Parameters of the residual covariance structure on their natural scale
         (``rho``, ``phi``, correlations ``corr[s,t]``, SD ratios ``sd_ratio[level]``)."""
-        sol, _ = self._require_engine("cov_struct_params")
-        if sol.eta is None:
+        state = self._require_engine("cov_struct_params")
+        if state.eta is None:
             return pd.Series(dtype=float, name="cov_struct")
-        struct = self.model._correlated.structure
-        return pd.Series(struct.natural(sol.eta), name="cov_struct", dtype=float)
+        return pd.Series(state.structure.natural(state.eta), name="cov_struct", dtype=float)
 
     def conf_int_cov_struct(self, alpha: float = 0.05) -> pd.DataFrame:
         """Approximate intervals for the residual-structure parameters (nlme's
@@ -218,8 +220,7 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
         """
         from .covstruct import cov_struct_intervals
 
-        sol, _ = self._require_engine("conf_int_cov_struct")
-        if sol.eta is None:
+        if self._require_engine("conf_int_cov_struct").eta is None:
             raise ValueError("this model has no residual structure (cov_struct= or het_var=)")
         return cov_struct_intervals(self, alpha)
 
@@ -231,7 +232,7 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
         """
         from .covstruct import residual_covariance
 
-        if self.model._residual_spec is None:
+        if self._state is None or not self._state.has_structure:
             times = np.asarray(times if times is not None else [0.0])
             labels = [f"{t:g}" for t in times]
             return pd.DataFrame(self.scale * np.eye(len(times)), index=labels, columns=labels)
@@ -241,7 +242,7 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
     def optim_history(self) -> pd.DataFrame:
         """Every evaluation of the deviance during the fit: ``theta`` (then the residual
         parameters on their unconstrained scale, ``eta0, ...``) and ``deviance``."""
-        _, opt = self._require_engine("optim_history")
+        opt = self._require_engine("optim_history").optim
         extra = len(opt.history[0]) - 1 - len(self.theta) if opt.history else 0
         cols = [*self.theta.index, *[f"eta{i}" for i in range(extra)], "deviance"]
         return pd.DataFrame(opt.history, columns=cols).rename_axis("evaluation")
@@ -256,32 +257,29 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
         terms give ``{level: DataFrame}`` with one row per unit (``"1/3"``) and one column
         per random-effect covariate.
         """
-        if self._engine is None:
+        if self._state is None:
             return sm_mlm.MixedLMResults.random_effects.func(self)
-        sol = self._engine[0]
-        model = self.model
-        lay = model._sm_layout
-        if lay is None:  # one DataFrame per level; terms on the same level side by side
-            return frames_by_level(model._terms, sol.b)
-        return _statsmodels_random_effects(model, sol)
+        state = self._state
+        if self.model._sm_layout is None:  # a DataFrame per level; its terms side by side
+            return frames_by_level(state.terms, state.solution.b)
+        return _statsmodels_random_effects(self.model, state)
 
     @cache_readonly
     def random_effects_se(self) -> dict:
         """Conditional SDs of the random effects ``{level: DataFrame}`` (lme4's
         ``ranef(condVar = TRUE)``), laid out as ``random_effects`` of lme4-style models."""
-        sol = self._require_engine("random_effects_se")[0]
-        covs = self.model.deviance_function.conditional_covariances(sol)
-        return frames_by_level(self.model._terms, conditional_sds(covs))
+        state = self._require_engine("random_effects_se")
+        return frames_by_level(state.terms, conditional_sds(state.conditional_covariances()))
 
     @cache_readonly
     def fittedvalues(self):
         """Fitted values ``X beta + Z b`` (fixed effects plus predicted random effects)."""
-        if self._engine is None:
+        if self._state is None:
             return sm_mlm.MixedLMResults.fittedvalues.func(self)
         self._require_rows("fittedvalues")
-        sol = self._engine[0]
+        sol = self._state.solution
         fit = self.model.exog @ sol.beta
-        for t, b in zip(self.model._terms, sol.b):
+        for t, b in zip(self._state.terms, sol.b):
             rb = b[t.codes]
             fit += rb[:, 0] if t.z is None else np.einsum("nq,nq->n", t.z, rb)
         return fit
@@ -303,11 +301,11 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
 
         from .profile import NaturalParameters, bootstrap_refits, profile_intervals
 
-        self._require_engine("conf_int_vc")
+        state = self._require_engine("conf_int_vc")
         if method == "profile":
-            table = profile_intervals(self, alpha=alpha)
+            table = profile_intervals(state, alpha=alpha)
         elif method in ("bootstrap", "wald"):
-            prof = NaturalParameters(self)
+            prof = NaturalParameters(state)
             table = pd.DataFrame(prof.names, columns=["level", "term", "term2"])
             table["parameter"] = prof.kinds
             table["estimate"] = prof.hat
@@ -319,10 +317,10 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
             else:
                 z = norm.ppf(1 - alpha / 2)
                 se_var = np.sqrt(np.diag(np.atleast_2d(_psi_covariance(self.model,
-                                                                       self._engine[0]))))
+                                                                       self._state))))
                 se = np.full(len(table), np.nan)
                 if self.model._sm_layout is None and all(
-                        t.q == 1 or t.cov == "scalar" for t in self.model._terms):
+                        t.q == 1 or t.cov == "scalar" for t in self._state.terms):
                     sd = prof.hat[:-1]
                     se[:-1] = se_var / (2 * np.maximum(sd, 1e-300))
                 table["lower"] = np.maximum(table["estimate"] - z * se, 0)
@@ -463,13 +461,13 @@ def from_statsmodels(res) -> MixedLMResultsWrapper:
 
 
 # -- helpers ------------------------------------------------------------------------------
-def _term_covariances(model, sol) -> list[np.ndarray]:
-    return [sol.sigma2 * lam @ lam.T for lam in lambda_blocks(sol.theta, model._terms)]
+def _term_covariances(state) -> list[np.ndarray]:
+    return [state.sigma2 * lam @ lam.T for lam in lambda_blocks(state.theta, state.terms)]
 
 
-def _statsmodels_variances(model, sol):
+def _statsmodels_variances(model, state):
     """statsmodels' ``cov_re`` and ``vcomp`` from the engine's optimum."""
-    covs = _term_covariances(model, sol)
+    covs = _term_covariances(state)
     lay = model._sm_layout
     if lay is None:
         vcomp = np.concatenate([c[np.tril_indices(c.shape[0])] for c in covs]) \
@@ -507,7 +505,7 @@ def _psi_to_theta(model, psi, sigma2):
     return np.concatenate([theta_parts[k] for k in range(len(terms))])
 
 
-def _psi_covariance(model, sol) -> np.ndarray:
+def _psi_covariance(model, state) -> np.ndarray:
     """Covariance of the variance parameters from the observed information.
 
     The Hessian of the (REML or ML, profiled over ``beta``) deviance in
@@ -515,34 +513,29 @@ def _psi_covariance(model, sol) -> np.ndarray:
     marginalised), by central differences; NaN where it is not positive definite (e.g. a
     variance on its boundary 0).
     """
-    cov_re, vcomp = _statsmodels_variances(model, sol)
+    cov_re, vcomp = _statsmodels_variances(model, state)
     psi0 = np.concatenate([cov_re[np.tril_indices(cov_re.shape[0])], vcomp])
     k = len(psi0)
     if k == 0:
         return np.zeros((0, 0))
-    corr = model._correlated if sol.eta is not None else None
-    eta0 = np.zeros(0) if corr is None else np.asarray(sol.eta, dtype=float)
-    reml = model.reml
+    eta0 = state.eta_or_empty
+    deviance = state.deviance_at_scale()
 
     def f(x):
         psi, s2, eta = x[:k], x[k], x[k + 1:]
         if s2 <= 0:
             return np.nan
         try:
-            theta = _psi_to_theta(model, psi, s2)
-            out = (model.deviance_function.at_scale(theta, s2, reml) if corr is None
-                   else corr.at_scale(theta, s2, eta, reml))
+            out = deviance(_psi_to_theta(model, psi, s2), s2, eta)
         except np.linalg.LinAlgError:
             return np.nan
         return 0.5 * out if np.isfinite(out) else np.nan
 
-    x0 = np.concatenate([psi0, [sol.sigma2], eta0])
+    x0 = np.concatenate([psi0, [state.sigma2], eta0])
     m = len(x0)
-    step = 1e-4 * np.maximum(np.abs(x0), 1e-2 * sol.sigma2)
+    step = 1e-4 * np.maximum(np.abs(x0), 1e-2 * state.sigma2)
     step[k + 1:] = 1e-4 * np.maximum(np.abs(eta0), 1.0)
     hess = central_hessian(f, x0, step)
-    if corr is not None:
-        corr.set_eta(eta0)  # leave the deviance at the fit
     try:
         if not np.all(np.isfinite(hess)):
             raise np.linalg.LinAlgError
@@ -553,10 +546,10 @@ def _psi_covariance(model, sol) -> np.ndarray:
     return cov[:k, :k]
 
 
-def _statsmodels_random_effects(model, sol) -> dict:
+def _statsmodels_random_effects(model, state) -> dict:
     """statsmodels' ``random_effects`` layout: ``{group: Series}``."""
     lay = model._sm_layout
-    terms = model._terms
+    terms, sol = state.terms, state.solution
     labels = model.group_labels
     group_codes, _ = pd.factorize(np.asarray(model.groups), sort=True)
     parts = []

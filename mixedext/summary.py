@@ -44,7 +44,7 @@ def build_summary(res, *, yname=None, xname_fe=None, xname_re=None, title=None, 
     info["REML AIC:" if reml else "AIC:"] = f"{res.aic:.4f}"
     info["REML BIC:" if reml else "BIC:"] = f"{res.bic:.4f}"
     info["Converged:"] = "Yes" if res.converged else "No"
-    if res._engine is not None:
+    if res._state is not None:
         info["Singular fit:"] = "Yes" if res.singular else "No"
     if ddf is not None:
         info["Denominator df:"] = {"satterthwaite": "Satterthwaite",
@@ -97,8 +97,8 @@ def build_summary(res, *, yname=None, xname_fe=None, xname_re=None, title=None, 
     smry.add_df(vc_table.rename(columns={"Level": "Random effects: level"}), index=False,
                 align="r")
     _add_icc_block(smry, res)
-    spec = getattr(model, "_residual_spec", None)
-    if spec is not None and res._engine is not None:
+    spec = None if res._state is None else res._state.residual_spec
+    if spec is not None:
         params = res.cov_struct_params
         label = f"Residual structure: {spec.kind}"
         if spec.time_name:
@@ -126,7 +126,7 @@ def _add_icc_block(smry, res) -> None:
     """ICC per level and the design effect of randomising each level's units."""
     import warnings
 
-    if res._engine is None and res.model._terms is None:
+    if res._state is None and res.model._terms is None:
         return
     try:
         with warnings.catch_warnings():

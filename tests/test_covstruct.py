@@ -254,7 +254,7 @@ def test_unstructured_with_random_intercept_equals_dense_deviance(theta):
     model = mx.mixedlm("y ~ t + x + (1 | subject)", d, cov_struct="unstructured", time="t")
     from mixedext.covstruct import correlated_deviance
 
-    dev = correlated_deviance(model)
+    dev = correlated_deviance(model._residual_spec, model._terms, model.exog, model.endog)
     eta = np.random.RandomState(14).normal(scale=0.4, size=dev.structure.n_eta)
     got = dev(np.r_[theta, eta], True)
     corr, sd = dev.structure._corr_sd(eta)
@@ -288,8 +288,8 @@ def test_structure_se_is_profile_curvature(struct, reml):
     if struct == "exchangeable":
         kw = dict(cov_struct=struct, groups="subject", re_formula="0")
     res = mx.mixedlm(formula, d, **kw).fit(reml=reml)
-    dev = res.model._correlated
-    eta0 = res._engine[0].eta[0]
+    dev = res.fit_state.correlated_deviance()
+    eta0 = res.fit_state.eta[0]
 
     def profile(e):
         if struct == "exchangeable":
@@ -370,26 +370,23 @@ def test_profile_intervals_with_ar1_profile_rho_along():
     d["y"] += np.random.RandomState(1).normal(size=60)[d["subject"].str[1:].astype(int)]
     model = mx.mixedlm("y ~ t + x + (1 | subject)", d, cov_struct="ar1", time="t")
     res = model.fit()
-    eta_reml = res._engine[0].eta.copy()
     table = res.conf_int_vc("profile")
-    np.testing.assert_allclose(model._correlated._eta, eta_reml)  # left at the REML fit
     ml = model.fit(reml=False)
-    dev = model._correlated
-    d_hat = _ml_deviance(dev, ml.theta.iloc[0], np.sqrt(ml.scale), ml._engine[0].eta)
+    dev = ml.fit_state.correlated_deviance()
+    d_hat = _ml_deviance(dev, ml.theta.iloc[0], np.sqrt(ml.scale), ml.fit_state.eta)
     target = chi2.ppf(0.95, 1)
     for side in ("lower", "upper"):
         tau = table.loc[0, side]  # subject SD held at tau: free log sigma and eta
         best = minimize(lambda v, tau=tau: _ml_deviance(dev, tau / np.exp(v[0]), np.exp(v[0]),
                                                         v[1]),
-                        [np.log(np.sqrt(ml.scale)), ml._engine[0].eta[0]],
+                        [np.log(np.sqrt(ml.scale)), ml.fit_state.eta[0]],
                         method="Nelder-Mead", options=dict(xatol=1e-9, fatol=1e-11))
         assert best.fun - d_hat == pytest.approx(target, abs=2e-3)
         sigma = table.loc[1, side]  # residual SD held: free theta and eta
         best = minimize(lambda v, sigma=sigma: _ml_deviance(dev, abs(v[0]), sigma, v[1]),
-                        [ml.theta.iloc[0], ml._engine[0].eta[0]],
+                        [ml.theta.iloc[0], ml.fit_state.eta[0]],
                         method="Nelder-Mead", options=dict(xatol=1e-9, fatol=1e-11))
         assert best.fun - d_hat == pytest.approx(target, abs=2e-3)
-    model.reml = True
 
 
 @pytest.mark.parametrize("struct", [None, "ar1"])
@@ -414,7 +411,7 @@ def test_variance_standard_errors_equal_dense_information(struct):
         return 0.5 * (np.linalg.slogdet(vm)[1] + e @ vi @ e + np.linalg.slogdet(xvx)[1])
 
     tau2 = res.variance_components().variance.iloc[0]
-    v0 = np.array([tau2, res.scale] + ([res._engine[0].eta[0]] if struct else []))
+    v0 = np.array([tau2, res.scale] + ([res.fit_state.eta[0]] if struct else []))
     from mixedext._engine.optimize import central_hessian
 
     cov = np.linalg.inv(central_hessian(neg_llf, v0, 1e-3 * np.maximum(np.abs(v0), 0.1)))
@@ -448,7 +445,7 @@ def test_satterthwaite_with_ar1_equals_dense_computation():
         return np.linalg.inv(x.T @ np.linalg.inv(v_of(v)) @ x)
 
     v0 = np.array([res.variance_components().variance.iloc[0], res.scale,
-                   res._engine[0].eta[0]])
+                   res.fit_state.eta[0]])
     h = 1e-4 * np.maximum(np.abs(v0), 0.1)
     a = 2 * np.linalg.inv(central_hessian(deviance, v0, h))
     table = res._ddf_table(np.eye(3), "satterthwaite")

@@ -87,7 +87,7 @@ def test_statsmodels_only_options_fall_back():
         warnings.simplefilter("ignore")
         res = mx.mixedlm("Reaction ~ Days", data, groups="Subject").fit(method="lbfgs")
     assert isinstance(res._results, mx.MixedLMResults)
-    assert res._results._engine is None
+    assert res._results._state is None
     assert res.llf == pytest.approx(-893.2325, abs=1e-3)
     assert res.variance_components().variance.iloc[0] == pytest.approx(1378.18, rel=1e-3)
 

@@ -173,10 +173,10 @@ def test_icc_profile_endpoints_drop_by_chi2():
     case = next(c for c in REF["icc_profile"] if c["criterion"] == "ML")
     res = _fit(case, reml=False)
     table = res.icc(ci=True)
-    dev = res.model.deviance_function
+    dev = res.fit_state.profiled_deviance()
     for c in (table["lower"].iloc[0], table["upper"].iloc[0]):
         theta = np.sqrt(c / (1 - c))  # one level: the ICC fixes theta
-        drop = dev(np.array([theta]), False) - dev(res._results._engine[0].theta, False)
+        drop = dev(np.array([theta]), False) - dev(res.fit_state.theta, False)
         assert drop == pytest.approx(chi2.ppf(0.95, 1), abs=1e-3)
 
 

@@ -112,7 +112,7 @@ def _py_param(case, res, r_name):
     if r_name in ("Phi1", "Phi", "Rho"):
         return "phi" if case["cor_struct"] == "corCAR1" else "rho"
     if r_name.startswith("cor("):
-        times = list(res.model._correlated.structure.times)
+        times = list(res.fit_state.structure.times)
         i, j = (int(v) - 1 for v in r_name[4:-1].split(","))
         return f"corr[{times[i]:g},{times[j]:g}]"
     return f"sd_ratio[{r_name}]"
@@ -135,7 +135,7 @@ def test_structure_intervals(fitted):
     rows = [r for r in case["intervals_95"] if r["param"] not in ("sigma", "re_sd")]
     assert rows
     z = norm.ppf(0.975)
-    struct = res.model._correlated.structure
+    struct = res.fit_state.structure
     for row in rows:
         name = _py_param(case, res, row["param"])
         got = table.loc[name]

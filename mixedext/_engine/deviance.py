@@ -13,6 +13,7 @@ MixedModels.jl): set ``theta``, update the blocked Cholesky factor, read the dev
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,6 +68,12 @@ class ProfiledDeviance:
         self.plan = plan_elimination(self.terms, self.cp)
         self.chol = BlockedCholesky(self.terms, self.cp, self.plan)
         self.n, self.p = self.cp.n, self.cp.p
+
+    def copy(self) -> ProfiledDeviance:
+        """A deviance of its own over the same cross-products: ``set_cross_products`` on
+        the copy leaves this one as it is (the cross-products, the elimination plan and
+        the factorisation's index work are shared, never modified)."""
+        return copy.copy(self)
 
     def set_cross_products(self, cp: CrossProducts) -> None:
         """New cross-products with the same sparsity (e.g. whitened for new residual
@@ -166,6 +173,13 @@ class CorrelatedDeviance:
         self._eta = None
         self.logdet_r = 0.0
         self.n_theta = sum(t.n_theta for t in self.terms)
+
+    def copy(self) -> CorrelatedDeviance:
+        """A deviance of its own, at this one's ``eta``: ``set_eta`` on the copy leaves
+        this one as it is (the structure's statistics are shared, never modified)."""
+        out = copy.copy(self)
+        out.inner = None if self.inner is None else self.inner.copy()
+        return out
 
     def set_eta(self, eta) -> bool:
         """Whiten for ``eta``; False where ``R`` is not positive definite."""

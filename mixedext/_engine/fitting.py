@@ -1,0 +1,83 @@
+"""The optimiser strategy of a linear mixed model, once: from a deviance to a FitState.
+
+Without a residual structure the profiled deviance is minimised over ``theta``
+(:func:`~mixedext._engine.optimize.minimize_theta`, Newton-polished). With one, the
+deviance over ``(theta, eta)`` is minimised jointly: L-BFGS-B with forward differences to
+the neighbourhood, then Newton steps (``theta`` and ``eta`` are strongly correlated, and
+L-BFGS-B alone crawls along the ridge), or for many parameters L-BFGS-B again with
+central differences. Fits, ML refits for profiles and bootstrap refits all run here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .deviance import CorrelatedDeviance, ProfiledDeviance
+from .factor import theta_bounds
+from .optimize import minimize_theta
+from .state import FitState
+
+__all__ = ["default_start", "fit_profiled", "fit_correlated", "fit_state", "refit"]
+
+
+def default_start(terms) -> np.ndarray:
+    """lme4's start: 1 on the diagonals of each Lambda, 0 elsewhere."""
+    return np.where(theta_bounds(terms) == 0.0, 1.0, 0.0)
+
+
+def fit_profiled(dev: ProfiledDeviance, reml: bool, theta0=None):
+    """Minimise the profiled deviance over ``theta``: ``(OptimResult, Solution)``."""
+    theta0 = default_start(dev.terms) if theta0 is None else theta0
+    opt = minimize_theta(lambda th: dev(th, reml), theta0, theta_bounds(dev.terms),
+                         polish=True)
+    return opt, dev.solution(opt.theta, reml)
+
+
+def fit_correlated(dev: CorrelatedDeviance, reml: bool, theta0=None, eta0=None):
+    """Minimise the deviance over ``(theta, eta)``: ``(OptimResult, Solution)``; ``dev``
+    is left at the optimum's ``eta``."""
+    lower = theta_bounds(dev.terms)
+    theta0 = default_start(dev.terms) if theta0 is None else theta0
+    k = len(theta0)
+    x0 = np.concatenate([theta0, dev.structure.start() if eta0 is None else eta0])
+    lo = np.concatenate([lower, np.full(dev.structure.n_eta, -np.inf)])
+
+    def deviance(x):
+        return dev(x, reml)
+
+    opt = minimize_theta(deviance, x0, lo, ftol=1e-10, gtol=1e-4, jac="2-point",
+                         polish=True)
+    if len(x0) > 6:
+        first = opt
+        opt = minimize_theta(deviance, first.theta, lo, ftol=1e-10, gtol=1e-4)
+        opt.history[:0] = first.history
+        opt.nfev = len(opt.history)
+    dev.set_eta(opt.theta[k:])
+    sol = dev.inner.solution(opt.theta[:k], reml)
+    sol.deviance += dev.logdet_r
+    sol.eta = opt.theta[k:]
+    return opt, sol
+
+
+def fit_state(reml: bool, profiled: ProfiledDeviance | None = None,
+              correlated: CorrelatedDeviance | None = None, *, residual_spec=None,
+              theta0=None, eta0=None) -> FitState:
+    """Fit by REML or ML and capture the state (the deviance objects given are moved to
+    the optimum; the state keeps copies of its own)."""
+    if correlated is None:
+        opt, sol = fit_profiled(profiled, reml, theta0)
+        return FitState.capture(reml, sol, opt, profiled.terms, profiled)
+    opt, sol = fit_correlated(correlated, reml, theta0, eta0)
+    return FitState.capture(reml, sol, opt, correlated.terms, correlated.inner, correlated,
+                            residual_spec)
+
+
+def refit(state: FitState, reml: bool) -> FitState:
+    """The fit of the same data by the other criterion (e.g. ML for a profile of a REML
+    fit), from the default start as a fresh fit, on deviance objects of its own."""
+    if state.reml == reml:
+        return state
+    if state.correlated is None:
+        return fit_state(reml, state.profiled_deviance())
+    return fit_state(reml, correlated=state.correlated_deviance(),
+                     residual_spec=state.residual_spec)
