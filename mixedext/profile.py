@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import replace
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -32,8 +33,8 @@ from ._engine.fitting import fit_correlated, fit_profiled, refit
 from ._engine.optimize import minimize_theta
 from .covstruct import correlated_deviance
 
-__all__ = ["NaturalParameters", "profile_intervals", "fixed_effect_profile_intervals",
-           "bootstrap_refits", "icc_profile_interval"]
+__all__ = ["Profile", "NaturalParameters", "profile_intervals",
+           "fixed_effect_profile_intervals", "bootstrap_refits", "icc_profile_interval"]
 
 
 class NaturalParameters:
@@ -237,11 +238,11 @@ def _endpoint(prof, j, target, direction):
     return np.nan
 
 
-def profile_intervals(state, alpha=0.05) -> pd.DataFrame:
-    """Profile-likelihood intervals (ML deviance) for every SD, correlation and sigma
-    (with a residual structure, its parameters profiled along) of the fit ``state``."""
-    # lme4 profiles the ML deviance: a REML fit is refitted by ML first
-    prof = NaturalParameters(refit(state, reml=False))
+def profile_intervals(ml_state, alpha=0.05) -> pd.DataFrame:
+    """Profile-likelihood intervals (ML deviance, as lme4) for every SD, correlation and
+    sigma (with a residual structure, its parameters profiled along); ``ml_state`` the
+    ML fit."""
+    prof = NaturalParameters(ml_state)
     target = chi2.ppf(1 - alpha, 1)
     rows = []
     for j, (level, term, term2) in enumerate(prof.names):
@@ -261,7 +262,7 @@ def _beta_held_at(cp, j: int, value: float):
                    ztxy=[block @ keep for block in cp.ztxy])
 
 
-def fixed_effect_profile_intervals(res, alpha=0.05) -> pd.DataFrame:
+def fixed_effect_profile_intervals(res, ml_state, alpha=0.05) -> pd.DataFrame:
     """Profile-likelihood intervals of the fixed effects (ML deviance, as lme4).
 
     For ``beta_j = b`` the ML deviance is minimised over ``theta`` (``sigma`` and the
@@ -269,13 +270,13 @@ def fixed_effect_profile_intervals(res, alpha=0.05) -> pd.DataFrame:
     from the cross-products with ``y - b x_j`` as response and ``x_j`` dropped (a linear
     map of ``[X y]``), or, with a residual structure, from its statistics gathered again
     and ``eta`` refitted too. The interval is where the deviance exceeds its minimum by
-    ``chi2_1(1 - alpha)``. ``estimate`` is the fit's own (REML or ML) coefficient.
+    ``chi2_1(1 - alpha)``. ``estimate`` is the fit's own (REML or ML) coefficient;
+    ``ml_state`` the ML fit.
     """
-    state = res.fit_state
+    state, ml = res.fit_state, ml_state
     if state.has_structure:
         res._require_rows("profile intervals of fixed effects with a residual structure")
     estimates = np.asarray(state.beta)
-    ml = refit(state, reml=False)  # lme4 profiles the ML deviance
     sol = ml.solution
     target = chi2.ppf(1 - alpha, 1)
     se = np.sqrt(np.diag(sol.xtvinvx_inv) * sol.sigma2)
@@ -460,3 +461,43 @@ def icc_profile_interval(state, level, alpha=0.05):
             return np.nan
 
     return icc_hat, end(eps, 0.0), end(1 - eps, 1.0)
+
+
+class Profile:
+    """The profile-likelihood intervals of one fit, each computed once and reused.
+
+    The ML refit that lme4 profiles (for a REML fit) is made once and shared by the
+    intervals of the variance parameters and of the fixed effects; the ICC is profiled on
+    the fit's own criterion. Every table is kept per ``alpha`` (copies are returned).
+    """
+
+    def __init__(self, res):
+        self._res = res
+        self._state = res.fit_state
+        self._tables = {}
+
+    @cached_property
+    def ml_state(self):
+        """The ML fit of the same data (the fit itself for ML fits)."""
+        return refit(self._state, reml=False)
+
+    def _memo(self, key, compute) -> pd.DataFrame:
+        if key not in self._tables:
+            self._tables[key] = compute()
+        return self._tables[key].copy()
+
+    def variance_intervals(self, alpha=0.05) -> pd.DataFrame:
+        """See :func:`profile_intervals`."""
+        return self._memo(("vc", alpha), lambda: profile_intervals(self.ml_state, alpha))
+
+    def fixed_effect_intervals(self, alpha=0.05) -> pd.DataFrame:
+        """See :func:`fixed_effect_profile_intervals`."""
+        return self._memo(("fe", alpha), lambda: fixed_effect_profile_intervals(
+            self._res, self.ml_state, alpha))
+
+    def icc_interval(self, level, alpha=0.05) -> tuple:
+        """``(icc, lower, upper)``; see :func:`icc_profile_interval`."""
+        key = ("icc", level, alpha)
+        if key not in self._tables:
+            self._tables[key] = icc_profile_interval(self._state, level, alpha)
+        return self._tables[key]

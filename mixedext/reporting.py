@@ -128,10 +128,8 @@ class RandomEffectsReport:
         if not ci:
             return table
         if method == "profile":
-            from .profile import icc_profile_interval
-
-            state = self._require_engine("icc(ci=True)")
-            bounds = [icc_profile_interval(state, lev, alpha)[1:] for lev in table.index]
+            self._require_engine("icc(ci=True)")
+            bounds = [self._profile.icc_interval(lev, alpha)[1:] for lev in table.index]
         elif method == "bootstrap":
             bounds = self._icc_bootstrap(table, alpha, n_boot, seed, progress)
         else:

@@ -13,6 +13,8 @@ lower triangle and ``vcomp``).
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import numpy as np
 import pandas as pd
 import scipy.linalg as sla
@@ -22,6 +24,7 @@ from statsmodels.tools._decorators import cache_readonly
 
 from ._engine.factor import lambda_blocks, theta_bounds
 from ._engine.optimize import central_hessian
+from .profile import Profile
 from .reporting import RandomEffectsReport, VarianceBlock, conditional_sds, frames_by_level
 
 __all__ = ["MixedLMResults", "MixedLMResultsWrapper", "from_statsmodels"]
@@ -285,6 +288,11 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
         return fit
 
     # -- intervals for the variance components (mixedext.profile) -------------------------
+    @cached_property
+    def _profile(self):
+        """Profile-likelihood intervals of this fit, each computed once."""
+        return Profile(self)
+
     def conf_int_vc(self, method: str = "profile", alpha: float = 0.05, *,
                     n_boot: int = 1000, seed=None, progress=None) -> pd.DataFrame:
         """Intervals for every random-effect SD, correlation and the residual SD.
@@ -299,11 +307,11 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
         """
         from scipy.stats import norm
 
-        from .profile import NaturalParameters, bootstrap_refits, profile_intervals
+        from .profile import NaturalParameters, bootstrap_refits
 
         state = self._require_engine("conf_int_vc")
         if method == "profile":
-            table = profile_intervals(state, alpha=alpha)
+            table = self._profile.variance_intervals(alpha)
         elif method in ("bootstrap", "wald"):
             prof = NaturalParameters(state)
             table = pd.DataFrame(prof.names, columns=["level", "term", "term2"])
@@ -342,11 +350,9 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
         """
         from scipy.stats import norm
 
-        from .profile import fixed_effect_profile_intervals
-
         self._require_engine("conf_int_fe")
         if method == "profile":
-            return fixed_effect_profile_intervals(self, alpha=alpha)
+            return self._profile.fixed_effect_intervals(alpha)
         if method != "wald":
             raise ValueError(f"method must be 'profile' or 'wald', not {method!r}")
         z = norm.ppf(1 - alpha / 2)

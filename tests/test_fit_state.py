@@ -143,3 +143,15 @@ def test_the_model_keeps_statsmodels_reml_attribute():
     r1 = m.fit()
     m.fit(reml=False)
     assert m.reml is False and r1.method == "REML" and r1.fit_state.reml
+
+
+def test_profile_is_computed_once_per_results(monkeypatch):
+    """conf_int_vc and conf_int_fe share one ML refit; a second call recomputes
+    nothing; the tables returned are copies."""
+    res = _model("plain").fit()
+    spy = _Interrupt(monkeypatch, profile, "refit", at=-1)
+    first = res.conf_int_vc()
+    res.conf_int_fe()
+    first.loc[0, "lower"] = -99.0
+    again = res.conf_int_vc()
+    assert spy.calls == 1 and again.loc[0, "lower"] != -99.0
