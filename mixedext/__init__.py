@@ -8,14 +8,14 @@ reporting checked against R.
 >>> r = mx.mixedlm("strength ~ 1 + (1 | batch/cask)", mx.datasets.load("pastes")).fit()
 """
 
-from . import datasets
-from ._engine.crossprod import CrossProducts
-from .data import MissingDataError
-from .diagnostics import clusters_needed, design_effect
-from .glmm import BinomialMixedGLM, binomial_mixedglm
-from .inference import lrt
-from .model import MixedLM, SingularFitWarning, mixedlm
-from .results import MixedLMResults
+from mixedext import datasets
+from mixedext._engine.crossprod import CrossProducts
+from mixedext.formula.data import MissingDataError
+from mixedext.inference.lrt import lrt
+from mixedext.models.binomial import BinomialMixedGLM, binomial_mixedglm
+from mixedext.models.linear import MixedLM, SingularFitWarning, mixedlm
+from mixedext.results.diagnostics import clusters_needed, design_effect
+from mixedext.results.linear import MixedLMResults
 
 __version__ = "0.1.0.dev0"
 

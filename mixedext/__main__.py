@@ -3,6 +3,8 @@
 import argparse
 import sys
 
+from mixedext.demo import run_demo
+
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mixedext",
@@ -10,7 +12,6 @@ def main(argv=None) -> int:
     parser.add_argument("command", choices=["demo"], help="demo: fit the seed analyses")
     args = parser.parse_args(argv)
     if args.command == "demo":
-        from .demo import run_demo
 
         run_demo()
     return 0

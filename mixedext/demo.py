@@ -12,8 +12,8 @@ import time
 
 import pandas as pd
 
-from . import datasets
-from .model import mixedlm
+from mixedext import datasets
+from mixedext.models.linear import mixedlm
 
 __all__ = ["run_demo"]
 

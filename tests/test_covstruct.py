@@ -1,4 +1,4 @@
-"""Residual covariance structures (mixedext._engine.residual, mixedext.covstruct).
+"""Residual covariance structures (mixedext._engine.residual, mixedext.structures.spec).
 
 Kernels against a dense brute-force marginal likelihood; bad input; invariances.
 """
@@ -252,7 +252,7 @@ def test_unstructured_with_random_intercept_equals_dense_deviance(theta):
     away from the optimum (the model itself is not identified: UN contains CS)."""
     d = _panel(seed=14, n_sub=50, n_t=4, missing=0.15)
     model = mx.mixedlm("y ~ t + x + (1 | subject)", d, cov_struct="unstructured", time="t")
-    from mixedext.covstruct import correlated_deviance
+    from mixedext.structures.spec import correlated_deviance
 
     dev = correlated_deviance(model._residual_spec, model._terms, model.exog, model.endog)
     eta = np.random.RandomState(14).normal(scale=0.4, size=dev.structure.n_eta)
@@ -272,7 +272,7 @@ def test_structure_se_is_profile_curvature(struct, reml):
     sqrt(2 / p''(eta)), p the deviance profiled over theta, by an independent route."""
     from scipy.optimize import minimize_scalar
 
-    from mixedext.covstruct import _link
+    from mixedext.structures.spec import _link
 
     d = _panel(seed=15, n_sub=60, real_times=struct == "car1").sort_values(["subject", "t"])
     rs = np.random.RandomState(15)
@@ -334,7 +334,7 @@ def test_structure_interval_on_the_boundary_is_nan():
 
 def test_bootstrap_refits_with_a_residual_structure_equal_full_refits():
     """Each bootstrap refit equals fitting the model anew to that simulated response."""
-    from mixedext.profile import bootstrap_refits
+    from mixedext.inference.profile import bootstrap_refits
 
     d = _panel(seed=17, n_sub=40)
     d["y"] += np.random.RandomState(17).normal(size=40)[d["subject"].str[1:].astype(int)]

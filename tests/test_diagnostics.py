@@ -1,4 +1,4 @@
-"""ICC, design effect and shrinkage (mixedext.diagnostics).
+"""ICC, design effect and shrinkage (mixedext.results.diagnostics).
 
 Against lme4 (tests/reference/lmer_reference.json): BLUPs 1e-4 absolute, conditional SEs
 1e-4 relative.

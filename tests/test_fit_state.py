@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import mixedext as mx
-from mixedext import profile
+from mixedext.inference import profile
 
 
 def _data(seed=3, n_g=16, n_per=8):

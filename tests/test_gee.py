@@ -1,4 +1,4 @@
-"""Conditional vs marginal effects (mixedext.gee)."""
+"""Conditional vs marginal effects (mixedext.results.gee)."""
 
 import matplotlib
 
@@ -11,7 +11,7 @@ from conftest import ROOT  # noqa: E402
 from scipy.special import expit, logit  # noqa: E402
 
 import mixedext as mx  # noqa: E402
-from mixedext.gee import ATTENUATION_C  # noqa: E402
+from mixedext.results.gee import ATTENUATION_C  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -1,12 +1,12 @@
-"""mixedext.kenward_roger: row blocks, limits and wiring (R agreement is in
+"""mixedext.inference.kenward_roger: row blocks, limits and wiring (R agreement is in
 test_inference_reference.py)."""
 
 import numpy as np
 import pytest
 
 import mixedext as mx
-from mixedext import kenward_roger
-from mixedext.kenward_roger import KenwardRoger, row_blocks
+from mixedext.inference import kenward_roger
+from mixedext.inference.kenward_roger import KenwardRoger, row_blocks
 
 
 def test_row_blocks_nested_and_crossed():

@@ -128,7 +128,7 @@ def test_structure_intervals(fitted):
     """
     from scipy.stats import norm
 
-    from mixedext.covstruct import _link
+    from mixedext.structures.spec import _link
 
     case, res = fitted
     table = res.conf_int_cov_struct()

@@ -1,11 +1,11 @@
-"""mixedext.profile: the kernels behind profile intervals, and their bad input."""
+"""mixedext.inference.profile: the kernels behind profile intervals, and their bad input."""
 
 import numpy as np
 import pytest
 
 import mixedext as mx
 from mixedext._engine.crossprod import cross_products
-from mixedext.profile import _beta_held_at
+from mixedext.inference.profile import _beta_held_at
 
 
 def test_beta_held_at_equals_cross_products_of_the_offset_model():
@@ -97,7 +97,7 @@ def test_profile_of_a_correlation_near_one(seed, rho, corr_hat):
 
     from scipy.stats import chi2
 
-    from mixedext.profile import NaturalParameters
+    from mixedext.inference.profile import NaturalParameters
 
     d = _slope_data(seed, rho)
     res = mx.mixedlm("y ~ t + (1 + t | g)", d).fit()
@@ -136,7 +136,7 @@ def test_profile_of_a_boundary_correlation_ends_at_the_bound():
 def test_profile_end_without_a_bracket_is_nan_with_a_warning(monkeypatch):
     """A deviance that is NaN away from the estimate gives NaN ends and a warning naming
     the parameter, not an exception."""
-    from mixedext import profile
+    from mixedext.inference import profile
 
     d = mx.datasets.load("pastes")
     res = mx.mixedlm("strength ~ 1 + (1 | batch/cask)", d).fit(reml=False)

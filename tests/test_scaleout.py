@@ -1,4 +1,4 @@
-"""Fits from cross-products reduced over Dask partitions (mixedext.scaleout)."""
+"""Fits from cross-products reduced over Dask partitions (mixedext.models.dask)."""
 
 import pickle
 
@@ -61,7 +61,7 @@ def test_rows_are_not_held():
 def test_cross_products_reduce_and_pickle():
     from mixedext._engine.crossprod import cross_products
     from mixedext.formula.terms import build_term
-    from mixedext.scaleout import add_cross_products
+    from mixedext.models.dask import add_cross_products
 
     rs = np.random.RandomState(0)
     g = rs.randint(0, 7, 100)

@@ -14,7 +14,7 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
-from .factor import BlockedCholesky, Factor, _blockdiag
+from mixedext._engine.factor import BlockedCholesky, Factor, _blockdiag
 
 __all__ = ["conditional_covariances"]
 

@@ -19,9 +19,10 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg as sla
 
-from .condvar import conditional_covariances
-from .crossprod import CrossProducts, RandomTerm, cross_products
-from .factor import BlockedCholesky, Factor, NotPositiveDefinite, plan_elimination
+from mixedext._engine.condvar import conditional_covariances
+from mixedext._engine.crossprod import CrossProducts, RandomTerm, cross_products
+from mixedext._engine.factor import BlockedCholesky, Factor, NotPositiveDefinite, plan_elimination
+from mixedext._engine.grams import CrossProductAssembler
 
 __all__ = ["ProfiledDeviance", "Solution", "NotPositiveDefinite"]
 
@@ -166,7 +167,6 @@ class CorrelatedDeviance:
     def __init__(self, terms, structure, parents, z_slices, p, n, counts):
         self.terms = list(terms)
         self.structure = structure
-        from .grams import CrossProductAssembler
 
         self._assemble = CrossProductAssembler(structure.cols, parents, z_slices, p, counts, n)
         self.inner = None

@@ -29,7 +29,7 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
-from .crossprod import CrossProducts, RandomTerm
+from mixedext._engine.crossprod import CrossProducts, RandomTerm
 
 __all__ = ["BlockedCholesky", "Factor", "Plan", "lambda_blocks", "plan_elimination",
            "theta_bounds"]

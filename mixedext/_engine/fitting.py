@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .deviance import CorrelatedDeviance, ProfiledDeviance
-from .factor import theta_bounds
-from .optimize import minimize_theta
-from .state import FitState
+from mixedext._engine.deviance import CorrelatedDeviance, ProfiledDeviance
+from mixedext._engine.factor import theta_bounds
+from mixedext._engine.optimize import minimize_theta
+from mixedext._engine.state import FitState
 
 __all__ = ["default_start", "fit_profiled", "fit_correlated", "fit_state", "refit"]
 

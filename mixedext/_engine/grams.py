@@ -13,6 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
+
+from mixedext._engine.crossprod import CrossProducts
 
 __all__ = ["UnitGrams", "UnitSums", "CrossProductAssembler", "outer_sums"]
 
@@ -66,7 +69,6 @@ class UnitSums:
     pattern is built once for the codes."""
 
     def __init__(self, codes, m: int):
-        import scipy.sparse as sp
 
         self.n, self.m = len(codes), m
         order = None if np.all(codes[1:] >= codes[:-1]) else np.argsort(codes, kind="stable")
@@ -79,8 +81,6 @@ class UnitSums:
     def grams(self, left, right, cols, mask=None, *, total=True) -> UnitGrams:
         """``sum_{rows i in unit, mask_i} left_i right_i'`` (rows for ``cols`` of ``left``;
         ``total=False`` leaves the sum over units out, as None)."""
-        import scipy.sparse as sp
-
         right = np.ascontiguousarray(right)
         rows = np.empty((self.m, len(cols), right.shape[1]))
         for i, a in enumerate(cols):
@@ -140,8 +140,6 @@ class CrossProductAssembler:
 
     def _pattern(self, l, k):
         """CSR pattern of the (l, k) block and each Gram entry's place in its data."""
-        import scipy.sparse as sp
-
         ql, qk = len(self.z_slices[l]), len(self.z_slices[k])
         rows = self.parents[l][:, None, None] * ql + np.arange(ql)[None, :, None]
         cols = self.parents[k][:, None, None] * qk + np.arange(qk)[None, None, :]
@@ -156,9 +154,7 @@ class CrossProductAssembler:
         return pattern, np.searchsorted(keys, key)
 
     def __call__(self, g: UnitGrams):
-        import scipy.sparse as sp
 
-        from .crossprod import CrossProducts
 
         c = g.total.shape[0]
         xy = slice(c - self.p - 1, c)

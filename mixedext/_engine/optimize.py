@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import minimize
+from scipy.optimize import minimize, minimize_scalar
 
 __all__ = ["OptimResult", "minimize_theta", "newton_polish", "central_hessian"]
 
@@ -111,7 +111,6 @@ def _escape_boundary(fun, theta, best, lower):
 def _minimize_one(fun, theta0, history) -> OptimResult:
     """One relative SD: Brent's method on ``t -> fun(|t|)`` (the deviance depends on
     ``theta^2`` only), far cheaper per step than L-BFGS-B with differences."""
-    from scipy.optimize import minimize_scalar
 
     start = float(theta0[0]) if theta0[0] > 0 else 1.0
     res = minimize_scalar(lambda t: fun(np.array([abs(t)])), bracket=(0.5 * start, start),

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit, gammaln, logsumexp
 
-from .condvar import conditional_covariances
-from .crossprod import RandomTerm, cross_products
-from .factor import BlockedCholesky, Factor, lambda_blocks, plan_elimination
+from mixedext._engine.condvar import conditional_covariances
+from mixedext._engine.crossprod import RandomTerm, cross_products
+from mixedext._engine.factor import BlockedCholesky, Factor, lambda_blocks, plan_elimination
 
 __all__ = ["BinomialLaplace", "PirlsState"]
 

@@ -27,15 +27,15 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 
-from .grams import UnitGrams, UnitSums, outer_sums
+from mixedext._engine.grams import UnitGrams, UnitSums, outer_sums
 
 __all__ = ["ResidualStructure", "Independence", "AR1", "Exchangeable", "Unstructured",
            "ar1_gap_statistics", "add_gap_statistics", "time_order"]
 
 
 def _logistic(x):
-    from scipy.special import expit
 
     return expit(x)
 

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .deviance import CorrelatedDeviance, ProfiledDeviance, Solution
-from .optimize import OptimResult
+from mixedext._engine.deviance import CorrelatedDeviance, ProfiledDeviance, Solution
+from mixedext._engine.optimize import OptimResult
 
 __all__ = ["FitState"]
 

@@ -35,7 +35,7 @@ from importlib import resources
 
 import pandas as pd
 
-from ._simulate import call_center, call_center_truth, students, students_truth
+from mixedext.datasets._simulate import call_center, call_center_truth, students, students_truth
 
 __all__ = [
     "available",

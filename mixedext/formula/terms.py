@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .._engine.crossprod import RandomTerm
+from mixedext._engine.crossprod import RandomTerm
 
 __all__ = ["LevelSpec", "split_formula", "unit_codes", "build_term", "formula_variables"]
 

@@ -18,14 +18,26 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 import scipy.linalg as sla
+from scipy.stats import norm
 from statsmodels.base import wrapper as wrap
+from statsmodels.base.model import LikelihoodModelResults
 from statsmodels.regression import mixed_linear_model as sm_mlm
+from statsmodels.stats.contrast import ContrastResults
 from statsmodels.tools._decorators import cache_readonly
 
-from ._engine.factor import lambda_blocks, theta_bounds
-from ._engine.optimize import central_hessian
-from .profile import Profile
-from .reporting import RandomEffectsReport, VarianceBlock, conditional_sds, frames_by_level
+from mixedext._engine.factor import lambda_blocks, theta_bounds
+from mixedext._engine.optimize import central_hessian
+from mixedext.inference.ddf import anova_table, ddf_table
+from mixedext.inference.profile import NaturalParameters, Profile, bootstrap_refits
+from mixedext.results.prediction import get_prediction, predict, simulate
+from mixedext.results.reporting import (
+    RandomEffectsReport,
+    VarianceBlock,
+    conditional_sds,
+    frames_by_level,
+)
+from mixedext.results.summary import build_summary
+from mixedext.structures.spec import cov_struct_intervals, residual_covariance
 
 __all__ = ["MixedLMResults", "MixedLMResultsWrapper", "from_statsmodels"]
 
@@ -46,7 +58,6 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
             super().__init__(model, params, cov_params)
             return
         # a row-less model (reduced cross-products): X has full rank (checked by fit)
-        from statsmodels.base.model import LikelihoodModelResults
 
         LikelihoodModelResults.__init__(self, model, params, normalized_cov_params=cov_params)
         self.nobs = model.nobs
@@ -221,8 +232,6 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
         so its intervals differ). A parameter on its boundary (e.g. ``phi`` at 0) gets
         NaN. The reference level of ``het_var`` has SD ratio 1 and a zero-width interval.
         """
-        from .covstruct import cov_struct_intervals
-
         if self._require_engine("conf_int_cov_struct").eta is None:
             raise ValueError("this model has no residual structure (cov_struct= or het_var=)")
         return cov_struct_intervals(self, alpha)
@@ -233,8 +242,6 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
         ``times=`` is required for continuous-time AR(1); with ``het_var`` the reference
         level's (SD ratio 1).
         """
-        from .covstruct import residual_covariance
-
         if self._state is None or not self._state.has_structure:
             times = np.asarray(times if times is not None else [0.0])
             labels = [f"{t:g}" for t in times]
@@ -287,7 +294,7 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
             fit += rb[:, 0] if t.z is None else np.einsum("nq,nq->n", t.z, rb)
         return fit
 
-    # -- intervals for the variance components (mixedext.profile) -------------------------
+    # -- intervals (mixedext.inference.profile) ---------------------------------------------
     @cached_property
     def _profile(self):
         """Profile-likelihood intervals of this fit, each computed once."""
@@ -305,9 +312,7 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
         ``estimate``, ``lower``, ``upper`` and, for SDs, ``variance_lower`` and
         ``variance_upper``.
         """
-        from scipy.stats import norm
 
-        from .profile import NaturalParameters, bootstrap_refits
 
         state = self._require_engine("conf_int_vc")
         if method == "profile":
@@ -348,8 +353,6 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
         each value of the coefficient); ``"wald"``: estimate +/- z SE. Indexed by term;
         columns ``estimate``, ``lower``, ``upper``.
         """
-        from scipy.stats import norm
-
         self._require_engine("conf_int_fe")
         if method == "profile":
             return self._profile.fixed_effect_intervals(alpha)
@@ -360,13 +363,11 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
         return pd.DataFrame({"estimate": est, "lower": est - z * se, "upper": est + z * se},
                             index=pd.Index(self.model.exog_names, name="term"))
 
-    # -- prediction and simulation (mixedext.prediction) ---------------------------------
+    # -- prediction and simulation (mixedext.results.prediction) ---------------------------------
     def predict(self, exog=None, transform=True, *args, which: str = "marginal", **kwargs):
         """Predictions: ``which="marginal"`` ``X beta`` (statsmodels'), ``"conditional"``
         adds the conditional modes of the units seen in the fit (0 for unseen units;
-        nested units matched by their full path). See :mod:`mixedext.prediction`."""
-        from .prediction import predict
-
+        nested units matched by their full path). See :mod:`mixedext.results.prediction`."""
         if which == "marginal" and exog is not None and not isinstance(exog, pd.DataFrame):
             return super().predict(exog, transform, *args, **kwargs)
         return predict(self, exog, which=which)
@@ -374,16 +375,12 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
     def get_prediction(self, exog=None, which: str = "marginal", alpha: float = 0.05):
         """Predictions with confidence intervals (mean) and prediction intervals (a new
         observation; a new unit's random effects included for marginal predictions)."""
-        from .prediction import get_prediction
-
         self._require_engine("get_prediction")
         return get_prediction(self, exog, which=which, alpha=alpha)
 
     def simulate(self, nsim: int = 1, seed=None) -> np.ndarray:
         """New outcomes with fresh random effects (lme4's ``simulate(re.form = NA)``):
         an array (nobs, nsim)."""
-        from .prediction import simulate
-
         self._require_engine("simulate")
         return simulate(self, nsim=nsim, seed=seed)
 
@@ -398,8 +395,6 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
         and adjusted standard errors, ``ddf="residual"`` t-tests with ``n - p``; the
         default z-tests as statsmodels.
         """
-        from .summary import build_summary
-
         return build_summary(self, yname=yname, xname_fe=xname_fe, xname_re=xname_re,
                              title=title, alpha=alpha, ddf=ddf)
 
@@ -409,7 +404,6 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
         fixed effects; Kenward-Roger also its adjusted standard errors)."""
         if ddf is None:
             return super().t_test(r_matrix, use_t=use_t)
-        from statsmodels.stats.contrast import ContrastResults
 
         table = self._ddf_table(np.atleast_2d(np.asarray(r_matrix, dtype=float)), ddf)
         return ContrastResults(effect=table["estimate"].to_numpy(),
@@ -417,33 +411,12 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
                                df_denom=table["df"].to_numpy(), distribution="t")
 
     def _ddf_table(self, L, ddf):
-        from scipy.stats import t as tdist
-
-        from .inference import Satterthwaite
-        from .kenward_roger import KenwardRoger
-
-        if ddf == "satterthwaite":
-            return Satterthwaite(self).t_table(L)
-        if ddf == "kenward-roger":
-            return KenwardRoger(self).t_table(L)
-        if ddf == "residual":
-            k = self.k_fe
-            vb = np.asarray(self.cov_params())[:k, :k]
-            est = L @ np.asarray(self.fe_params)
-            se = np.sqrt(np.einsum("ra,ab,rb->r", L, vb, L))
-            df = np.full(len(L), float(self.nobs - k))
-            tv = est / se
-            return pd.DataFrame({"estimate": est, "se": se, "df": df, "t": tv,
-                                 "pvalue": 2 * tdist.sf(np.abs(tv), df)})
-        raise ValueError("ddf must be 'satterthwaite', 'kenward-roger' or 'residual', not "
-                         f"{ddf!r}")
+        return ddf_table(self, L, ddf)
 
     def anova(self, ddf: str = "satterthwaite") -> pd.DataFrame:
         """F test per fixed-effect term with Satterthwaite (or ``ddf="kenward-roger"``)
         denominator df (lmerTest's ``anova``; type III for models without interactions
         among the tested terms)."""
-        from .inference import anova_table
-
         return anova_table(self, ddf=ddf)
 
 

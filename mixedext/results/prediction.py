@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import patsy
 from scipy.stats import norm
+from statsmodels.formula._manager import FormulaManager
 
 __all__ = ["predict", "get_prediction", "simulate"]
 
@@ -25,7 +26,6 @@ def _fixed_design(res, exog):
     """``X`` for new data (a DataFrame goes through the model's formula)."""
     model = res.model
     if isinstance(exog, pd.DataFrame) and getattr(model, "formula", None) is not None:
-        from statsmodels.formula._manager import FormulaManager
 
         spec = model.data.model_spec
         return np.asarray(FormulaManager().get_matrices(spec, exog, pandas=False), float)

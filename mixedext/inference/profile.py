@@ -27,11 +27,12 @@ from scipy.optimize import brentq, minimize
 from scipy.stats import chi2
 from tqdm.auto import tqdm
 
-from ._engine.deviance import ProfiledDeviance
-from ._engine.factor import lambda_blocks, theta_bounds
-from ._engine.fitting import fit_correlated, fit_profiled, refit
-from ._engine.optimize import minimize_theta
-from .covstruct import correlated_deviance
+from mixedext._engine.deviance import ProfiledDeviance
+from mixedext._engine.factor import lambda_blocks, theta_bounds
+from mixedext._engine.fitting import fit_correlated, fit_profiled, refit
+from mixedext._engine.optimize import minimize_theta
+from mixedext.results.diagnostics import _is_ancestor
+from mixedext.structures.spec import correlated_deviance
 
 __all__ = ["Profile", "NaturalParameters", "profile_intervals",
            "fixed_effect_profile_intervals", "bootstrap_refits", "icc_profile_interval"]
@@ -399,7 +400,6 @@ def icc_profile_interval(state, level, alpha=0.05):
     squared relative SDs ``theta^2`` of the level and its ancestors and ``B`` of the other
     levels; the profiled deviance is minimised over the rest.
     """
-    from .diagnostics import _is_ancestor
 
     terms = state.terms
     if any(t.z is not None or t.cov == "full" and t.q > 1 for t in terms):

@@ -26,7 +26,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import statsmodels.api as sm
 from scipy.special import expit, logit
+from scipy.stats import norm
 
 __all__ = ["GEEComparison", "compare_gee", "ATTENUATION_C", "marginal_probabilities"]
 
@@ -57,7 +59,6 @@ class GEEComparison:
 
         ``terms``: the fixed effects to draw (default all but the intercept)."""
         import matplotlib.pyplot as plt
-        from scipy.stats import norm
 
         tab = self.table
         if terms is None:
@@ -133,7 +134,6 @@ def compare_gee(res, cov_struct: str = "exchangeable", *, exp: bool = False,
     exp : bool
         Report odds ratios (``exp`` of the estimates; SE columns stay on the log scale).
     """
-    import statsmodels.api as sm
 
     if cov_struct not in _STRUCTURES:
         raise ValueError(f"cov_struct must be one of {', '.join(_STRUCTURES)}, "

@@ -29,8 +29,11 @@ import numpy as np
 import pandas as pd
 import patsy
 
-from ._engine.crossprod import CrossProducts, RandomTerm, cross_products
-from .formula.terms import formula_variables, split_formula, unit_codes
+from mixedext._engine.crossprod import CrossProducts, RandomTerm, cross_products
+from mixedext._engine.deviance import CorrelatedDeviance
+from mixedext._engine.residual import AR1, Independence, add_gap_statistics, ar1_gap_statistics
+from mixedext.formula.terms import formula_variables, split_formula, unit_codes
+from mixedext.structures.spec import w_columns, z_columns
 
 __all__ = ["is_dask_frame", "dask_cross_products", "add_cross_products"]
 
@@ -66,8 +69,6 @@ def _partition_cross_products(part, fixed, levels, categories, design, units, z_
 
 def _partition_ar1(part, levels, categories, design, units, z_info, time, inner):
     """AR(1) per-gap statistics of one partition (whole residual units) and unit counts."""
-    from ._engine.residual import ar1_gap_statistics
-    from .covstruct import w_columns, z_columns
 
     x, y, terms = _partition_design(part, levels, categories, design, units, z_info)
     w, positions = w_columns(terms, x, y)
@@ -80,7 +81,6 @@ def _partition_ar1(part, levels, categories, design, units, z_info, time, inner)
 
 
 def _add_ar1(a, b):
-    from ._engine.residual import add_gap_statistics
 
     out = add_gap_statistics(a, b)
     out["counts"] = [x + y for x, y in zip(a["counts"], b["counts"])]
@@ -205,7 +205,6 @@ def _nested_inner(levels, units, what: str) -> int:
 
 def _correlated_info(structure, stats, args, inner, x, y, sample, fixed, formula, **extra):
     """The correlated deviance of reduced structure statistics, and the model's info."""
-    from ._engine.deviance import CorrelatedDeviance
 
     levels, _, _, units, z_info = args
     terms = _rowless_terms(levels, units, z_info, stats["counts"])
@@ -231,7 +230,6 @@ def _dask_ar1(ddf, args, time, x, y, sample, fixed, formula):
     grouping column)."""
     import dask
 
-    from ._engine.residual import AR1
 
     levels, _, _, units, _ = args
     inner = _nested_inner(levels, units, "AR(1)")
@@ -249,8 +247,6 @@ def _dask_ar1(ddf, args, time, x, y, sample, fixed, formula):
 def _partition_het(part, levels, categories, design, units, z_info, het_var, het_levels,
                    inner):
     """``varIdent`` statistics of one partition: outer products per (unit, level)."""
-    from ._engine.residual import Independence
-    from .covstruct import w_columns, z_columns
 
     lev = pd.Index(het_levels).get_indexer(part[het_var].to_numpy())
     x, y, terms = _partition_design(part, levels, categories, design, units, z_info)
@@ -274,8 +270,6 @@ def _dask_het(ddf, args, het_var, x, y, sample, fixed, formula):
     statistics are sums over rows)."""
     import dask
 
-    from ._engine.residual import Independence
-    from .covstruct import z_columns
 
     levels, _, _, units, z_info = args
     inner = _nested_inner(levels, units, "het_var")
@@ -293,7 +287,6 @@ def _dask_het(ddf, args, het_var, x, y, sample, fixed, formula):
 
 def _w_positions(sample, levels, z_info, x, c, p):
     """Each term's column indices in ``W`` (as ``covstruct.w_columns`` on the sample)."""
-    from .covstruct import w_columns
 
     rows = len(x)
     terms = []

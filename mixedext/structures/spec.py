@@ -17,15 +17,19 @@ module validates the data (errors name the column) and connects model and kernel
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 
-from ._engine import residual as kernels
-from ._engine.deviance import CorrelatedDeviance
-from .formula.terms import unit_codes
+from mixedext._engine import residual as kernels
+from mixedext._engine.deviance import CorrelatedDeviance
+from mixedext._engine.factor import theta_bounds
+from mixedext._engine.optimize import central_hessian
+from mixedext.formula.terms import unit_codes
 
 __all__ = ["ResidualSpec", "residual_spec", "correlated_deviance", "STRUCTURES"]
 
@@ -83,7 +87,6 @@ def residual_spec(data, terms, groups, kind, *, time=None, cov_groups=None,
                              "cov_groups at or below the innermost level")
     if kind == "exchangeable" and any(t.z is None and t.n_units == m and np.array_equal(
             t.codes, codes) for t in terms):
-        import warnings
 
         warnings.warn("cov_struct='exchangeable' within the units of a random intercept is "
                       "not identified (both give compound symmetry); the fit equals the "
@@ -247,10 +250,7 @@ def _link(struct, name: str):
 def cov_struct_intervals(res, alpha: float = 0.05) -> pd.DataFrame:
     """Wald intervals of the residual-structure parameters (see
     ``MixedLMResults.conf_int_cov_struct``)."""
-    from scipy.stats import norm
 
-    from ._engine.factor import theta_bounds
-    from ._engine.optimize import central_hessian
 
     state = res.fit_state
     dev, struct = state.correlated_deviance(), state.structure

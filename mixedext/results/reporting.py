@@ -16,8 +16,19 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ._engine.crossprod import RandomTerm
-from ._engine.factor import lambda_blocks
+from mixedext._engine.crossprod import RandomTerm
+from mixedext._engine.factor import lambda_blocks
+from mixedext.inference.lrt import lrt
+from mixedext.inference.profile import bootstrap_refits
+from mixedext.results.diagnostics import (
+    _is_ancestor,
+    design_effect_table,
+    icc_table,
+    r2_table,
+    shrinkage_table,
+)
+from mixedext.results.gee import compare_gee
+from mixedext.results.plotting import plot_caterpillar, plot_funnel, plot_shrinkage
 
 __all__ = ["RandomEffectsReport", "VarianceBlock", "frames_by_level", "conditional_sds"]
 
@@ -107,7 +118,7 @@ class RandomEffectsReport:
         theta, sigma2 = self._variance_parameters()
         return [sigma2 * lam @ lam.T for lam in lambda_blocks(theta, self.model._terms)]
 
-    # -- reporting (mixedext.diagnostics) -------------------------------------------------
+    # -- reporting (mixedext.results.diagnostics) ------------------------------------------
     def icc(self, ci: bool = False, alpha: float = 0.05, method: str = "profile", *,
             n_boot: int = 1000, seed=None, progress=None) -> pd.DataFrame:
         """Intraclass correlation per nested level, outermost first.
@@ -115,15 +126,13 @@ class RandomEffectsReport:
         Columns ``icc`` (cumulative: the correlation of two observations that share the
         unit of that level, so ancestors' variances count) and ``share`` (the level's own
         ``sigma2_j / T``, as ``performance::icc(by_group = TRUE)``). See
-        :mod:`mixedext.diagnostics` for the definitions (Snijders & Bosker 2012). With
+        :mod:`mixedext.results.diagnostics` for the definitions (Snijders & Bosker 2012). With
         random slopes, performance's adjusted ICC (a warning says so).
 
         ``ci=True`` adds ``lower`` and ``upper``: ``method="profile"`` (profile
         likelihood with the ICC held fixed; linear models) or ``"bootstrap"``
         (parametric bootstrap percentiles, ``n_boot`` refits, ``seed``, progress bar).
         """
-        from .diagnostics import icc_table
-
         table = icc_table(self)
         if not ci:
             return table
@@ -139,8 +148,6 @@ class RandomEffectsReport:
         return table
 
     def _icc_bootstrap(self, table, alpha, n_boot, seed, progress):
-        from .diagnostics import _is_ancestor
-        from .profile import bootstrap_refits
 
         self._require_engine("icc(ci=True)")
         terms = self.model._terms
@@ -156,8 +163,6 @@ class RandomEffectsReport:
 
     def r2(self) -> pd.Series:
         """Nakagawa's marginal and conditional R² (as ``performance::r2_nakagawa``)."""
-        from .diagnostics import r2_table
-
         return r2_table(self)
 
     def lrt(self, other) -> pd.Series:
@@ -165,8 +170,6 @@ class RandomEffectsReport:
 
         See :func:`mixedext.lrt` for the boundary (mixture chi-square) rules.
         """
-        from .inference import lrt
-
         return lrt(self, other)
 
     def design_effect(self, cluster: str | None = None, method: str = "mean") -> pd.DataFrame:
@@ -178,8 +181,6 @@ class RandomEffectsReport:
         ``design_effect``, ``effective_n`` (``n / DE``) and ``se_inflation``
         (``sqrt(DE)``).
         """
-        from .diagnostics import design_effect_table
-
         return design_effect_table(self, cluster=cluster, method=method)
 
     def shrinkage(self, level: str | None = None, alpha: float = 0.05) -> pd.DataFrame:
@@ -198,34 +199,24 @@ class RandomEffectsReport:
         effect, so it is smaller than the fraction ``blup / raw`` by which the unit is
         actually pulled in.
         """
-        from .diagnostics import shrinkage_table
-
         return shrinkage_table(self, level=level, alpha=alpha)
 
     def plot_caterpillar(self, level: str | None = None, ax=None, alpha: float = 0.05):
         """Caterpillar plot of a level's conditional modes with intervals (matplotlib)."""
-        from .plotting import plot_caterpillar
-
         return plot_caterpillar(self, level=level, ax=ax, alpha=alpha)
 
     def plot_shrinkage(self, level: str | None = None, ax=None):
         """Raw vs shrunk estimate per unit, arrows, point size by unit size."""
-        from .plotting import plot_shrinkage
-
         return plot_shrinkage(self, level=level, ax=ax)
 
     def plot_funnel(self, level: str | None = None, ax=None):
         """Unit estimates vs unit size with control limits (benchmarking)."""
-        from .plotting import plot_funnel
-
         return plot_funnel(self, level=level, ax=ax)
 
     def compare_gee(self, cov_struct: str = "exchangeable", *, exp: bool = False):
-        """Conditional (this model) vs marginal (GEE) effects; see :mod:`mixedext.gee`.
+        """Conditional (this model) vs marginal (GEE) effects; see :mod:`mixedext.results.gee`.
 
-        Returns a :class:`~mixedext.gee.GEEComparison` with ``.table``, ``.gee_results``
+        Returns a :class:`~mixedext.results.gee.GEEComparison` with ``.table``, ``.gee_results``
         and ``.plot()``.
         """
-        from .gee import compare_gee
-
         return compare_gee(self, cov_struct=cov_struct, exp=exp)

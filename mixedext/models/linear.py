@@ -17,6 +17,7 @@ What statsmodels' inherited methods need (the data split per group: ``endog_li``
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass, field
 
@@ -24,17 +25,21 @@ import numpy as np
 import pandas as pd
 import patsy
 import scipy.linalg as sla
+from statsmodels.base.data import handle_data
 from statsmodels.base.model import LikelihoodModel
 from statsmodels.formula.formulatools import advance_eval_env
 from statsmodels.regression import mixed_linear_model as sm_mlm
 
-from ._engine import fitting
-from ._engine.crossprod import RandomTerm
-from ._engine.deviance import NotPositiveDefinite, ProfiledDeviance
-from ._engine.factor import theta_bounds
-from ._engine.state import FitState
-from .data import MissingDataError, prepare_frame
-from .formula.terms import build_term, formula_variables, split_formula
+from mixedext._engine import fitting
+from mixedext._engine.crossprod import RandomTerm
+from mixedext._engine.deviance import NotPositiveDefinite, ProfiledDeviance
+from mixedext._engine.factor import theta_bounds
+from mixedext._engine.state import FitState
+from mixedext.formula.data import MissingDataError, prepare_frame
+from mixedext.formula.terms import build_term, formula_variables, split_formula
+from mixedext.models.dask import dask_cross_products, is_dask_frame
+from mixedext.results.linear import MixedLMResults, from_statsmodels
+from mixedext.structures.spec import ResidualSpec, correlated_deviance, residual_spec
 
 __all__ = ["MixedLM", "mixedlm", "ConvergenceWarning", "SingularFitWarning"]
 
@@ -216,7 +221,6 @@ class MixedLM(sm_mlm.MixedLM):
         else:
             env = user_env
         advance_eval_env(kwargs)  # statsmodels' fixed-effect design, one frame down
-        from .scaleout import is_dask_frame
 
         if is_dask_frame(data):
             ar1 = cov_struct == "ar1" and time is not None
@@ -271,7 +275,6 @@ class MixedLM(sm_mlm.MixedLM):
         residual = None
         if cov_struct not in (None, "independence") or het_var is not None or \
                 time is not None or cov_groups is not None:
-            from .covstruct import residual_spec
 
             residual = residual_spec(data, terms, groups, cov_struct or "independence",
                                      time=time, cov_groups=cov_groups, het_var=het_var)
@@ -286,15 +289,12 @@ class MixedLM(sm_mlm.MixedLM):
     def from_dask(cls, formula, data, *, missing="none", time=None, het_var=None):
         """A model from a ``dask.dataframe.DataFrame``: its per-unit cross-products (with
         ``time=``: AR(1) lag statistics; with ``het_var=``: outer products per unit and
-        level) are reduced over the partitions (:mod:`mixedext.scaleout`); the rows stay
+        level) are reduced over the partitions (:mod:`mixedext.models.dask`); the rows stay
         in Dask."""
-        from .scaleout import dask_cross_products
-
         cp, terms, info = dask_cross_products(data, formula, missing=missing, time=time,
                                               het_var=het_var)
         if time is None and het_var is None:
             return cls.from_cross_products(cp, terms, info)
-        from .covstruct import ResidualSpec
 
         dev = info["correlated"]
         dev.set_eta(np.zeros(dev.structure.n_eta))  # rho = 0, equal SDs: plain products
@@ -316,8 +316,6 @@ class MixedLM(sm_mlm.MixedLM):
         ``info`` holds ``exog_names``, ``endog_name`` and optionally ``design_info`` and
         ``formula`` (for predictions on new data).
         """
-        from statsmodels.base.data import handle_data
-
         names = list(info["exog_names"])
         stub_x = pd.DataFrame(np.zeros((2, len(names))), columns=names)
         stub_y = pd.Series(np.zeros(2), name=info["endog_name"])
@@ -399,8 +397,6 @@ class MixedLM(sm_mlm.MixedLM):
         -------
         MixedLMResults
         """
-        from .results import MixedLMResults, from_statsmodels
-
         given = dict(start_params=start_params, free=free, fe_pen=fe_pen, cov_pen=cov_pen,
                      method=method)
         if self._terms is None or any(v is not None for v in given.values()):
@@ -431,7 +427,6 @@ class MixedLM(sm_mlm.MixedLM):
             if self._residual_spec is None:
                 return fitting.fit_state(reml, self.deviance_function)
             if self._correlated is None:
-                from .covstruct import correlated_deviance
 
                 self._correlated = correlated_deviance(self._residual_spec, self._terms,
                                                        self.exog, self.endog)
@@ -551,7 +546,6 @@ def _term_from_level(lev, data, eval_env) -> RandomTerm:
 
 def _statsmodels_terms(data, groups, group_name, re_formula, vc_formula, nested, eval_env):
     """Terms for statsmodels' ``groups`` / ``re_formula`` / ``vc_formula`` (+ ``nested``)."""
-    import re
 
     gcol = [groups]
     gfac = [group_name] if group_name in data.columns else None

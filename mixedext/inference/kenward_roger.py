@@ -25,6 +25,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
+from scipy.stats import f as fdist
+
+from mixedext._engine.factor import lambda_blocks
+from mixedext.inference.tables import contrast_t_table
 
 __all__ = ["KenwardRoger"]
 
@@ -33,8 +39,6 @@ MAX_BLOCK_EFFECTS = 5000  # random effects in one block: a dense Q x Q inverse
 
 def row_blocks(terms, n: int) -> list[np.ndarray]:
     """Groups of rows connected through a shared unit of any term."""
-    import scipy.sparse as sp
-    from scipy.sparse.csgraph import connected_components
 
     offsets = np.cumsum([0] + [t.n_units for t in terms])
     rows = np.concatenate([np.arange(n)] * len(terms))
@@ -51,7 +55,6 @@ def _covariance_parameters(terms, theta, sigma2):
     """``gamma`` without ``sigma^2``: per term the lower triangle of
     ``sigma^2 Lambda Lambda'`` (one value for a scalar term), with the ``(term, a, b)``
     each belongs to."""
-    from ._engine.factor import lambda_blocks
 
     values, index = [], []
     for k, (t, lam) in enumerate(zip(terms, lambda_blocks(np.asarray(theta), terms))):
@@ -70,7 +73,6 @@ def _covariance_parameters(terms, theta, sigma2):
 def _block_design(terms, rows):
     """The block's ``Z`` (sparse, rows x effects) and the effects of each term
     (``(units in block, q)`` index arrays into its columns)."""
-    import scipy.sparse as sp
 
     blocks, effects, start = [], [], 0
     for t in terms:
@@ -87,7 +89,6 @@ def _block_design(terms, rows):
 
 def _derivative_patterns(index, effects, size):
     """``E_r`` (sparse, effects x effects): ``dPsi / dgamma_r`` within the block."""
-    import scipy.sparse as sp
 
     out = []
     for k, a, b in index:
@@ -118,7 +119,6 @@ def _block_psi(gamma, index, effects, size):
 
 def _times(e, m):
     """``E @ M_g`` for every matrix of the stack ``m`` (G, Q, k); ``E`` dense or sparse."""
-    import scipy.sparse as sp
 
     return np.stack([e @ mg for mg in m]) if sp.issparse(e) else np.matmul(e, m)
 
@@ -136,8 +136,6 @@ class _BlockSums:
     def add(self, h, zx, xx, n_rows, psi, patterns, s2):
         """Blocks with ``Z'Z = h`` (G, Q, Q) and ``Z'X = zx`` (G, Q, p), the same ``Psi`` and
         ``E_r``; ``xx`` and ``n_rows``: ``X'X`` and rows summed over them."""
-        import scipy.sparse as sp
-
         def t(m):
             return m.swapaxes(1, 2)
 
@@ -278,14 +276,10 @@ class KenwardRoger:
 
     def t_table(self, L) -> pd.DataFrame:
         """Estimate, SE (from ``Phi_A``), df, t and p for each row of ``L``."""
-        from .inference import contrast_t_table
-
         return contrast_t_table(self.beta, self.vcov_adjusted, L, self.df)
 
     def f_test(self, L) -> dict:
         """pbkrtest's ``KRmodcomp`` F test of ``L beta = 0`` (scaled F)."""
-        from scipy.stats import f as fdist
-
         L = np.atleast_2d(np.asarray(L, dtype=float))
         ddf, scaling, q = self._ddf_and_scaling(L)
         est = L @ self.beta

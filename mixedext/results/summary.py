@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from scipy.stats import norm
+from scipy.stats import t as tdist
 from statsmodels.iolib import summary2
 
 __all__ = ["build_summary"]
@@ -67,7 +70,6 @@ def build_summary(res, *, yname=None, xname_fe=None, xname_re=None, title=None, 
                                     fe + q * se])
     columns = ["Coef.", "Std.Err.", "z", "P>|z|", f"[{alpha / 2:g}", f"{1 - alpha / 2:g}]"]
     if ddf is not None:
-        from scipy.stats import t as tdist
 
         tt = res._ddf_table(np.eye(k_fe), ddf)
         qt = tdist.ppf(1 - alpha / 2, tt["df"].to_numpy())
@@ -124,7 +126,6 @@ def build_summary(res, *, yname=None, xname_fe=None, xname_re=None, title=None, 
 
 def _add_icc_block(smry, res) -> None:
     """ICC per level and the design effect of randomising each level's units."""
-    import warnings
 
     if res._state is None and res.model._terms is None:
         return

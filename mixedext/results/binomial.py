@@ -8,15 +8,18 @@ the random-effect reports shared with the linear model (``variance_components()`
 
 from __future__ import annotations
 
+import warnings
 from functools import cached_property
 
 import numpy as np
 import pandas as pd
+import patsy
 from scipy.special import expit
 from scipy.stats import norm
 
-from ._engine.factor import theta_bounds
-from .reporting import RandomEffectsReport, conditional_sds, frames_by_level
+from mixedext._engine.factor import theta_bounds
+from mixedext.results.prediction import random_contribution
+from mixedext.results.reporting import RandomEffectsReport, conditional_sds, frames_by_level
 
 __all__ = ["BinomialMixedResults"]
 
@@ -154,8 +157,6 @@ class BinomialMixedResults(RandomEffectsReport):
         may be a DataFrame with the formula's columns, or a design matrix (marginal
         only).
         """
-        from .prediction import random_contribution
-
         if which not in ("conditional", "marginal"):
             raise ValueError(f"which must be 'conditional' or 'marginal', not {which!r}")
         beta = self.fe_params.to_numpy()
@@ -172,7 +173,6 @@ class BinomialMixedResults(RandomEffectsReport):
             raise NotImplementedError("predictions on new data need the model built by "
                                       "binomial_mixedglm in this session (patsy's design "
                                       "is not kept when pickled)")
-        import patsy
 
         x = np.asarray(patsy.build_design_matrices([info], exog)[0], dtype=float)
         eta = x @ beta
@@ -250,7 +250,6 @@ class BinomialMixedResults(RandomEffectsReport):
         lines += ["", "Random effects (log-odds scale):",
                   self.variance_components().to_string(index=False)]
         try:
-            import warnings
 
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")

@@ -8,6 +8,7 @@ of several random-effect terms drawn without ``ax``).
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import expit
 from scipy.stats import norm
 
 __all__ = ["plot_caterpillar", "plot_shrinkage", "plot_funnel"]
@@ -118,7 +119,6 @@ def _per_observation_sd(res) -> float:
     """SD of one observation's contribution to a unit's raw estimate."""
     model = res.model
     if hasattr(model, "fit_ml"):  # binomial: log-odds scale
-        from scipy.special import expit
 
         p = float(np.mean(expit(np.asarray(model.exog) @ res.fe_params.to_numpy())))
         return 1.0 / np.sqrt(p * (1.0 - p))

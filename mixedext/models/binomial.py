@@ -18,16 +18,18 @@ import warnings
 import numpy as np
 import patsy
 import scipy.sparse as sp
+import statsmodels.api as sm
 from statsmodels.genmod import families
 from statsmodels.genmod.bayes_mixed_glm import BinomialBayesMixedGLM, _BayesMixedGLM
 
-from ._engine.crossprod import RandomTerm
-from ._engine.factor import theta_bounds
-from ._engine.optimize import central_hessian, minimize_theta, newton_polish
-from ._engine.pirls import BinomialLaplace
-from .data import prepare_frame
-from .formula.terms import build_term, formula_variables, split_formula
-from .model import warn_if_singular
+from mixedext._engine.crossprod import RandomTerm
+from mixedext._engine.factor import theta_bounds
+from mixedext._engine.optimize import central_hessian, minimize_theta, newton_polish
+from mixedext._engine.pirls import BinomialLaplace
+from mixedext.formula.data import prepare_frame
+from mixedext.formula.terms import build_term, formula_variables, split_formula
+from mixedext.models.linear import warn_if_singular
+from mixedext.results.binomial import BinomialMixedResults
 
 __all__ = ["BinomialMixedGLM", "binomial_mixedglm"]
 
@@ -100,8 +102,6 @@ class BinomialMixedGLM(BinomialBayesMixedGLM):
         ``beta`` come from the numerical Hessian of the deviance in ``(theta, beta)``,
         as glmer's default.
         """
-        from .glmm_results import BinomialMixedResults
-
         if self._terms is None:
             raise NotImplementedError("fit_ml needs random effects given as grouping "
                                       "factors ((1 | g) terms, groups= or indicator "
@@ -150,7 +150,6 @@ class BinomialMixedGLM(BinomialBayesMixedGLM):
 
 def _glm_start(exog, y, trials):
     """Fixed-effect start: the binomial GLM ignoring the random effects."""
-    import statsmodels.api as sm
 
     try:
         with warnings.catch_warnings():
