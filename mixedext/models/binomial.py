@@ -63,6 +63,11 @@ class BinomialMixedGLM(BinomialBayesMixedGLM):
         """statsmodels' constructor (``vc_formulas[name]`` a one-sided formula)."""
         return binomial_mixedglm(formula, data, vc_formulas, vcp_p=vcp_p, fe_p=fe_p)
 
+    @property
+    def random_terms(self) -> tuple:
+        """The random-effect terms, in the order of the variance components."""
+        return tuple(self._terms)
+
     def __getstate__(self):
         state = self.__dict__.copy()
         state.pop("_design_info", None)  # patsy's DesignInfo cannot be pickled

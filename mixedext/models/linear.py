@@ -338,6 +338,25 @@ class MixedLM(sm_mlm.MixedLM):
         mod._engine_cache = ProfiledDeviance(None, None, terms, cp=cp)
         return mod
 
+    # -- the model's structure, read by results and inference --------------------------
+    @property
+    def random_terms(self) -> tuple | None:
+        """The random-effect terms (:class:`~mixedext._engine.crossprod.RandomTerm`), in
+        the order of the formula; None for statsmodels' general ``exog_vc`` arrays."""
+        return None if self._terms is None else tuple(self._terms)
+
+    @property
+    def statsmodels_layout(self) -> StatsmodelsLayout | None:
+        """How the terms map to statsmodels' ``cov_re`` and ``vcomp`` (None for models
+        with lme4-style terms)."""
+        return self._sm_layout
+
+    @property
+    def residual_spec(self):
+        """The residual structure (``cov_struct=`` / ``het_var=``) checked against the
+        data, or None."""
+        return self._residual_spec
+
     @property
     def has_rows(self) -> bool:
         """False for models built from reduced cross-products (Dask)."""
@@ -489,11 +508,11 @@ def _check_outcome(fixed: str, data) -> None:
 
 def _check_estimable(model) -> None:
     """Each grouping level needs two units; the data must outnumber the parameters."""
-    for t in model._terms:
+    for t in model.random_terms:
         if t.n_units < 2:
             raise ValueError(f"grouping level {t.level!r} has a single unit: its variance "
                              "cannot be estimated; drop the term or check the column")
-    k = model.k_fe + sum(t.n_theta for t in model._terms) + 1
+    k = model.k_fe + sum(t.n_theta for t in model.random_terms) + 1
     if model.nobs <= k:
         raise ValueError(f"{model.nobs} observations for {k} parameters: the model cannot "
                          "be estimated; simplify it or add data")
@@ -590,13 +609,13 @@ def _statsmodels_terms(data, groups, group_name, re_formula, vc_formula, nested,
 
 def _vcspec(model) -> sm_mlm.VCSpec:
     """statsmodels' per-group variance-component matrices, from the terms."""
-    lay = model._sm_layout
+    lay = model.statsmodels_layout
     groups = np.asarray(model.groups)
     labels = model.group_labels
     rows = {g: np.flatnonzero(groups == g) for g in labels}
     mats, colnames = [], []
     for k, fmt in zip(lay.vc_terms, lay.vc_colnames):
-        t = model._terms[k]
+        t = model.random_terms[k]
         mk, ck = [], []
         for g in labels:
             r = rows[g]

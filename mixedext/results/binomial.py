@@ -122,7 +122,7 @@ class BinomialMixedResults(RandomEffectsReport):
     @property
     def singular(self) -> bool:
         """lme4's rule: a bounded ``theta`` below 1e-4."""
-        lower = theta_bounds(self.model._terms)
+        lower = theta_bounds(self.model.random_terms)
         return bool(np.any((lower == 0) & (self._opt.theta[:self._k] < 1e-4)))
 
     @property
@@ -135,13 +135,13 @@ class BinomialMixedResults(RandomEffectsReport):
     @property
     def random_effects(self) -> dict:
         """Conditional modes ``{level: DataFrame}`` (one row per unit, log-odds scale)."""
-        return frames_by_level(self.model._terms, self._state.b)
+        return frames_by_level(self.model.random_terms, self._state.b)
 
     @property
     def random_effects_se(self) -> dict:
         """Conditional SDs of the random effects ``{level: DataFrame}`` (glmer's
         ``ranef(condVar = TRUE)``)."""
-        return frames_by_level(self.model._terms, conditional_sds(self._condcov))
+        return frames_by_level(self.model.random_terms, conditional_sds(self._condcov))
 
     @cached_property
     def _condcov(self) -> list:
@@ -177,7 +177,7 @@ class BinomialMixedResults(RandomEffectsReport):
         x = np.asarray(patsy.build_design_matrices([info], exog)[0], dtype=float)
         eta = x @ beta
         if which == "conditional":
-            eta = eta + random_contribution(self.model._terms, self._state.b, exog)[0]
+            eta = eta + random_contribution(self.model.random_terms, self._state.b, exog)[0]
         return expit(eta)
 
     def shrinkage(self, level: str | None = None, alpha: float = 0.05) -> pd.DataFrame:
@@ -191,7 +191,7 @@ class BinomialMixedResults(RandomEffectsReport):
         ``rate_shrunk`` the mean conditional probability of the unit's rows.
         Random intercepts only.
         """
-        terms = self.model._terms
+        terms = self.model.random_terms
         levels = list(dict.fromkeys(t.level for t in terms))
         level = levels[0] if level is None else level
         idx = [i for i, t in enumerate(terms) if t.level == level]
@@ -237,7 +237,7 @@ class BinomialMixedResults(RandomEffectsReport):
         lines = [f"Binomial mixed model ({self.method})",
                  f"Dependent variable: {getattr(self.model, 'endog_name', 'y')}",
                  f"No. observations: {self.nobs}"]
-        for t in self.model._terms:
+        for t in self.model.random_terms:
             lines.append(f"No. units ({t.level}): {t.n_units}")
         lines += [f"Log-likelihood: {self.llf:.4f}   AIC: {self.aic:.4f}   BIC: {self.bic:.4f}",
                   f"Converged: {'Yes' if self.converged else 'No'}   "

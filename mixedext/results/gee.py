@@ -100,7 +100,7 @@ def _row_random_variance(res) -> np.ndarray:
     model = res.model
     n = len(model.exog)
     out = np.zeros(n)
-    for t, cov in zip(model._terms, res._term_covariances()):
+    for t, cov in zip(model.random_terms, res._term_covariances()):
         z = np.ones((n, 1)) if t.z is None else t.z
         out += np.einsum("na,ab,nb->n", z, cov, z)
     return out
@@ -170,7 +170,7 @@ def compare_gee(res, cov_struct: str = "exchangeable", *, exp: bool = False,
         pbar = marginal_probabilities(exog @ cond, _row_random_variance(res))
         implied = np.linalg.lstsq(exog, logit(np.clip(pbar, 1e-12, 1 - 1e-12)),
                                   rcond=None)[0]
-        slopes = any(t.z is not None for t in model._terms)
+        slopes = any(t.z is not None for t in model.random_terms)
         total = sum(float(c[0, 0]) for c in res._term_covariances())
         approx = np.full(len(cond), np.nan) if slopes else cond / np.sqrt(
             1 + ATTENUATION_C ** 2 * total)

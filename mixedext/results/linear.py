@@ -270,7 +270,7 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
         if self._state is None:
             return sm_mlm.MixedLMResults.random_effects.func(self)
         state = self._state
-        if self.model._sm_layout is None:  # a DataFrame per level; its terms side by side
+        if self.model.statsmodels_layout is None:  # a DataFrame per level; its terms side by side
             return frames_by_level(state.terms, state.solution.b)
         return _statsmodels_random_effects(self.model, state)
 
@@ -332,7 +332,7 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
                 se_var = np.sqrt(np.diag(np.atleast_2d(_psi_covariance(self.model,
                                                                        self._state))))
                 se = np.full(len(table), np.nan)
-                if self.model._sm_layout is None and all(
+                if self.model.statsmodels_layout is None and all(
                         t.q == 1 or t.cov == "scalar" for t in self._state.terms):
                     sd = prof.hat[:-1]
                     se[:-1] = se_var / (2 * np.maximum(sd, 1e-300))
@@ -447,7 +447,7 @@ def _term_covariances(state) -> list[np.ndarray]:
 def _statsmodels_variances(model, state):
     """statsmodels' ``cov_re`` and ``vcomp`` from the engine's optimum."""
     covs = _term_covariances(state)
-    lay = model._sm_layout
+    lay = model.statsmodels_layout
     if lay is None:
         vcomp = np.concatenate([c[np.tril_indices(c.shape[0])] for c in covs]) \
             if covs else np.zeros(0)
@@ -459,8 +459,8 @@ def _statsmodels_variances(model, state):
 
 def _psi_to_theta(model, psi, sigma2):
     """Inverse of ``psi = sigma^2 Lambda Lambda'`` term by term (statsmodels' order)."""
-    terms = model._terms
-    lay = model._sm_layout
+    terms = model.random_terms
+    lay = model.statsmodels_layout
     if lay is None:
         order = range(len(terms))
     else:
@@ -527,7 +527,7 @@ def _psi_covariance(model, state) -> np.ndarray:
 
 def _statsmodels_random_effects(model, state) -> dict:
     """statsmodels' ``random_effects`` layout: ``{group: Series}``."""
-    lay = model._sm_layout
+    lay = model.statsmodels_layout
     terms, sol = state.terms, state.solution
     labels = model.group_labels
     group_codes, _ = pd.factorize(np.asarray(model.groups), sort=True)
@@ -566,8 +566,8 @@ def _statsmodels_random_effects(model, state) -> dict:
 def _statsmodels_blocks(res) -> list[VarianceBlock]:
     """Covariance blocks for results of statsmodels' own fit."""
     model = res.model
-    lay = model._sm_layout
-    terms = model._terms or []
+    lay = model.statsmodels_layout
+    terms = model.random_terms or []
     gname = lay.group_name if lay is not None else "Group"
     out = []
     if res.k_re > 0:

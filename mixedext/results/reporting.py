@@ -5,8 +5,8 @@ random effects: ``variance_components()``, ``icc()``, ``r2()``, ``design_effect(
 ``shrinkage()``, ``lrt()`` and the plots. A results class provides
 ``_variance_parameters()`` (``theta`` and the scale the covariances are relative to),
 ``scale`` (the residual variance; ``pi^2 / 3`` on the latent scale of a logit model),
-``model._terms`` and ``_residual_row`` (whether ``variance_components()`` ends with the
-residual variance).
+``model.random_terms`` and ``_residual_row`` (whether ``variance_components()`` ends
+with the residual variance).
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ class RandomEffectsReport:
         """One :class:`VarianceBlock` per random-effect term, outermost level first."""
         model = self.model
         out = []
-        for t, cov in zip(model._terms, self._term_covariances()):
+        for t, cov in zip(model.random_terms, self._term_covariances()):
             if t.cov == "scalar":
                 out.append(VarianceBlock(t.level, [t.component or t.level], cov[:1, :1], t))
             else:
@@ -116,7 +116,7 @@ class RandomEffectsReport:
     def _term_covariances(self) -> list[np.ndarray]:
         """``sigma^2 Lambda_k Lambda_k'`` per term, in the model's term order."""
         theta, sigma2 = self._variance_parameters()
-        return [sigma2 * lam @ lam.T for lam in lambda_blocks(theta, self.model._terms)]
+        return [sigma2 * lam @ lam.T for lam in lambda_blocks(theta, self.model.random_terms)]
 
     # -- reporting (mixedext.results.diagnostics) ------------------------------------------
     def icc(self, ci: bool = False, alpha: float = 0.05, method: str = "profile", *,
@@ -150,7 +150,7 @@ class RandomEffectsReport:
     def _icc_bootstrap(self, table, alpha, n_boot, seed, progress):
 
         self._require_engine("icc(ci=True)")
-        terms = self.model._terms
+        terms = self.model.random_terms
         draws = []
         for theta, _, _ in bootstrap_refits(self, n_boot, seed=seed, progress=progress):
             rel = [float(np.sum(lam ** 2)) for lam in lambda_blocks(theta, terms)]

@@ -15,10 +15,10 @@ __all__ = ["build_summary"]
 
 def _units_per_level(res) -> dict:
     model = res.model
-    if model._terms is None:
+    if model.random_terms is None:
         return {"Group": model.n_groups}
     out = {}
-    for t in model._terms:
+    for t in model.random_terms:
         out.setdefault(t.level, t.n_units)
     return out
 
@@ -127,7 +127,7 @@ def build_summary(res, *, yname=None, xname_fe=None, xname_re=None, title=None, 
 def _add_icc_block(smry, res) -> None:
     """ICC per level and the design effect of randomising each level's units."""
 
-    if res._state is None and res.model._terms is None:
+    if res._state is None and res.model.random_terms is None:
         return
     try:
         with warnings.catch_warnings():
