@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from mixedext._compat import get_formula_spec
 from mixedext.inference.kenward_roger import KenwardRoger
 from mixedext.inference.satterthwaite import Satterthwaite
 from mixedext.inference.tables import contrast_t_table
@@ -43,7 +44,7 @@ def anova_table(res, ddf: str = "satterthwaite") -> pd.DataFrame:
     if ddf not in DDF_METHODS:
         raise ValueError(f"ddf must be 'satterthwaite' or 'kenward-roger', not {ddf!r}")
     tests = DDF_METHODS[ddf](res)
-    info = getattr(res.model.data, "model_spec", None)
+    info = get_formula_spec(res.model.data)
     if not hasattr(info, "term_name_slices"):
         raise NotImplementedError("anova needs a model built from a formula")
     rows = {}

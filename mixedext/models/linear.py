@@ -27,9 +27,9 @@ import patsy
 import scipy.linalg as sla
 from statsmodels.base.data import handle_data
 from statsmodels.base.model import LikelihoodModel
-from statsmodels.formula.formulatools import advance_eval_env
 from statsmodels.regression import mixed_linear_model as sm_mlm
 
+from mixedext._compat import advance_eval_env, set_formula_spec
 from mixedext._engine import fitting
 from mixedext._engine.crossprod import RandomTerm
 from mixedext._engine.deviance import NotPositiveDefinite, ProfiledDeviance
@@ -323,8 +323,8 @@ class MixedLM(sm_mlm.MixedLM):
         mod.use_sqrt, mod.reml, mod.fe_pen, mod.re_pen, mod.cov_pen = True, True, None, None, None
         mod.data = handle_data(stub_y, stub_x, "none", None)
         if info.get("design_info") is not None:
-            # statsmodels rebuilds model_spec from formula and frame after unpickling
-            mod.data.model_spec = info["design_info"]
+            # statsmodels rebuilds it from formula and frame after unpickling
+            set_formula_spec(mod.data, info["design_info"])
             mod.data.formula = info.get("fixed_formula")
             mod.data.frame = info.get("frame")
         mod.formula = info.get("formula")

@@ -23,8 +23,8 @@ from statsmodels.base import wrapper as wrap
 from statsmodels.base.model import LikelihoodModelResults
 from statsmodels.regression import mixed_linear_model as sm_mlm
 from statsmodels.stats.contrast import ContrastResults
-from statsmodels.tools._decorators import cache_readonly
 
+from mixedext._compat import cache_readonly
 from mixedext._engine.factor import lambda_blocks, theta_bounds
 from mixedext._engine.optimize import central_hessian
 from mixedext.inference.ddf import anova_table, ddf_table

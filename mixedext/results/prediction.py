@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 import patsy
 from scipy.stats import norm
-from statsmodels.formula._manager import FormulaManager
+
+from mixedext._compat import design_from_spec, get_formula_spec
 
 __all__ = ["predict", "get_prediction", "simulate"]
 
@@ -26,9 +27,7 @@ def _fixed_design(res, exog):
     """``X`` for new data (a DataFrame goes through the model's formula)."""
     model = res.model
     if isinstance(exog, pd.DataFrame) and getattr(model, "formula", None) is not None:
-
-        spec = model.data.model_spec
-        return np.asarray(FormulaManager().get_matrices(spec, exog, pandas=False), float)
+        return design_from_spec(get_formula_spec(model.data), exog)
     exog = np.asarray(exog, dtype=float)
     return exog[:, None] if exog.ndim == 1 else exog
 

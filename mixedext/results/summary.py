@@ -10,6 +10,8 @@ from scipy.stats import norm
 from scipy.stats import t as tdist
 from statsmodels.iolib import summary2
 
+from mixedext._compat import frame_map
+
 __all__ = ["build_summary"]
 
 
@@ -85,7 +87,7 @@ def build_summary(res, *, yname=None, xname_fe=None, xname_re=None, title=None, 
     table[k_fe:, 0] = psi
     table[k_fe:, 1] = np.sqrt(res.scale) * np.asarray(res.bse)[k_fe:]
     df = pd.DataFrame(table, index=names, columns=columns)
-    smry.add_df(df.map(lambda x: f"{x:.3f}" if np.isfinite(x) else ""), align="r")
+    smry.add_df(frame_map(df, lambda x: f"{x:.3f}" if np.isfinite(x) else ""), align="r")
 
     vc = res.variance_components()
     vc_table = pd.DataFrame({
