@@ -99,7 +99,7 @@ def test_inherited_statsmodels_methods_work_lazily():
     assert "endog_li" not in res.model.__dict__  # not built by the fit
     loglike = res.model.loglike(res.params_object, profile_fe=False)
     assert loglike == pytest.approx(res.llf, abs=1e-8)
-    np.testing.assert_allclose(res.fittedvalues, sm_mlm.MixedLMResults.fittedvalues.func(
+    np.testing.assert_allclose(res.fittedvalues, sm_mlm.MixedLMResults.fittedvalues.fget(
         res._results), atol=1e-10)
 
 

@@ -126,7 +126,7 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
         """Log-likelihood (the REML log-likelihood for REML fits)."""
         if self._state is not None:
             return -0.5 * self._state.deviance
-        return sm_mlm.MixedLMResults.llf.func(self)
+        return sm_mlm.MixedLMResults.llf.fget(self)
 
     @cache_readonly
     def df_modelwc(self) -> int:
@@ -268,7 +268,7 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
         per random-effect covariate.
         """
         if self._state is None:
-            return sm_mlm.MixedLMResults.random_effects.func(self)
+            return sm_mlm.MixedLMResults.random_effects.fget(self)
         state = self._state
         if self.model.statsmodels_layout is None:  # a DataFrame per level; its terms side by side
             return frames_by_level(state.terms, state.solution.b)
@@ -285,7 +285,7 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
     def fittedvalues(self):
         """Fitted values ``X beta + Z b`` (fixed effects plus predicted random effects)."""
         if self._state is None:
-            return sm_mlm.MixedLMResults.fittedvalues.func(self)
+            return sm_mlm.MixedLMResults.fittedvalues.fget(self)
         self._require_rows("fittedvalues")
         sol = self._state.solution
         fit = self.model.exog @ sol.beta
