@@ -15,7 +15,8 @@ otherwise, so results are the same on old and new versions.
   0.15 does with patsy). Can go once statsmodels >= 0.15 is required.
 * ``cache_readonly`` -- statsmodels' cached-property decorator lives in
   ``statsmodels.tools._decorators`` from 0.15 on, ``statsmodels.tools.decorators`` in 0.14
-  (pandas' ``cache_readonly``, of which 0.15's is a copy). Can go once statsmodels >= 0.15 is required.
+  (pandas' ``cache_readonly``, of which 0.15's is a copy). Can go once statsmodels >= 0.15
+  is required.
 * :func:`frame_map` -- ``DataFrame.map`` is new in pandas 2.1 (before: ``applymap``, which
   2.1 deprecates). Can go once pandas >= 2.1 is required.
 """
