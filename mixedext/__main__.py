@@ -12,7 +12,6 @@ def main(argv=None) -> int:
     parser.add_argument("command", choices=["demo"], help="demo: fit the seed analyses")
     args = parser.parse_args(argv)
     if args.command == "demo":
-
         run_demo()
     return 0
 

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import patsy
+from patsy import EvalEnvironment
 
 __all__ = ["advance_eval_env", "cache_readonly", "get_formula_spec", "set_formula_spec",
            "design_from_spec", "frame_map"]
@@ -51,8 +53,6 @@ except ImportError:  # statsmodels 0.14
         if eval_env is None:
             kwargs["eval_env"] = 2
         elif eval_env == -1:
-            from patsy import EvalEnvironment
-
             kwargs["eval_env"] = EvalEnvironment({})
 
 
@@ -73,7 +73,6 @@ def design_from_spec(spec, frame: pd.DataFrame) -> np.ndarray:
     """The design matrix of the rows of ``frame`` for a formula's design information."""
     if FormulaManager is not None:
         return np.asarray(FormulaManager().get_matrices(spec, frame, pandas=False), float)
-    import patsy
 
     return np.asarray(patsy.dmatrix(spec, frame, return_type="matrix"), float)
 

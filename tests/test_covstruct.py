@@ -1,4 +1,4 @@
-"""Residual covariance structures (mixedext._engine.residual, mixedext.structures.spec).
+"""Residual covariance structures (mixedext.structures: the registered kernels and spec.py).
 
 Kernels against a dense brute-force marginal likelihood; bad input; invariances.
 """
@@ -272,8 +272,6 @@ def test_structure_se_is_profile_curvature(struct, reml):
     sqrt(2 / p''(eta)), p the deviance profiled over theta, by an independent route."""
     from scipy.optimize import minimize_scalar
 
-    from mixedext.structures.spec import _link
-
     d = _panel(seed=15, n_sub=60, real_times=struct == "car1").sort_values(["subject", "t"])
     rs = np.random.RandomState(15)
     e, prev = np.empty(len(d)), {}
@@ -301,7 +299,7 @@ def test_structure_se_is_profile_curvature(struct, reml):
     curv = (profile(eta0 + h) - 2 * profile(eta0) + profile(eta0 - h)) / h ** 2
     table = res.conf_int_cov_struct()
     name = table.index[0]
-    link, inv = _link(dev.structure, name)
+    link, inv = dev.structure.link(name)
     # d(link)/d(eta): the structures' own scales are affine in the link scales
     slope = (link(dev.structure.natural([eta0 + 1e-6])[name])
              - link(dev.structure.natural([eta0 - 1e-6])[name])) / 2e-6

@@ -128,8 +128,6 @@ def test_structure_intervals(fitted):
     """
     from scipy.stats import norm
 
-    from mixedext.structures.spec import _link
-
     case, res = fitted
     table = res.conf_int_cov_struct()
     rows = [r for r in case["intervals_95"] if r["param"] not in ("sigma", "re_sd")]
@@ -140,7 +138,7 @@ def test_structure_intervals(fitted):
         name = _py_param(case, res, row["param"])
         got = table.loc[name]
         assert got["estimate"] == pytest.approx(row["est"], rel=1e-3)
-        link, _ = _link(struct, name)
+        link, _ = struct.link(name)
         half_r = (link(row["upper"]) - link(row["lower"])) / (2 * z)
         half = (link(got["upper"]) - link(got["lower"])) / (2 * z)
         assert half == pytest.approx(half_r, rel=0.04), name

@@ -69,7 +69,6 @@ class UnitSums:
     pattern is built once for the codes."""
 
     def __init__(self, codes, m: int):
-
         self.n, self.m = len(codes), m
         order = None if np.all(codes[1:] >= codes[:-1]) else np.argsort(codes, kind="stable")
         self.order = order

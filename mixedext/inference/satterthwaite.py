@@ -60,7 +60,6 @@ class Satterthwaite:
         return self._corr.at_scale(theta, s2, vp[self._k + 1:], self._reml)
 
     def _vcov(self, vp):
-
         dev = self._at(vp)
         f = dev.factor(vp[:self._k])
         p = dev.p
@@ -68,7 +67,6 @@ class Satterthwaite:
         return vp[self._k] ** 2 * rx_inv.T @ rx_inv
 
     def _hessian(self):
-
         return central_hessian(self._deviance, self.varpar, self._step)
 
     def _vcov_jacobian(self):

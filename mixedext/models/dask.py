@@ -16,7 +16,7 @@ Supported on Dask: lme4-style random-effect terms (random intercepts, nested, cr
 random slopes) with independent residuals, and nested terms with AR(1) residuals at
 integer times (``cov_struct="ar1", time=``): the data are shuffled by the outermost
 grouping column so that each partition holds whole units, and the per-gap lag
-statistics of :func:`mixedext._engine.residual.ar1_gap_statistics` are reduced instead;
+statistics of :func:`mixedext.structures.ar1.ar1_gap_statistics` are reduced instead;
 and nested terms with a residual variance per level of a column (``het_var=``, nlme's
 ``varIdent``): outer products of ``W`` per (unit, level), summed over any partitions.
 What needs the rows (fitted values, residuals, ``shrinkage`` raw estimates) raises an
@@ -25,14 +25,16 @@ error that says how to compute it per partition.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 import patsy
 
 from mixedext._engine.crossprod import CrossProducts, RandomTerm, cross_products
 from mixedext._engine.deviance import CorrelatedDeviance
-from mixedext._engine.residual import AR1, Independence, add_gap_statistics, ar1_gap_statistics
 from mixedext.formula.terms import formula_variables, split_formula, unit_codes
+from mixedext.structures import structure_class
 from mixedext.structures.spec import w_columns, z_columns
 
 __all__ = ["is_dask_frame", "dask_cross_products", "add_cross_products"]
@@ -67,27 +69,6 @@ def _partition_cross_products(part, fixed, levels, categories, design, units, z_
     return cross_products(x, y, terms)
 
 
-def _partition_ar1(part, levels, categories, design, units, z_info, time, inner):
-    """AR(1) per-gap statistics of one partition (whole residual units) and unit counts."""
-
-    x, y, terms = _partition_design(part, levels, categories, design, units, z_info)
-    w, positions = w_columns(terms, x, y)
-    t = terms[inner]
-    stats = ar1_gap_statistics(t.codes, t.n_units, w, part[time].to_numpy(dtype=float),
-                               z_columns(positions))
-    stats["counts"] = [np.bincount(term.codes, minlength=term.n_units) for term in terms]
-    stats["n"] = len(y)
-    return stats
-
-
-def _add_ar1(a, b):
-
-    out = add_gap_statistics(a, b)
-    out["counts"] = [x + y for x, y in zip(a["counts"], b["counts"])]
-    out["n"] = a["n"] + b["n"]
-    return out
-
-
 def _partition_design(part, levels, categories, design, units, z_info):
     """``X``, ``y`` and the random-effect terms of one partition, globally coded."""
     part = part.copy()
@@ -116,8 +97,8 @@ def _tree_sum(parts, add):
     return parts[0].compute()
 
 
-def dask_cross_products(ddf, formula: str, *, missing: str = "none", time=None,
-                        het_var=None):
+def dask_cross_products(ddf, formula: str, *, missing: str = "none", cov_struct=None,
+                        time=None, het_var=None):
     """Cross-products of a model with lme4-style terms over a Dask DataFrame.
 
     Returns
@@ -172,10 +153,9 @@ def dask_cross_products(ddf, formula: str, *, missing: str = "none", time=None,
         else:
             z_info.append(patsy.dmatrix(lev.lhs, sample).design_info)
     args = (levels, categories, design, units, z_info)
-    if time is not None:
-        return _dask_ar1(ddf, args, time, x, y, sample, fixed, formula)
-    if het_var is not None:
-        return _dask_het(ddf, args, het_var, x, y, sample, fixed, formula)
+    if cov_struct not in (None, "independence") or het_var is not None:
+        return _dask_structure(ddf, args, cov_struct or "independence", time, het_var, x, y,
+                               sample, fixed, formula)
     parts = [dask.delayed(_partition_cross_products)(p, fixed, *args) for p in ddf.to_delayed()]
     cp = _tree_sum(parts, add_cross_products)
     terms = _rowless_terms(levels, units, z_info, cp.counts)
@@ -203,7 +183,8 @@ def _nested_inner(levels, units, what: str) -> int:
     return inner
 
 
-def _correlated_info(structure, stats, args, inner, x, y, sample, fixed, formula, **extra):
+def _correlated_info(structure, stats, args, inner, x, y, sample, fixed, formula, slices,
+                     **extra):
     """The correlated deviance of reduced structure statistics, and the model's info."""
 
     levels, _, _, units, z_info = args
@@ -215,7 +196,6 @@ def _correlated_info(structure, stats, args, inner, x, y, sample, fixed, formula
         prefix = inner_labels.str.split("/").str[:len(lev.factors)].str.join("/")
         parents.append(pd.Index(labels).get_indexer(prefix.to_numpy()).astype(np.int64))
     p = x.shape[1]
-    slices = _w_positions(sample, levels, z_info, x, structure.c, p)
     dev = CorrelatedDeviance(terms, structure, parents, slices, p, stats["n"],
                              stats["counts"])
     info = {"exog_names": list(x.columns), "endog_name": y.columns[0],
@@ -224,70 +204,65 @@ def _correlated_info(structure, stats, args, inner, x, y, sample, fixed, formula
     return terms, info
 
 
-def _dask_ar1(ddf, args, time, x, y, sample, fixed, formula):
-    """Random effects + AR(1) residuals within the innermost units, from per-gap
-    statistics summed over partitions that hold whole units (shuffled by the outermost
-    grouping column)."""
-    import dask
-
-
-    levels, _, _, units, _ = args
-    inner = _nested_inner(levels, units, "AR(1)")
-    shuffled = ddf.shuffle(on=levels[inner].factors[0], npartitions=ddf.npartitions)
-    parts = [dask.delayed(_partition_ar1)(p, *args, time, inner)
-             for p in shuffled.to_delayed()]
-    stats = _tree_sum(parts, _add_ar1)
-    times = np.sort(ddf[time].drop_duplicates().compute().to_numpy(dtype=float))
-    structure = AR1.from_gap_statistics(stats, len(units[inner]))
-    terms, info = _correlated_info(structure, stats, args, inner, x, y, sample, fixed,
-                                   formula, time=time, times=times)
-    return None, terms, info
-
-
-def _partition_het(part, levels, categories, design, units, z_info, het_var, het_levels,
-                   inner):
-    """``varIdent`` statistics of one partition: outer products per (unit, level)."""
-
-    lev = pd.Index(het_levels).get_indexer(part[het_var].to_numpy())
+def _partition_structure(part, levels, categories, design, units, z_info, cls, time,
+                         het_var, het_levels, inner):
+    """A residual structure's statistics of one partition, and its unit counts."""
     x, y, terms = _partition_design(part, levels, categories, design, units, z_info)
     w, positions = w_columns(terms, x, y)
     t = terms[inner]
-    names = [str(v) for v in het_levels]
-    stats = Independence(t.codes, t.n_units, w, het=(lev.astype(np.int64), names),
-                         cols=z_columns(positions)).het_statistics()
-    stats["counts"] = [np.bincount(term.codes, minlength=term.n_units) for term in terms]
-    stats["n"] = len(y)
-    return stats
+    het = None
+    if het_var is not None:
+        lev = pd.Index(het_levels).get_indexer(part[het_var].to_numpy())
+        het = (lev.astype(np.int64), [str(v) for v in het_levels])
+    times = None if time is None else part[time].to_numpy(dtype=float)
+    return {"structure": cls.partition_statistics(t.codes, t.n_units, w, times=times, het=het,
+                                                  cols=z_columns(positions)),
+            "counts": [np.bincount(term.codes, minlength=term.n_units) for term in terms],
+            "n": len(y)}
 
 
-def _add_het(a, b):
-    return {"stats": a["stats"] + b["stats"], "count": a["count"] + b["count"],
+def _add_structure(cls, a, b):
+    return {"structure": cls.add_statistics(a["structure"], b["structure"]),
             "counts": [x + y for x, y in zip(a["counts"], b["counts"])], "n": a["n"] + b["n"]}
 
 
-def _dask_het(ddf, args, het_var, x, y, sample, fixed, formula):
-    """Random effects + a residual variance per level of ``het_var`` (no shuffle: the
-    statistics are sums over rows)."""
+def _dask_structure(ddf, args, kind, time, het_var, x, y, sample, fixed, formula):
+    """Random effects + a residual structure within the innermost units, from the
+    structure's statistics summed over partitions (shuffled by the outermost grouping
+    column first when the structure needs whole units in a partition)."""
     import dask
 
-
+    cls = structure_class(kind)
+    cls.check_dask(kind, het_var)
     levels, _, _, units, z_info = args
-    inner = _nested_inner(levels, units, "het_var")
-    het_levels = np.sort(ddf[het_var].drop_duplicates().compute().to_numpy())
-    parts = [dask.delayed(_partition_het)(p, *args, het_var, het_levels, inner)
-             for p in ddf.to_delayed()]
-    stats = _tree_sum(parts, _add_het)
-    c = stats["stats"].shape[2]
-    cols = z_columns(_w_positions(sample, levels, z_info, x, c, x.shape[1]))
-    structure = Independence.from_het_statistics(stats, [str(v) for v in het_levels], cols)
+    inner = _nested_inner(levels, units, f"cov_struct={kind!r}" if het_var is None
+                          else "het_var")
+    time = time if cls.needs_time else None
+    frame = ddf.shuffle(on=levels[inner].factors[0], npartitions=ddf.npartitions) \
+        if cls.dask_whole_units else ddf
+    het_levels = None if het_var is None else \
+        np.sort(ddf[het_var].drop_duplicates().compute().to_numpy())
+    parts = [dask.delayed(_partition_structure)(p, *args, cls, time, het_var, het_levels,
+                                                inner) for p in frame.to_delayed()]
+    stats = _tree_sum(parts, partial(_add_structure, cls))
+    positions, c = _w_positions(sample, levels, z_info, x)
+    structure = cls.from_statistics(stats["structure"], len(units[inner]),
+                                    het_names=None if het_var is None else
+                                    [str(v) for v in het_levels], cols=z_columns(positions))
+    if structure.c != c:
+        raise RuntimeError("inconsistent random-effect columns across partitions")
+    extra = {"het_var": het_var}
+    if time is not None:
+        extra.update(time=time, times=np.sort(ddf[time].drop_duplicates().compute()
+                                              .to_numpy(dtype=float)))
     terms, info = _correlated_info(structure, stats, args, inner, x, y, sample, fixed,
-                                   formula, het_var=het_var)
+                                   formula, positions, **extra)
     return None, terms, info
 
 
-def _w_positions(sample, levels, z_info, x, c, p):
-    """Each term's column indices in ``W`` (as ``covstruct.w_columns`` on the sample)."""
-
+def _w_positions(sample, levels, z_info, x):
+    """Each term's column indices in ``W`` (as ``structures.spec.w_columns`` on the
+    sample), and the number of columns of ``W``."""
     rows = len(x)
     terms = []
     for lev, info in zip(levels, z_info):
@@ -297,6 +272,4 @@ def _w_positions(sample, levels, z_info, x, c, p):
         terms.append(RandomTerm(lev.name, np.zeros(rows, dtype=np.int64),
                                 np.array(["0"], dtype=object), names=names, z=z))
     w, positions = w_columns(terms, np.asarray(x, float), np.zeros(rows))
-    if w.shape[1] != c:
-        raise RuntimeError("inconsistent random-effect columns across partitions")
-    return positions
+    return positions, w.shape[1]

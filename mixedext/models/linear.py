@@ -223,18 +223,13 @@ class MixedLM(sm_mlm.MixedLM):
         advance_eval_env(kwargs)  # statsmodels' fixed-effect design, one frame down
 
         if is_dask_frame(data):
-            ar1 = cov_struct == "ar1" and time is not None
             if any(a is not None for a in (re_formula, vc_formula, groups, nested,
-                                           cov_groups, subset)) or (
-                    cov_struct not in (None, "independence") and not ar1) or (
-                    ar1 and het_var is not None):
+                                           cov_groups, subset)):
                 raise NotImplementedError("with a Dask DataFrame give the random effects as "
                                           "(1 | g) terms; groups/re_formula/vc_formula, "
-                                          "subset and residual structures other than "
-                                          "cov_struct='ar1' or het_var= (not both) are not "
-                                          "available there")
-            return cls.from_dask(formula, data, missing=missing, time=time if ar1 else None,
-                                 het_var=het_var)
+                                          "cov_groups and subset are not available there")
+            return cls.from_dask(formula, data, missing=missing, cov_struct=cov_struct,
+                                 time=time, het_var=het_var)
         fixed, levels = split_formula(formula)
         _check_outcome(fixed, data)
         if isinstance(nested, str):
@@ -275,7 +270,6 @@ class MixedLM(sm_mlm.MixedLM):
         residual = None
         if cov_struct not in (None, "independence") or het_var is not None or \
                 time is not None or cov_groups is not None:
-
             residual = residual_spec(data, terms, groups, cov_struct or "independence",
                                      time=time, cov_groups=cov_groups, het_var=het_var)
         kwargs.update(groups=groups, exog_re=exog_re, re_terms=terms, sm_layout=layout,
@@ -286,26 +280,26 @@ class MixedLM(sm_mlm.MixedLM):
         return mod
 
     @classmethod
-    def from_dask(cls, formula, data, *, missing="none", time=None, het_var=None):
+    def from_dask(cls, formula, data, *, missing="none", cov_struct=None, time=None,
+                  het_var=None):
         """A model from a ``dask.dataframe.DataFrame``: its per-unit cross-products (with
-        ``time=``: AR(1) lag statistics; with ``het_var=``: outer products per unit and
-        level) are reduced over the partitions (:mod:`mixedext.models.dask`); the rows stay
-        in Dask."""
-        cp, terms, info = dask_cross_products(data, formula, missing=missing, time=time,
+        a residual structure: the structure's statistics, e.g. AR(1) lag statistics or
+        ``het_var=`` outer products per unit and level) are reduced over the partitions
+        (:mod:`mixedext.models.dask`); the rows stay in Dask."""
+        cp, terms, info = dask_cross_products(data, formula, missing=missing,
+                                              cov_struct=cov_struct, time=time,
                                               het_var=het_var)
-        if time is None and het_var is None:
+        if cp is not None:
             return cls.from_cross_products(cp, terms, info)
 
         dev = info["correlated"]
         dev.set_eta(np.zeros(dev.structure.n_eta))  # rho = 0, equal SDs: plain products
         mod = cls.from_cross_products(dev.inner.cp, terms, info)
         mod._correlated = dev
-        if time is not None:
-            spec = ResidualSpec("ar1", None, dev.structure.m, times=info["times"],
-                                time_name=time)
-        else:
-            spec = ResidualSpec("independence", None, dev.structure.m,
-                                het=(None, dev.structure.het[1]), het_name=het_var)
+        het = None if dev.structure.het is None else (None, dev.structure.het[1])
+        spec = ResidualSpec(cov_struct or "independence", None, dev.structure.m,
+                            times=info.get("times"), time_name=info.get("time"), het=het,
+                            het_name=het_var)
         mod._residual_spec = spec
         return mod
 
@@ -446,7 +440,6 @@ class MixedLM(sm_mlm.MixedLM):
             if self._residual_spec is None:
                 return fitting.fit_state(reml, self.deviance_function)
             if self._correlated is None:
-
                 self._correlated = correlated_deviance(self._residual_spec, self._terms,
                                                        self.exog, self.endog)
             return fitting.fit_state(reml, correlated=self._correlated,

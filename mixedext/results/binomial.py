@@ -250,7 +250,6 @@ class BinomialMixedResults(RandomEffectsReport):
         lines += ["", "Random effects (log-odds scale):",
                   self.variance_components().to_string(index=False)]
         try:
-
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 icc = self.icc()

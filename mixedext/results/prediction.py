@@ -177,15 +177,9 @@ def _residual_draws(res, nsim, rng) -> np.ndarray:
     times = spec.times if spec.times is not None else np.zeros(n)
     order = np.lexsort((times, codes))
     struct = state.structure
+    het = None if spec.het is None else np.asarray(spec.het[1], dtype=object)[spec.het[0]]
     for unit_rows in np.split(order, np.flatnonzero(np.diff(codes[order])) + 1):
-        r = struct.corr(times[unit_rows], params) if spec.kind != "unstructured" else None
-        if r is None:
-            corr, sd = struct.corr_sd(params)
-            idx = np.searchsorted(struct.times, times[unit_rows])
-            r = corr[np.ix_(idx, idx)] * np.outer(sd[idx], sd[idx])
-        if spec.het is not None:
-            d = np.array([params[f"sd_ratio[{spec.het[1][c]}]"]
-                          for c in spec.het[0][unit_rows]])
-            r = r * np.outer(d, d)
+        r = struct.within_unit_cov(times[unit_rows], params,
+                                   None if het is None else het[unit_rows])
         e[unit_rows] = np.linalg.cholesky(r) @ rng.standard_normal((len(unit_rows), nsim))
     return e

@@ -148,7 +148,6 @@ class RandomEffectsReport:
         return table
 
     def _icc_bootstrap(self, table, alpha, n_boot, seed, progress):
-
         self._require_engine("icc(ci=True)")
         terms = self.model.random_terms
         draws = []

@@ -72,7 +72,6 @@ def build_summary(res, *, yname=None, xname_fe=None, xname_re=None, title=None, 
                                     fe + q * se])
     columns = ["Coef.", "Std.Err.", "z", "P>|z|", f"[{alpha / 2:g}", f"{1 - alpha / 2:g}]"]
     if ddf is not None:
-
         tt = res._ddf_table(np.eye(k_fe), ddf)
         qt = tdist.ppf(1 - alpha / 2, tt["df"].to_numpy())
         se = tt["se"].to_numpy()  # Kenward-Roger's are adjusted

@@ -1,2 +1,12 @@
-"""Residual covariance structures: the user's ``cov_struct=`` / ``time=`` / ``het_var=``
-checked against the data and connected to the engine's kernels."""
+"""Residual covariance structures: one class per module, registered by name.
+
+``cov_struct=`` looks a structure up in :data:`STRUCTURES` (see
+:mod:`mixedext.structures.base` for what a structure provides). To add one: a module
+here with a :class:`~mixedext.structures.base.ResidualStructure` subclass decorated with
+``@register``, its import below, and its tests.
+"""
+
+from mixedext.structures import ar1, exchangeable, independence, unstructured  # noqa: F401
+from mixedext.structures.base import STRUCTURES, ResidualStructure, register, structure_class
+
+__all__ = ["STRUCTURES", "ResidualStructure", "register", "structure_class"]

@@ -2,8 +2,9 @@
 
 ``mixedlm(..., cov_struct=, time=, cov_groups=, het_var=)`` gives ``Var(e) = sigma^2 R``
 with ``R`` block-diagonal over *residual units* (by default the units of the innermost
-grouping level). The numerical kernels live in :mod:`mixedext._engine.residual`; this
-module validates the data (errors name the column) and connects model and kernel.
+grouping level). The structures are registered classes (:mod:`mixedext.structures`);
+this module validates the data (errors name the column), builds the structure's kernel
+and the deviance over ``(theta, eta)``, and reports (residual covariance, intervals).
 
 =================  ==========================================  =====================
 ``cov_struct``     correlation of rows ``i, j`` of a unit       nlme
@@ -17,7 +18,6 @@ module validates the data (errors name the column) and connects model and kernel
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -25,16 +25,14 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from mixedext._engine import residual as kernels
 from mixedext._engine.deviance import CorrelatedDeviance
 from mixedext._engine.factor import theta_bounds
 from mixedext._engine.optimize import central_hessian
 from mixedext.formula.terms import unit_codes
+from mixedext.structures.base import structure_class, time_order
 
-__all__ = ["ResidualSpec", "residual_spec", "correlated_deviance", "STRUCTURES"]
-
-STRUCTURES = ("independence", "ar1", "car1", "exchangeable", "unstructured")
-MAX_UNSTRUCTURED_TIMES = 20
+__all__ = ["ResidualSpec", "residual_spec", "correlated_deviance", "residual_covariance",
+           "cov_struct_intervals"]
 
 
 @dataclass
@@ -53,6 +51,11 @@ class ResidualSpec:
     het: tuple | None = None
     het_name: str | None = None
 
+    @property
+    def structure(self):
+        """The registered structure class of ``kind``."""
+        return structure_class(self.kind)
+
     @cached_property
     def continuous(self) -> bool:
         return self.kind == "car1" or (self.kind == "ar1" and self.times is not None and
@@ -62,9 +65,7 @@ class ResidualSpec:
 def residual_spec(data, terms, groups, kind, *, time=None, cov_groups=None,
                   het_var=None) -> ResidualSpec:
     """Validate ``cov_struct``/``time``/``cov_groups``/``het_var`` and find the units."""
-    if kind not in STRUCTURES:
-        raise ValueError(f"cov_struct must be one of {', '.join(map(repr, STRUCTURES))}, "
-                         f"not {kind!r}")
+    cls = structure_class(kind)
     if cov_groups is not None:
         cols = [cov_groups] if isinstance(cov_groups, str) else list(cov_groups)
         codes, labels = unit_codes([np.asarray(data[c]) for c in cols])
@@ -85,24 +86,15 @@ def residual_spec(data, terms, groups, kind, *, time=None, cov_groups=None,
             raise ValueError(f"the residual units must lie inside the units of every random-"
                              f"effect level, but they cut across level {t.level!r}; choose "
                              "cov_groups at or below the innermost level")
-    if kind == "exchangeable" and any(t.z is None and t.n_units == m and np.array_equal(
-            t.codes, codes) for t in terms):
-
-        warnings.warn("cov_struct='exchangeable' within the units of a random intercept is "
-                      "not identified (both give compound symmetry); the fit equals the "
-                      "random-intercept model with one redundant parameter", UserWarning,
-                      stacklevel=4)
     spec = ResidualSpec(kind, codes, m)
-    if kind in ("ar1", "car1", "unstructured"):
-        if time is None:
-            raise ValueError(f"cov_struct={kind!r} needs time= (the column of measurement "
-                             "times)")
+    if cls.needs_time and time is None:
+        raise ValueError(f"cov_struct={kind!r} needs time= (the column of measurement times)")
     if time is not None:
         col = data[time]
         if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
             raise TypeError(f"time column {time!r} must be numeric (got {col.dtype})")
         times = col.to_numpy(dtype=float)
-        order = kernels.time_order(codes, times)
+        order = time_order(codes, times)
         if order is not None:
             u, t = codes[order], times[order]
             dup = np.flatnonzero((u[1:] == u[:-1]) & (t[1:] == t[:-1]))
@@ -112,32 +104,14 @@ def residual_spec(data, terms, groups, kind, *, time=None, cov_groups=None,
                                  f"{times[i]:g} appears twice in one unit (row {i}); each "
                                  "unit may be measured once per time")
         spec.times, spec.time_name = times, time
-    if kind == "unstructured":
-        _check_unstructured(spec)
     if het_var is not None:
-        if kind == "unstructured":
-            raise ValueError("het_var with cov_struct='unstructured': the unstructured "
-                             "structure already has a variance per time")
+        if not cls.takes_het:
+            raise ValueError(f"het_var with cov_struct={kind!r}: the structure already has "
+                             "a variance per time")
         lev, names = pd.factorize(data[het_var], sort=True)
         spec.het, spec.het_name = (lev.astype(np.int64), [str(x) for x in names]), het_var
+    cls.validate(spec, terms)
     return spec
-
-
-def _check_unstructured(spec: ResidualSpec) -> None:
-    tcodes, tvals = pd.factorize(spec.times, sort=True)
-    nt = len(tvals)
-    if nt > MAX_UNSTRUCTURED_TIMES:
-        raise ValueError(f"cov_struct='unstructured' with {nt} distinct times in "
-                         f"{spec.time_name!r}: too many to estimate every correlation "
-                         f"(at most {MAX_UNSTRUCTURED_TIMES}); use 'ar1' or 'exchangeable'")
-    present = np.zeros((spec.n_units, nt))
-    present[spec.codes, tcodes] = 1.0
-    together = present.T @ present
-    if together.min() < 2:
-        i, j = np.unravel_index(np.argmin(together), together.shape)
-        raise ValueError(f"cov_struct='unstructured': times {tvals[i]:g} and {tvals[j]:g} "
-                         f"of {spec.time_name!r} are observed together in fewer than 2 units, "
-                         "so their correlation cannot be identified")
 
 
 def w_columns(terms, exog, endog):
@@ -193,17 +167,7 @@ def correlated_deviance(spec: ResidualSpec, terms, exog, endog) -> CorrelatedDev
     exog = np.asarray(exog, dtype=float)
     w, slices = w_columns(terms, exog, endog)
     codes, m = spec.codes, spec.n_units
-    cols = z_columns(slices)
-    if spec.kind == "independence":
-        struct = kernels.Independence(codes, m, w, het=spec.het, cols=cols)
-    elif spec.kind in ("ar1", "car1"):
-        struct = kernels.AR1(codes, m, w, spec.times, continuous=spec.continuous, het=spec.het,
-                             cols=cols)
-    elif spec.kind == "exchangeable":
-        struct = kernels.Exchangeable(codes, m, w, het=spec.het, cols=cols)
-    else:
-        tcodes, tvals = pd.factorize(spec.times, sort=True)
-        struct = kernels.Unstructured(codes, m, w, tcodes, np.asarray(tvals), cols=cols)
+    struct = spec.structure.build(spec, w, z_columns(slices))
     parents = parents_of(terms, codes, m)
     counts = [np.bincount(t.codes, minlength=t.n_units) for t in terms]
     return CorrelatedDeviance(terms, struct, parents, slices, exog.shape[1], len(w), counts)
@@ -213,7 +177,6 @@ def residual_covariance(res, times=None) -> pd.DataFrame:
     """``sigma^2 R`` over ``times`` (reference level of ``het_var``)."""
     state = res.fit_state
     spec, struct = state.residual_spec, state.structure
-    params = res.cov_struct_params.to_dict()
     if times is None:
         if spec.times is None:
             raise ValueError("this structure has no time column: pass times= (positions)")
@@ -222,29 +185,9 @@ def residual_covariance(res, times=None) -> pd.DataFrame:
                              "residual_cov(times=[0, 0.5, 2])")
         times = np.unique(spec.times)
     times = np.asarray(times, dtype=float)
-    if isinstance(struct, kernels.Unstructured):
-        corr, sd = struct.corr_sd(params)
-        known = list(struct.times)
-        idx = [known.index(t) for t in times]
-        cov = corr[np.ix_(idx, idx)] * np.outer(sd[idx], sd[idx])
-    else:
-        cov = struct.corr(times, params)
+    cov = struct.within_unit_cov(times, res.cov_struct_params.to_dict())
     labels = [f"{t:g}" for t in times]
     return pd.DataFrame(res.scale * cov, index=labels, columns=labels)
-
-
-def _link(struct, name: str):
-    """The scale on which a parameter's Wald interval is formed (nlme's unconstrained
-    scale for the one-parameter structures and SD ratios), and its inverse."""
-    if name.startswith("sd_ratio["):
-        return np.log, np.exp
-    if name == "phi":
-        return (lambda p: np.log(p / (1 - p))), (lambda x: 1 / (1 + np.exp(-x)))
-    if name == "rho" and isinstance(struct, kernels.Exchangeable):
-        lo = struct.lower
-        return (lambda r: np.log((r - lo) / (1 - r))), \
-            (lambda x: (lo + np.exp(x)) / (1 + np.exp(x)))
-    return np.arctanh, np.tanh  # rho of AR(1), correlations of the unstructured matrix
 
 
 def cov_struct_intervals(res, alpha: float = 0.05) -> pd.DataFrame:
@@ -269,7 +212,7 @@ def cov_struct_intervals(res, alpha: float = 0.05) -> pd.DataFrame:
     cov = 2.0 * np.linalg.pinv(central_hessian(deviance, x0[free], step))
     cov_eta = cov[-len(eta):, -len(eta):]
     names = list(struct.natural(eta))
-    links = [_link(struct, name) for name in names]
+    links = [struct.link(name) for name in names]
 
     def linked(e):
         nat = struct.natural(e)
