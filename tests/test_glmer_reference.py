@@ -42,7 +42,7 @@ def fitted(request):
 
 
 def _saturated_loglik(res):
-    y, m = res._dev.y, res._dev.m
+    y, m = res.family.y, res.family.trials
     p = y / m
     with np.errstate(divide="ignore", invalid="ignore"):
         ll = np.where(y > 0, y * np.log(p), 0) + np.where(m > y, (m - y) * np.log1p(-p), 0)

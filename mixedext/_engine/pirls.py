@@ -1,12 +1,13 @@
-"""Laplace and adaptive Gauss-Hermite deviance of a binomial (logit) mixed model.
+"""Laplace and adaptive Gauss-Hermite deviance of a generalised linear mixed model.
 
-Model: ``y_i ~ Binomial(m_i, mu_i)``, ``logit(mu) = X beta + Z Lambda_theta u``,
-``u ~ N(0, I)`` (no residual scale). For given ``(theta, beta)`` penalised iteratively
-reweighted least squares (PIRLS, Bates et al. 2015 section 4 of the glmer vignette)
-finds the conditional modes ``u*``: each step solves the penalised weighted least squares
-system ``(Lambda' Z' W Z Lambda + I) u = Lambda' Z' W z`` with the blocked Cholesky factor
-of :mod:`mixedext._engine.factor` (weights ``W = m mu (1 - mu)``, working response ``z``),
-with step halving on the penalised deviance. Then
+Model: ``y_i | u ~ family(mu_i)``, ``g(mu) = eta = X beta + Z Lambda_theta u``,
+``u ~ N(0, I)``; the family (:mod:`mixedext.families`) gives the row log-likelihoods and
+the IRLS weights. For given ``(theta, beta)`` penalised iteratively reweighted least
+squares (PIRLS, Bates et al. 2015 section 4 of the glmer vignette) finds the conditional
+modes ``u*``: each step solves the penalised weighted least squares system
+``(Lambda' Z' W Z Lambda + I) u = Lambda' Z' W z`` with the blocked Cholesky factor of
+:mod:`mixedext._engine.factor` (the family's weights ``W``, working response ``z``), with
+step halving on the penalised deviance. Then
 
 * Laplace (``nagq = 1``): ``-2 log L = -2 sum log p(y | u*) + |u*|^2 + log|L|^2``;
 * adaptive Gauss-Hermite (``nagq > 1``, one scalar random-effect term): per unit,
@@ -22,25 +23,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import expit, gammaln, logsumexp
+from scipy.special import logsumexp
 
 from mixedext._engine.condvar import conditional_covariances
 from mixedext._engine.crossprod import RandomTerm, cross_products
 from mixedext._engine.factor import BlockedCholesky, Factor, lambda_blocks, plan_elimination
 
-__all__ = ["BinomialLaplace", "PirlsState"]
-
-
-def log_binomial_coefficient(y, m):
-    """``log C(m, y)`` per row (constant in the parameters: computed once)."""
-    return gammaln(m + 1) - gammaln(y + 1) - gammaln(m - y + 1)
-
-
-def binomial_loglik(y, m, eta, log_coef=0.0):
-    """Row log-likelihoods ``log Binom(y | m, expit(eta))``, without the binomial
-    coefficient unless ``log_coef`` is given; ``log(1 - mu) = log(mu) - eta``."""
-    log_mu = -np.logaddexp(0.0, -eta)
-    return log_coef + m * log_mu - (m - y) * eta
+__all__ = ["LaplaceDeviance", "PirlsState"]
 
 
 @dataclass
@@ -57,26 +46,22 @@ class PirlsState:
     iterations: int
 
 
-class BinomialLaplace:
-    """The (approximate) deviance ``-2 log L(theta, beta)`` of a binomial GLMM.
+class LaplaceDeviance:
+    """The (approximate) deviance ``-2 log L(theta, beta)`` of a GLMM.
 
     Parameters
     ----------
     exog : ndarray (n, p)
-    y : ndarray (n,)
-        Successes.
-    trials : ndarray (n,)
-        Trials per row (1 for binary outcomes).
+    family : Family
+        The response's family, bound to the response (:mod:`mixedext.families`).
     terms : list of RandomTerm
     """
 
-    def __init__(self, exog, y, trials, terms: list[RandomTerm]):
+    def __init__(self, exog, family, terms: list[RandomTerm]):
         self.exog = np.asarray(exog, dtype=float)
-        self.y = np.asarray(y, dtype=float)
-        self.m = np.asarray(trials, dtype=float)
-        self.log_coef = log_binomial_coefficient(self.y, self.m)
+        self.family = family
         self.terms = list(terms)
-        n = len(self.y)
+        n = len(family.y)
         self._empty = np.zeros((n, 0))
         self.plan = plan_elimination(self.terms,
                                      cross_products(self._empty, np.zeros(n), self.terms))
@@ -96,7 +81,7 @@ class BinomialLaplace:
 
     def _pdev(self, eta, u):
         """Penalised deviance up to a constant (for PIRLS' step halving)."""
-        return -2.0 * binomial_loglik(self.y, self.m, eta).sum() + sum(
+        return -2.0 * self.family.loglik(eta, constant=False) + sum(
             float(np.sum(uk ** 2)) for uk in u)
 
     def pirls(self, theta, beta, *, tol=1e-12, maxiter=100) -> PirlsState:
@@ -109,10 +94,9 @@ class BinomialLaplace:
         pdev = self._pdev(eta, u)
         it = 0
         for it in range(1, maxiter + 1):  # noqa: B007 (iterations reported)
-            mu = expit(eta)
-            w = np.maximum(self.m * mu * (1.0 - mu), 1e-300)
+            w, resid = self.family.working(eta)
             sw = np.sqrt(w)
-            work = (eta - offset) + (self.y - self.m * mu) / w
+            work = (eta - offset) + resid
             wterms = [RandomTerm(t.level, t.codes, t.unit_labels, t.names, z * sw[:, None],
                                  t.cov) for t, z in zip(self.terms, self._zcols)]
             cp = cross_products(self._empty, sw * work, wterms)
@@ -140,8 +124,7 @@ class BinomialLaplace:
             if abs(change) < tol * (abs(pdev) + 0.1):
                 break
         # the factor at the converged modes (weights at the final mu)
-        mu = expit(eta)
-        sw = np.sqrt(np.maximum(self.m * mu * (1.0 - mu), 1e-300))
+        sw = np.sqrt(self.family.working(eta)[0])
         wterms = [RandomTerm(t.level, t.codes, t.unit_labels, t.names, z * sw[:, None], t.cov)
                   for t, z in zip(self.terms, self._zcols)]
         chol = BlockedCholesky(wterms, cross_products(self._empty, np.zeros(len(eta)), wterms),
@@ -149,8 +132,7 @@ class BinomialLaplace:
         f = chol.factorize(theta, wterms, with_xx=False)
         self._u = [uk.copy() for uk in u]
         return PirlsState(u=u, b=b, eta=eta, factor=f, chol=chol,
-                          loglik=float(binomial_loglik(self.y, self.m, eta,
-                                                       self.log_coef).sum()),
+                          loglik=self.family.loglik(eta),
                           penalty=float(sum(np.sum(uk ** 2) for uk in u)), iterations=it)
 
     def deviance(self, theta, beta, nagq: int = 1) -> float:
@@ -180,9 +162,7 @@ class BinomialLaplace:
         for k, (x, wk) in enumerate(zip(nodes, weights)):
             uk = uhat + s * x
             eta = offset + z * lam * uk[t.codes]
-            ll = np.bincount(t.codes, weights=binomial_loglik(self.y, self.m, eta,
-                                                              self.log_coef),
-                             minlength=m_units)
+            ll = np.bincount(t.codes, weights=self.family.loglik_rows(eta), minlength=m_units)
             terms_k[k] = np.log(wk) + ll - 0.5 * uk ** 2 + 0.5 * x ** 2
         log_int = np.log(s) + logsumexp(terms_k, axis=0)
         return float(-2.0 * log_int.sum())

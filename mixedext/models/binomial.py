@@ -25,7 +25,8 @@ from statsmodels.genmod.bayes_mixed_glm import BinomialBayesMixedGLM, _BayesMixe
 from mixedext._engine.crossprod import RandomTerm
 from mixedext._engine.factor import theta_bounds
 from mixedext._engine.optimize import central_hessian, minimize_theta, newton_polish
-from mixedext._engine.pirls import BinomialLaplace
+from mixedext._engine.pirls import LaplaceDeviance
+from mixedext.families import Binomial
 from mixedext.formula.data import prepare_frame
 from mixedext.formula.terms import build_term, formula_variables, split_formula
 from mixedext.models.linear import warn_if_singular
@@ -121,7 +122,7 @@ class BinomialMixedGLM(BinomialBayesMixedGLM):
                           "predict the outcome perfectly, so their coefficients diverge "
                           "(infinite maximum-likelihood estimates); drop or merge them, or "
                           "use fit_map() with its prior", RuntimeWarning, stacklevel=2)
-        dev = BinomialLaplace(self.exog, self.endog, trials, self._terms)
+        dev = LaplaceDeviance(self.exog, Binomial(self.endog, trials), self._terms)
         beta0 = _glm_start(self.exog, self.endog, trials)
         lower_t = theta_bounds(self._terms)
         x0 = np.concatenate([np.where(lower_t == 0, 1.0, 0.0), beta0])

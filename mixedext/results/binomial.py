@@ -23,8 +23,6 @@ from mixedext.results.reporting import RandomEffectsReport, conditional_sds, fra
 
 __all__ = ["BinomialMixedResults"]
 
-LATENT_RESIDUAL_VARIANCE = np.pi ** 2 / 3  # variance of the standard logistic
-
 
 class BinomialMixedResults(RandomEffectsReport):
     """Maximum-likelihood fit of a binomial mixed model.
@@ -38,11 +36,12 @@ class BinomialMixedResults(RandomEffectsReport):
     """
 
     _residual_row = False
-    scale = LATENT_RESIDUAL_VARIANCE
 
     def __init__(self, model, dev, opt, state, hessian, nagq):
         self.model = model
         self._dev = dev
+        self.family = dev.family
+        self.scale = dev.family.latent_variance  # ICC / R² on the latent scale
         self._opt = opt
         self._state = state
         self._hessian = hessian
@@ -161,13 +160,13 @@ class BinomialMixedResults(RandomEffectsReport):
             raise ValueError(f"which must be 'conditional' or 'marginal', not {which!r}")
         beta = self.fe_params.to_numpy()
         if exog is None:
-            return expit(self._state.eta if which == "conditional"
-                         else np.asarray(self.model.exog) @ beta)
+            return self.family.mean(self._state.eta if which == "conditional"
+                                    else np.asarray(self.model.exog) @ beta)
         if not isinstance(exog, pd.DataFrame):
             if which == "conditional":
                 raise TypeError("conditional predictions need a DataFrame with the "
                                 "grouping columns")
-            return expit(np.asarray(exog, float) @ beta)
+            return self.family.mean(np.asarray(exog, float) @ beta)
         info = getattr(self.model, "_design_info", None)
         if info is None:
             raise NotImplementedError("predictions on new data need the model built by "
@@ -178,7 +177,7 @@ class BinomialMixedResults(RandomEffectsReport):
         eta = x @ beta
         if which == "conditional":
             eta = eta + random_contribution(self.model.random_terms, self._state.b, exog)[0]
-        return expit(eta)
+        return self.family.mean(eta)
 
     def shrinkage(self, level: str | None = None, alpha: float = 0.05) -> pd.DataFrame:
         """Raw vs shrunk unit effects on the log-odds scale, plus rates.
@@ -203,8 +202,8 @@ class BinomialMixedResults(RandomEffectsReport):
         if len(idx) > 1 or t.z is not None:
             raise NotImplementedError("shrinkage of a binomial model with random slopes is "
                                       "not available yet")
-        m = self._dev.m
-        y = self._dev.y
+        m = self.family.trials
+        y = self.family.y
         units = t.n_units
         succ = np.bincount(t.codes, weights=y, minlength=units)
         trials = np.bincount(t.codes, weights=m, minlength=units)
@@ -216,7 +215,7 @@ class BinomialMixedResults(RandomEffectsReport):
         tau2 = self._term_covariances()[i][0, 0]
         se = np.sqrt(cvar)
         z = norm.ppf(1 - alpha / 2)
-        prob = expit(self._state.eta)
+        prob = self.family.mean(self._state.eta)
         frame = pd.DataFrame({
             "n": trials.astype(int), "raw": raw, "blup": blup,
             "factor": 1 - cvar / tau2 if tau2 > 0 else np.zeros(units), "cond_se": se,

@@ -148,8 +148,8 @@ def compare_gee(res, cov_struct: str = "exchangeable", *, exp: bool = False,
                "independence": sm.cov_struct.Independence,
                "ar1": lambda: sm.cov_struct.Autoregressive(grid=True)}[cov_struct]()
     if binomial:
-        trials = res._dev.m
-        endog = res._dev.y / trials
+        trials = res.family.trials
+        endog = res.family.y / trials
         family = sm.families.Binomial()
         weights = trials if np.any(trials != 1) else None
         cond = res.fe_params.to_numpy()

@@ -1,0 +1,9 @@
+"""GLMM families: one class per module, registered by name (see
+:mod:`mixedext.families.base`). To add one: a module here with a ``Family`` subclass
+decorated ``@register``, its import below, and its tests."""
+
+from mixedext.families import binomial  # noqa: F401
+from mixedext.families.base import FAMILIES, Family, register
+from mixedext.families.binomial import Binomial
+
+__all__ = ["FAMILIES", "Family", "Binomial", "register"]

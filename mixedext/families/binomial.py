@@ -1,0 +1,48 @@
+"""Binomial responses with the logit link: ``y_i ~ Binomial(m_i, mu_i)``,
+``logit(mu_i) = eta_i`` (``m_i = 1`` for binary outcomes)."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import expit, gammaln
+from statsmodels.genmod.families import links
+
+from mixedext.families.base import Family, register
+
+__all__ = ["Binomial"]
+
+
+@register
+class Binomial(Family):
+    """Binomial with logit link; ``trials`` per row (1: binary)."""
+
+    name = "binomial"
+    link = links.Logit()
+    latent_variance = np.pi ** 2 / 3  # variance of the standard logistic
+
+    def __init__(self, y, trials=None):
+        super().__init__(y, trials)
+        m, y = self.trials, self.y
+        self.log_coef = gammaln(m + 1) - gammaln(y + 1) - gammaln(m - y + 1)  # log C(m, y)
+
+    def loglik_rows(self, eta, constant: bool = True) -> np.ndarray:
+        """``log Binom(y | m, expit(eta))``; ``log(1 - mu) = log(mu) - eta``."""
+        log_mu = -np.logaddexp(0.0, -eta)
+        out = self.trials * log_mu - (self.trials - self.y) * eta
+        return out + self.log_coef if constant else out
+
+    def working(self, eta):
+        mu = expit(eta)
+        w = np.maximum(self.trials * mu * (1.0 - mu), 1e-300)
+        return w, (self.y - self.trials * mu) / w
+
+    def mean(self, eta):
+        return expit(eta)
+
+    def deviance_residuals(self, eta):
+        mu = expit(eta)
+        m, y = self.trials, self.y
+        with np.errstate(divide="ignore", invalid="ignore"):
+            a = np.where(y > 0, y * np.log(y / (m * mu)), 0.0)
+            b = np.where(m - y > 0, (m - y) * np.log((m - y) / (m * (1 - mu))), 0.0)
+        return np.sign(y - m * mu) * np.sqrt(np.maximum(2 * (a + b), 0.0))
