@@ -23,10 +23,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import patsy
 
 from mixedext._engine.crossprod import RandomTerm
 
-__all__ = ["LevelSpec", "split_formula", "unit_codes", "build_term", "formula_variables"]
+__all__ = ["LevelSpec", "split_formula", "unit_codes", "build_term", "formula_variables",
+           "design", "level_covariates", "term_from_level"]
 
 _NAME = r"[A-Za-z_.][A-Za-z0-9_.]*"
 
@@ -172,3 +174,33 @@ def build_term(level: str, group_cols: list, z: np.ndarray | None, names, *,
     return RandomTerm(level=level, codes=codes, unit_labels=labels, names=tuple(names), z=z,
                       cov=cov, component=component, lhs=lhs,
                       factors=None if factors is None else tuple(factors))
+
+
+def design(formula: str, data: pd.DataFrame, eval_env) -> tuple[np.ndarray, list[str]]:
+    """The design matrix of a right-hand-side ``formula`` (patsy) and its column names."""
+    mat = patsy.dmatrix(formula, data, eval_env=eval_env, return_type="dataframe",
+                        NA_action="raise")
+    return np.asarray(mat, dtype=float), list(mat.columns)
+
+
+def level_covariates(lev: LevelSpec, data: pd.DataFrame, eval_env=None, design_info=None):
+    """``(z, names)`` of an lme4-style term's left-hand side: ``z`` None for a random
+    intercept only. ``design_info`` (patsy's, from an earlier pass) codes new rows alike."""
+    if lev.lhs.strip() == "1":
+        return None, ("Intercept",)
+    if design_info is not None:
+        z = np.asarray(patsy.build_design_matrices([design_info], data)[0], dtype=float)
+        names = list(design_info.column_names)
+    else:
+        z, names = design(lev.lhs, data, eval_env)
+    if z.shape[1] == 0:
+        raise ValueError(f"the random-effect term ({lev.lhs} | {lev.name}) has no columns")
+    return (None, ("Intercept",)) if names == ["Intercept"] else (z, tuple(names))
+
+
+def term_from_level(lev: LevelSpec, data: pd.DataFrame, eval_env) -> RandomTerm:
+    """The random-effect term of an lme4-style ``(lhs | factors)`` on ``data``: the one
+    formula-to-term step of the linear and the binomial models."""
+    z, names = level_covariates(lev, data, eval_env)
+    return build_term(lev.name, [np.asarray(data[f]) for f in lev.factors], z, names,
+                      lhs=lev.lhs, factors=lev.factors)

@@ -28,7 +28,7 @@ from mixedext._engine.optimize import central_hessian, minimize_theta, newton_po
 from mixedext._engine.pirls import LaplaceDeviance
 from mixedext.families import Binomial
 from mixedext.formula.data import prepare_frame
-from mixedext.formula.terms import build_term, formula_variables, split_formula
+from mixedext.formula.terms import build_term, formula_variables, split_formula, term_from_level
 from mixedext.models.linear import warn_if_singular
 from mixedext.results.binomial import BinomialMixedResults
 
@@ -277,16 +277,7 @@ def binomial_mixedglm(formula, data, vc_formulas=None, *, groups=None, nested=No
         bad = np.unique(y[~np.isin(y, (0.0, 1.0))])[:5]
         raise ValueError(f"outcome {yname!r} must be binary (0/1) for a binomial model; "
                          f"found {', '.join(f'{v:g}' for v in bad)} (for counts, give trials=)")
-    terms = []
-    for lev in levels:
-        cols = [np.asarray(frame[f]) for f in lev.factors]
-        if lev.lhs.strip() == "1":
-            terms.append(build_term(lev.name, cols, None, ("Intercept",), lhs="1",
-                                    factors=lev.factors))
-        else:
-            z = patsy.dmatrix(lev.lhs, frame, eval_env=env, return_type="dataframe")
-            terms.append(build_term(lev.name, cols, z.to_numpy(float), list(z.columns),
-                                    lhs=lev.lhs, factors=lev.factors))
+    terms = [term_from_level(lev, frame, env) for lev in levels]
     if groups:
         path = [groups]
         terms.append(build_term(groups, [np.asarray(frame[groups])], None, ("Intercept",),

@@ -33,7 +33,12 @@ import patsy
 
 from mixedext._engine.crossprod import CrossProducts, RandomTerm, cross_products
 from mixedext._engine.deviance import CorrelatedDeviance
-from mixedext.formula.terms import formula_variables, split_formula, unit_codes
+from mixedext.formula.terms import (
+    formula_variables,
+    level_covariates,
+    split_formula,
+    unit_codes,
+)
 from mixedext.structures import structure_class
 from mixedext.structures.spec import w_columns, z_columns
 
@@ -79,11 +84,7 @@ def _partition_design(part, levels, categories, design, units, z_info):
     terms = []
     for lev, labels, info in zip(levels, units, z_info):
         codes = pd.Index(labels).get_indexer(_labels(part, lev.factors))
-        if info is None:
-            z, names = None, ("Intercept",)
-        else:
-            z = np.asarray(patsy.build_design_matrices([info], part)[0], dtype=float)
-            names = tuple(info.column_names)
+        z, names = level_covariates(lev, part, design_info=info)
         terms.append(RandomTerm(lev.name, codes.astype(np.int64), labels, names=names, z=z))
     return np.asarray(x, float), np.asarray(y, float)[:, 0], terms
 
@@ -266,9 +267,7 @@ def _w_positions(sample, levels, z_info, x):
     rows = len(x)
     terms = []
     for lev, info in zip(levels, z_info):
-        z = None if info is None else np.asarray(
-            patsy.build_design_matrices([info], sample)[0], dtype=float)
-        names = ("Intercept",) if info is None else tuple(info.column_names)
+        z, names = level_covariates(lev, sample, design_info=info)
         terms.append(RandomTerm(lev.name, np.zeros(rows, dtype=np.int64),
                                 np.array(["0"], dtype=object), names=names, z=z))
     w, positions = w_columns(terms, np.asarray(x, float), np.zeros(rows))

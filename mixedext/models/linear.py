@@ -36,7 +36,13 @@ from mixedext._engine.deviance import NotPositiveDefinite, ProfiledDeviance
 from mixedext._engine.factor import theta_bounds
 from mixedext._engine.state import FitState
 from mixedext.formula.data import MissingDataError, prepare_frame
-from mixedext.formula.terms import build_term, formula_variables, split_formula
+from mixedext.formula.terms import (
+    build_term,
+    design,
+    formula_variables,
+    split_formula,
+    term_from_level,
+)
 from mixedext.models.dask import dask_cross_products, is_dask_frame
 from mixedext.results.linear import MixedLMResults, from_statsmodels
 from mixedext.structures.spec import ResidualSpec, correlated_deviance, residual_spec
@@ -258,7 +264,7 @@ class MixedLM(sm_mlm.MixedLM):
             groups = np.asarray(data[groups] if isinstance(groups, str) else extra["groups"])
 
         if levels:
-            terms = [_term_from_level(lev, data, env) for lev in levels]
+            terms = [term_from_level(lev, data, env) for lev in levels]
             layout = None
         else:
             terms, layout = _statsmodels_terms(data, groups, group_name, re_formula,
@@ -537,25 +543,6 @@ def _lme4_parameter_names(terms: list[RandomTerm]) -> list[str]:
     return names
 
 
-def _design(formula: str, data: pd.DataFrame, eval_env) -> tuple[np.ndarray, list[str]]:
-    mat = patsy.dmatrix(formula, data, eval_env=eval_env, return_type="dataframe",
-                        NA_action="raise")
-    return np.asarray(mat, dtype=float), list(mat.columns)
-
-
-def _term_from_level(lev, data, eval_env) -> RandomTerm:
-    cols = [np.asarray(data[f]) for f in lev.factors]
-    if lev.lhs.strip() == "1":
-        z, names = None, ("Intercept",)
-    else:
-        z, names = _design(lev.lhs, data, eval_env)
-        if z.shape[1] == 0:
-            raise ValueError(f"the random-effect term ({lev.lhs} | {lev.name}) has no columns")
-        if names == ["Intercept"]:
-            z = None
-    return build_term(lev.name, cols, z, names, lhs=lev.lhs, factors=lev.factors)
-
-
 def _statsmodels_terms(data, groups, group_name, re_formula, vc_formula, nested, eval_env):
     """Terms for statsmodels' ``groups`` / ``re_formula`` / ``vc_formula`` (+ ``nested``)."""
 
@@ -567,7 +554,7 @@ def _statsmodels_terms(data, groups, group_name, re_formula, vc_formula, nested,
                                 factors=gfac))
         re_names, re_term = [group_name], 0
     elif re_formula is not None:
-        z, names = _design(re_formula, data, eval_env)
+        z, names = design(re_formula, data, eval_env)
         if z.shape[1] > 0:
             terms.append(build_term(group_name, gcol, z, names, lhs=re_formula,
                                     factors=gfac))
@@ -591,7 +578,7 @@ def _statsmodels_terms(data, groups, group_name, re_formula, vc_formula, nested,
                                     factors=None if gfac is None else path))
             layout.vc_colnames.append(f"C({col})[{{}}]" if match["c"] else f"{col}[{{}}]")
         else:
-            z, names = _design(vcs[name], data, eval_env)
+            z, names = design(vcs[name], data, eval_env)
             terms.append(build_term(group_name, gcol, z, names, cov="scalar", component=name,
                                     lhs=vcs[name], factors=gfac))
             layout.vc_colnames.append(None)
