@@ -412,7 +412,7 @@ def test_variance_standard_errors_equal_dense_information(struct):
 
     tau2 = res.variance_components().variance.iloc[0]
     v0 = np.array([tau2, res.scale] + ([res.fit_state.eta[0]] if struct else []))
-    from mixedext._engine.optimize import central_hessian
+    from mixedext._engine.differences import central_hessian
 
     cov = np.linalg.inv(central_hessian(neg_llf, v0, 1e-3 * np.maximum(np.abs(v0), 0.1)))
     bse = res.bse_re
@@ -423,7 +423,7 @@ def test_variance_standard_errors_equal_dense_information(struct):
 def test_satterthwaite_with_ar1_equals_dense_computation():
     """df = 2 (l'Cl)^2 / (g' A g) over v = (tau^2, sigma^2, atanh rho), C(v) = (X'V^-1X)^-1,
     A = 2 H^-1 of the dense REML deviance: rho's uncertainty included."""
-    from mixedext._engine.optimize import central_hessian
+    from mixedext._engine.differences import central_hessian
 
     d = _panel(seed=5, n_sub=60)
     d["y"] += np.random.RandomState(1).normal(size=60)[d["subject"].str[1:].astype(int)]

@@ -115,7 +115,7 @@ def test_cross_products_match_dense():
 
 
 def test_central_hessian_of_known_functions():
-    from mixedext._engine.optimize import central_hessian
+    from mixedext._engine.differences import central_hessian
 
     a = np.array([[3.0, 1.0, 0.5], [1.0, 2.0, -0.3], [0.5, -0.3, 4.0]])
     x0 = np.array([0.2, -1.0, 2.0])

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import minimize, minimize_scalar
 
-__all__ = ["OptimResult", "minimize_theta", "newton_polish", "central_hessian"]
+from mixedext._engine.differences import central_hessian, steps
+
+__all__ = ["OptimResult", "minimize_theta", "newton_polish"]
 
 
 @dataclass
@@ -122,7 +124,7 @@ def _minimize_one(fun, theta0, history) -> OptimResult:
     return OptimResult(theta, best, converged, msg, len(history), int(res.nit), history)
 
 
-def newton_polish(fun, x, lower, *, fx=None, steps: int = 3, rel: float = 1e-4,
+def newton_polish(fun, x, lower, *, fx=None, max_steps: int = 3, rel: float = 1e-4,
                   tol: float = 1e-6):
     """A few Newton steps from ``x`` with a central-difference gradient and Hessian.
 
@@ -139,31 +141,19 @@ def newton_polish(fun, x, lower, *, fx=None, steps: int = 3, rel: float = 1e-4,
     x = np.asarray(x, dtype=float).copy()
     fx = fun(x) if fx is None else fx
     settled = False
-    for _ in range(steps):
+    for _ in range(max_steps):
         free = ~((x - lower) <= 1e-10)
         idx = np.flatnonzero(free)
         if idx.size == 0:
             settled = True
             break
-        h = rel * np.maximum(np.abs(x[idx]), 1e-2)
-        k = idx.size
-        grad = np.empty(k)
-        hess = np.empty((k, k))
-        plus, minus = np.empty(k), np.empty(k)
-        for a in range(k):
-            e = np.zeros_like(x)
-            e[idx[a]] = h[a]
-            plus[a], minus[a] = fun(x + e), fun(x - e)
-            grad[a] = (plus[a] - minus[a]) / (2 * h[a])
-            hess[a, a] = (plus[a] - 2 * fx + minus[a]) / h[a] ** 2
-        for a in range(k):
-            for b in range(a):
-                ea = np.zeros_like(x)
-                eb = np.zeros_like(x)
-                ea[idx[a]], eb[idx[b]] = h[a], h[b]
-                hess[a, b] = hess[b, a] = (fun(x + ea + eb) - fun(x + ea - eb)
-                                           - fun(x - ea + eb) + fun(x - ea - eb)) / (
-                    4 * h[a] * h[b])
+
+        def sub(v, idx=idx, x=x):
+            y = x.copy()
+            y[idx] = v
+            return fun(y)
+
+        hess, grad = central_hessian(sub, x[idx], steps(x[idx], rel), f0=fx, gradient=True)
         try:
             step = np.linalg.solve(hess, grad)
         except np.linalg.LinAlgError:
@@ -185,29 +175,3 @@ def newton_polish(fun, x, lower, *, fx=None, steps: int = 3, rel: float = 1e-4,
             settled = True
             break
     return x, fx, settled
-
-
-def central_hessian(fun, x0, h, lower=None) -> np.ndarray:
-    """Central-difference Hessian of ``fun`` at ``x0`` with steps ``h`` (an array).
-
-    With ``lower``, shifted points are clamped to it (a parameter at its bound then gets
-    a one-sided difference, as its deviance is even there).
-    """
-    x0 = np.asarray(x0, dtype=float)
-    m = len(x0)
-    f0 = fun(x0)
-    hess = np.empty((m, m))
-
-    def at(i, si, j=None, sj=0):
-        x = x0.copy()
-        x[i] += si * h[i]
-        if j is not None:
-            x[j] += sj * h[j]
-        return fun(x if lower is None else np.maximum(x, lower))
-
-    for i in range(m):
-        hess[i, i] = (at(i, 1) - 2 * f0 + at(i, -1)) / h[i] ** 2
-        for j in range(i):
-            hess[i, j] = hess[j, i] = (at(i, 1, j, 1) - at(i, 1, j, -1) - at(i, -1, j, 1)
-                                       + at(i, -1, j, -1)) / (4 * h[i] * h[j])
-    return hess

@@ -7,7 +7,7 @@ import pandas as pd
 import scipy.linalg as sla
 from scipy.stats import f as fdist
 
-from mixedext._engine.optimize import central_hessian
+from mixedext._engine.differences import central_hessian, central_jacobian, steps
 from mixedext.inference.tables import contrast_t_table
 
 __all__ = ["Satterthwaite"]
@@ -40,7 +40,7 @@ class Satterthwaite:
         self._k = len(state.theta)
         self.varpar = np.concatenate([state.theta, [np.sqrt(state.sigma2)],
                                       state.eta_or_empty])
-        self._step = rel_step * np.maximum(np.abs(self.varpar), 0.1)
+        self._step = steps(self.varpar, rel_step, floor=0.1)
         self.vcov = self._vcov(self.varpar)
         self.A = 2.0 * np.linalg.pinv(self._hessian())
         self._jac = self._vcov_jacobian()
@@ -70,13 +70,7 @@ class Satterthwaite:
         return central_hessian(self._deviance, self.varpar, self._step)
 
     def _vcov_jacobian(self):
-        out = []
-        for i in range(len(self.varpar)):
-            e = np.zeros(len(self.varpar))
-            e[i] = self._step[i]
-            out.append((self._vcov(self.varpar + e) - self._vcov(self.varpar - e))
-                       / (2 * self._step[i]))
-        return out
+        return central_jacobian(self._vcov, self.varpar, self._step)
 
     def df(self, l) -> float:
         """Satterthwaite df of the 1-df contrast ``l' beta``."""

@@ -23,8 +23,9 @@ from statsmodels.genmod import families
 from statsmodels.genmod.bayes_mixed_glm import BinomialBayesMixedGLM, _BayesMixedGLM
 
 from mixedext._engine.crossprod import RandomTerm
+from mixedext._engine.differences import central_hessian, steps
 from mixedext._engine.factor import theta_bounds
-from mixedext._engine.optimize import central_hessian, minimize_theta, newton_polish
+from mixedext._engine.optimize import minimize_theta, newton_polish
 from mixedext._engine.pirls import LaplaceDeviance
 from mixedext.families import Binomial
 from mixedext.formula.data import prepare_frame
@@ -146,8 +147,8 @@ class BinomialMixedGLM(BinomialBayesMixedGLM):
             warnings.warn(f"fit_ml did not converge ({opt.message}); try rescaling "
                           "covariates or a simpler random-effect structure",
                           RuntimeWarning, stacklevel=2)
-        hess = central_hessian(lambda x: objective(x, nagq), opt.theta,
-                               1e-4 * np.maximum(np.abs(opt.theta), 1e-2), lower)
+        hess = central_hessian(lambda x: objective(x, nagq), opt.theta, steps(opt.theta),
+                               lower)
         state = dev.pirls(opt.theta[:k], opt.theta[k:])
         res = BinomialMixedResults(self, dev, opt, state, hess, nagq)
         warn_if_singular(res)

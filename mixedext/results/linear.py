@@ -25,8 +25,8 @@ from statsmodels.regression import mixed_linear_model as sm_mlm
 from statsmodels.stats.contrast import ContrastResults
 
 from mixedext._compat import cache_readonly
+from mixedext._engine.differences import central_hessian, steps
 from mixedext._engine.factor import lambda_blocks, theta_bounds
-from mixedext._engine.optimize import central_hessian
 from mixedext.inference.ddf import anova_table, ddf_table
 from mixedext.inference.profile import NaturalParameters, Profile, bootstrap_refits
 from mixedext.results.prediction import get_prediction, predict, simulate
@@ -512,8 +512,9 @@ def _psi_covariance(model, state) -> np.ndarray:
 
     x0 = np.concatenate([psi0, [state.sigma2], eta0])
     m = len(x0)
-    step = 1e-4 * np.maximum(np.abs(x0), 1e-2 * state.sigma2)
-    step[k + 1:] = 1e-4 * np.maximum(np.abs(eta0), 1.0)
+    # variances on the scale of sigma^2, the structure's parameters on their own
+    step = np.concatenate([steps(x0[:k + 1], floor=1e-2 * state.sigma2),
+                           steps(eta0, floor=1.0)])
     hess = central_hessian(f, x0, step)
     try:
         if not np.all(np.isfinite(hess)):

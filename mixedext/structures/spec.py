@@ -26,8 +26,8 @@ import pandas as pd
 from scipy.stats import norm
 
 from mixedext._engine.deviance import CorrelatedDeviance
+from mixedext._engine.differences import central_hessian, central_jacobian, central_slope, steps
 from mixedext._engine.factor import theta_bounds
-from mixedext._engine.optimize import central_hessian
 from mixedext.formula.terms import unit_codes
 from mixedext.structures.base import structure_class, time_order
 
@@ -208,8 +208,9 @@ def cov_struct_intervals(res, alpha: float = 0.05) -> pd.DataFrame:
         x[free] = x_free
         return dev(x, state.reml)
 
-    step = 1e-3 * np.maximum(np.abs(x0[free]), 0.1)
-    cov = 2.0 * np.linalg.pinv(central_hessian(deviance, x0[free], step))
+    # the joint deviance over (theta, eta) is noisier than the profiled one: steps 1e-3
+    cov = 2.0 * np.linalg.pinv(central_hessian(deviance, x0[free],
+                                               steps(x0[free], 1e-3, floor=0.1)))
     cov_eta = cov[-len(eta):, -len(eta):]
     names = list(struct.natural(eta))
     links = [struct.link(name) for name in names]
@@ -218,11 +219,7 @@ def cov_struct_intervals(res, alpha: float = 0.05) -> pd.DataFrame:
         nat = struct.natural(e)
         return np.array([f(nat[name]) for name, (f, _) in zip(names, links)])
 
-    jac = np.empty((len(names), len(eta)))
-    for j in range(len(eta)):
-        e = np.zeros(len(eta))
-        e[j] = 1e-6 * max(abs(eta[j]), 1.0)
-        jac[:, j] = (linked(eta + e) - linked(eta - e)) / (2 * e[j])
+    jac = np.column_stack(central_jacobian(linked, eta, steps(eta, 1e-6, floor=1.0)))
     se_link = np.sqrt(np.maximum(np.diag(jac @ cov_eta @ jac.T), 0.0))
     centre = linked(eta)
     z = norm.ppf(1 - alpha / 2)
@@ -230,8 +227,7 @@ def cov_struct_intervals(res, alpha: float = 0.05) -> pd.DataFrame:
     lower = np.array([inv(c - z * s) for (_, inv), c, s in zip(links, centre, se_link)])
     upper = np.array([inv(c + z * s) for (_, inv), c, s in zip(links, centre, se_link)])
     # delta method back to the natural scale: d(natural)/d(link) = 1 / link'(estimate)
-    slope = np.array([(inv(c + 1e-6) - inv(c - 1e-6)) / 2e-6
-                      for (_, inv), c in zip(links, centre)])
+    slope = np.array([central_slope(inv, c) for (_, inv), c in zip(links, centre)])
     out = pd.DataFrame({"estimate": est, "std_err": se_link * slope, "lower": lower,
                         "upper": upper}, index=pd.Index(names, name="parameter"))
     # a parameter on its boundary (rho = +/-1, phi = 0, ...) has no Wald interval
