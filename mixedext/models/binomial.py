@@ -66,6 +66,12 @@ class BinomialMixedGLM(BinomialBayesMixedGLM):
         return binomial_mixedglm(formula, data, vc_formulas, vcp_p=vcp_p, fe_p=fe_p)
 
     @property
+    def design_info(self):
+        """patsy's design information of the fixed effects (models from
+        ``binomial_mixedglm`` in this session; None after unpickling)."""
+        return self.__dict__.get("_design_info")
+
+    @property
     def random_terms(self) -> tuple:
         """The random-effect terms, in the order of the variance components."""
         return tuple(self._terms)

@@ -167,7 +167,7 @@ class BinomialMixedResults(RandomEffectsReport):
                 raise TypeError("conditional predictions need a DataFrame with the "
                                 "grouping columns")
             return self.family.mean(np.asarray(exog, float) @ beta)
-        info = getattr(self.model, "_design_info", None)
+        info = self.model.design_info
         if info is None:
             raise NotImplementedError("predictions on new data need the model built by "
                                       "binomial_mixedglm in this session (patsy's design "

@@ -151,6 +151,12 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
 
     # -- engine quantities ---------------------------------------------------------------
     @property
+    def engine_fit(self) -> bool:
+        """True for fits by mixedext's engine; False for statsmodels' own optimiser
+        (``fit`` options only it understands)."""
+        return self._state is not None
+
+    @property
     def fit_state(self):
         """The :class:`~mixedext._engine.state.FitState` of this fit: the optimum and what
         it was computed from, fixed when the fit ended (what every method here reads)."""

@@ -49,7 +49,7 @@ def build_summary(res, *, yname=None, xname_fe=None, xname_re=None, title=None, 
     info["REML AIC:" if reml else "AIC:"] = f"{res.aic:.4f}"
     info["REML BIC:" if reml else "BIC:"] = f"{res.bic:.4f}"
     info["Converged:"] = "Yes" if res.converged else "No"
-    if res._state is not None:
+    if res.engine_fit:
         info["Singular fit:"] = "Yes" if res.singular else "No"
     if ddf is not None:
         info["Denominator df:"] = {"satterthwaite": "Satterthwaite",
@@ -100,7 +100,7 @@ def build_summary(res, *, yname=None, xname_fe=None, xname_re=None, title=None, 
     smry.add_df(vc_table.rename(columns={"Level": "Random effects: level"}), index=False,
                 align="r")
     _add_icc_block(smry, res)
-    spec = None if res._state is None else res._state.residual_spec
+    spec = res.fit_state.residual_spec if res.engine_fit else None
     if spec is not None:
         params = res.cov_struct_params
         label = f"Residual structure: {spec.kind}"
@@ -128,7 +128,7 @@ def build_summary(res, *, yname=None, xname_fe=None, xname_re=None, title=None, 
 def _add_icc_block(smry, res) -> None:
     """ICC per level and the design effect of randomising each level's units."""
 
-    if res._state is None and res.model.random_terms is None:
+    if not res.engine_fit and res.model.random_terms is None:
         return
     try:
         with warnings.catch_warnings():
