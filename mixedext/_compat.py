@@ -17,11 +17,16 @@ otherwise, so results are the same on old and new versions.
   ``statsmodels.tools._decorators`` from 0.15 on, ``statsmodels.tools.decorators`` in 0.14
   (pandas' ``cache_readonly``, of which 0.15's is a copy). Can go once statsmodels >= 0.15
   is required.
+* :func:`warn_unused_fit_kwargs` -- statsmodels 0.15 warns once with a FutureWarning
+  about ``MixedLM.fit`` keywords it does not use, 0.14 with a UserWarning per keyword;
+  mixedext says what the installed statsmodels says. Can go with statsmodels 0.14.
 * :func:`frame_map` -- ``DataFrame.map`` is new in pandas 2.1 (before: ``applymap``, which
   2.1 deprecates). Can go once pandas >= 2.1 is required.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -29,7 +34,7 @@ import patsy
 from patsy import EvalEnvironment
 
 __all__ = ["advance_eval_env", "cache_readonly", "get_formula_spec", "set_formula_spec",
-           "design_from_spec", "frame_map"]
+           "design_from_spec", "frame_map", "warn_unused_fit_kwargs"]
 
 try:  # statsmodels >= 0.15
     from statsmodels.formula._manager import FormulaManager
@@ -82,3 +87,16 @@ def frame_map(frame: pd.DataFrame, func) -> pd.DataFrame:
     if hasattr(pd.DataFrame, "map"):
         return frame.map(func)
     return frame.applymap(func)
+
+
+def warn_unused_fit_kwargs(names, stacklevel: int = 3) -> None:
+    """statsmodels' warning about ``MixedLM.fit`` keywords it does not use."""
+    names = sorted(names)
+    if FormulaManager is not None:  # statsmodels >= 0.15
+        ending = "s" if len(names) > 1 else ""
+        warnings.warn(f"Argument{ending} {', '.join(names)} not used by MixedLM.fit. Future "
+                      "versions will raise on these arguments.", FutureWarning,
+                      stacklevel=stacklevel)
+        return
+    for name in names:
+        warnings.warn(f"Argument {name} not used by MixedLM.fit", stacklevel=stacklevel)

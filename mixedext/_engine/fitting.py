@@ -25,15 +25,17 @@ def default_start(terms) -> np.ndarray:
     return np.where(theta_bounds(terms) == 0.0, 1.0, 0.0)
 
 
-def fit_profiled(dev: ProfiledDeviance, reml: bool, theta0=None):
-    """Minimise the profiled deviance over ``theta``: ``(OptimResult, Solution)``."""
+def fit_profiled(dev: ProfiledDeviance, reml: bool, theta0=None, options=None):
+    """Minimise the profiled deviance over ``theta``: ``(OptimResult, Solution)``
+    (``options``: L-BFGS-B's, see :func:`minimize_theta`)."""
     theta0 = default_start(dev.terms) if theta0 is None else theta0
     opt = minimize_theta(lambda th: dev(th, reml), theta0, theta_bounds(dev.terms),
-                         polish=True)
+                         polish=True, **(options or {}))
     return opt, dev.solution(opt.theta, reml)
 
 
-def fit_correlated(dev: CorrelatedDeviance, reml: bool, theta0=None, eta0=None):
+def fit_correlated(dev: CorrelatedDeviance, reml: bool, theta0=None, eta0=None,
+                   options=None):
     """Minimise the deviance over ``(theta, eta)``: ``(OptimResult, Solution)``; ``dev``
     is left at the optimum's ``eta``."""
     lower = theta_bounds(dev.terms)
@@ -45,11 +47,11 @@ def fit_correlated(dev: CorrelatedDeviance, reml: bool, theta0=None, eta0=None):
     def deviance(x):
         return dev(x, reml)
 
-    opt = minimize_theta(deviance, x0, lo, ftol=1e-10, gtol=1e-4, jac="2-point",
-                         polish=True)
+    kw = dict(ftol=1e-10, gtol=1e-4) | (options or {})
+    opt = minimize_theta(deviance, x0, lo, jac="2-point", polish=True, **kw)
     if len(x0) > 6:
         first = opt
-        opt = minimize_theta(deviance, first.theta, lo, ftol=1e-10, gtol=1e-4)
+        opt = minimize_theta(deviance, first.theta, lo, **kw)
         opt.history[:0] = first.history
         opt.nfev = len(opt.history)
     dev.set_eta(opt.theta[k:])
@@ -61,13 +63,13 @@ def fit_correlated(dev: CorrelatedDeviance, reml: bool, theta0=None, eta0=None):
 
 def fit_state(reml: bool, profiled: ProfiledDeviance | None = None,
               correlated: CorrelatedDeviance | None = None, *, residual_spec=None,
-              theta0=None, eta0=None) -> FitState:
+              theta0=None, eta0=None, options=None) -> FitState:
     """Fit by REML or ML and capture the state (the deviance objects given are moved to
-    the optimum; the state keeps copies of its own)."""
+    the optimum; the state keeps copies of its own). ``options``: L-BFGS-B's."""
     if correlated is None:
-        opt, sol = fit_profiled(profiled, reml, theta0)
+        opt, sol = fit_profiled(profiled, reml, theta0, options)
         return FitState.capture(reml, sol, opt, profiled.terms, profiled)
-    opt, sol = fit_correlated(correlated, reml, theta0, eta0)
+    opt, sol = fit_correlated(correlated, reml, theta0, eta0, options)
     return FitState.capture(reml, sol, opt, correlated.terms, correlated.inner, correlated,
                             residual_spec)
 

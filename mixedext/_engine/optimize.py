@@ -35,8 +35,8 @@ class OptimResult:
 
 
 def minimize_theta(fun, theta0, lower, *, maxiter: int = 2000, ftol: float = 1e-13,
-                   gtol: float = 1e-6, jac: str = "3-point",
-                   polish: bool = False) -> OptimResult:
+                   gtol: float = 1e-6, jac: str = "3-point", polish: bool = False,
+                   maxls: int = 50, maxcor: int = 10) -> OptimResult:
     """Minimise ``fun(theta)`` subject to ``theta >= lower``.
 
     Parameters
@@ -54,6 +54,8 @@ def minimize_theta(fun, theta0, lower, *, maxiter: int = 2000, ftol: float = 1e-
         Finish with :func:`newton_polish` (up to 6 parameters): L-BFGS-B may stop ~1e-6
         short of the optimum on flat deviances, and by a different amount for the same
         problem with its rows reordered.
+    maxiter, ftol, gtol, maxls, maxcor :
+        L-BFGS-B's options (``fit(maxiter=...)`` and the others pass them on).
     """
     history = []
 
@@ -67,12 +69,13 @@ def minimize_theta(fun, theta0, lower, *, maxiter: int = 2000, ftol: float = 1e-
         val = logged(theta0)
         return OptimResult(theta0, val, True, "no variance parameters", 1, 0, history)
     if theta0.size == 1 and lower[0] == 0.0:
-        return _minimize_one(logged, theta0, history)
+        return _minimize_one(logged, theta0, history, maxiter)
     bounds = [(None if not np.isfinite(lo) else lo, None) for lo in lower]
+    lbfgsb = dict(ftol=ftol, gtol=gtol, maxiter=maxiter, maxls=maxls, maxcor=maxcor)
     start, nit = theta0, 0
     for _ in range(4):  # restarts away from a spurious stop on the boundary
         res = minimize(logged, start, method="L-BFGS-B", jac=jac, bounds=bounds,
-                       options=dict(ftol=ftol, gtol=gtol, maxiter=maxiter, maxls=50))
+                       options=lbfgsb)
         nit += int(res.nit)
         theta = np.maximum(res.x, lower)
         best = float(res.fun) if np.array_equal(theta, res.x) else logged(theta)
@@ -85,7 +88,7 @@ def minimize_theta(fun, theta0, lower, *, maxiter: int = 2000, ftol: float = 1e-
             if settled:
                 break
             res = minimize(logged, theta, method="L-BFGS-B", jac=jac, bounds=bounds,
-                           options=dict(ftol=ftol, gtol=gtol, maxiter=maxiter, maxls=50))
+                           options=lbfgsb)
             nit += int(res.nit)
             if res.fun < best:
                 theta, best = np.maximum(res.x, lower), logged(np.maximum(res.x, lower))
@@ -110,13 +113,13 @@ def _escape_boundary(fun, theta, best, lower):
     return None
 
 
-def _minimize_one(fun, theta0, history) -> OptimResult:
+def _minimize_one(fun, theta0, history, maxiter=500) -> OptimResult:
     """One relative SD: Brent's method on ``t -> fun(|t|)`` (the deviance depends on
     ``theta^2`` only), far cheaper per step than L-BFGS-B with differences."""
 
     start = float(theta0[0]) if theta0[0] > 0 else 1.0
     res = minimize_scalar(lambda t: fun(np.array([abs(t)])), bracket=(0.5 * start, start),
-                          method="brent", options=dict(xtol=1e-10, maxiter=500))
+                          method="brent", options=dict(xtol=1e-10, maxiter=min(maxiter, 500)))
     theta = np.array([abs(res.x)])
     best = fun(theta)
     converged = bool(res.success) and np.isfinite(best)

@@ -29,7 +29,7 @@ from statsmodels.base.data import handle_data
 from statsmodels.base.model import LikelihoodModel
 from statsmodels.regression import mixed_linear_model as sm_mlm
 
-from mixedext._compat import advance_eval_env, set_formula_spec
+from mixedext._compat import advance_eval_env, set_formula_spec, warn_unused_fit_kwargs
 from mixedext._engine import fitting
 from mixedext._engine.crossprod import RandomTerm
 from mixedext._engine.deviance import NotPositiveDefinite, ProfiledDeviance
@@ -53,6 +53,11 @@ ConvergenceWarning = sm_mlm.ConvergenceWarning
 
 # statsmodels fit() options that only its own optimiser understands
 _STATSMODELS_FIT_OPTIONS = ("start_params", "free", "fe_pen", "cov_pen", "method")
+# the optimiser keywords statsmodels' MixedLM.fit takes, and those the engine honours
+_FIT_KWARGS = ("gtol", "maxiter", "eps", "maxcor", "ftol", "tol", "disp", "maxls")
+_ENGINE_FIT_KWARGS = ("gtol", "maxiter", "maxcor", "ftol", "maxls")
+# keywords statsmodels' MixedLM.__init__ permits (from_formula passes them)
+_INIT_KWARGS = ("missing_idx", "model_spec", "design_info", "formula")
 # attributes of statsmodels' MixedLM built per group by its constructor (built lazily here)
 _PER_GROUP_ATTRIBUTES = frozenset({
     "row_indices", "endog_li", "exog_li", "exog_re_li", "exog_re2_li", "_aex_r", "_aex_r2",
@@ -112,6 +117,17 @@ class MixedLM(sm_mlm.MixedLM):
         if groups is None and re_terms is None:
             raise ValueError("groups is required (or give lme4-style terms such as "
                              "(1 | g) in the formula)")
+        for name in kwargs:  # as statsmodels' MixedLM
+            if name == "weights":
+                raise ValueError("argument weights not permitted for MixedLM initialization: "
+                                 "prior weights are not supported yet (statsmodels' MixedLM "
+                                 "does not take them either)")
+            if name not in _INIT_KWARGS:
+                raise ValueError(f"argument {name} not permitted for MixedLM initialization")
+        if isinstance(exog_vc, dict):
+            warnings.warn("Using deprecated variance components format", FutureWarning,
+                          stacklevel=2)
+        self._freepat = None  # statsmodels' score() reads it (set by its fit)
         LikelihoodModel.__init__(self, endog, exog, groups=groups, exog_re=exog_re,
                                  missing=missing, **kwargs)
         self._init_keys.extend(["use_sqrt", "exog_vc"])
@@ -133,15 +149,20 @@ class MixedLM(sm_mlm.MixedLM):
     def _terms_from_arrays(self, exog_vc):
         """Terms for a model given as arrays (statsmodels' constructor arguments)."""
         if exog_vc is not None:
-            self.__dict__["exog_vc"] = (sm_mlm._convert_vc(exog_vc)
-                                        if isinstance(exog_vc, dict) else exog_vc)
-            return None, None  # general VCSpec: statsmodels' own fit
+            vc = sm_mlm._convert_vc(exog_vc) if isinstance(exog_vc, dict) else exog_vc
+            self.__dict__["exog_vc"] = vc
+            if self.exog_re is not None:
+                self.k_re = self.exog_re.shape[1]  # statsmodels' names need it
+            return _terms_from_vcspec(self, vc)  # (None, None): statsmodels' own fit
         groups = [np.asarray(self.groups)]
         if self.exog_re is None:
             term = build_term("Group", groups, None, ("Intercept",))
             names = ["Group"]
         else:
-            names = sm_mlm._get_exog_re_names(self, self.exog_re)
+            self.k_re = self.exog_re.shape[1]  # statsmodels' names need it
+            names = sm_mlm._get_exog_re_names(self, self.data.orig_exog_re
+                                              if hasattr(self.data, "orig_exog_re")
+                                              else self.exog_re)
             term = build_term("Group", groups, np.asarray(self.exog_re, dtype=float), names)
         return [term], StatsmodelsLayout("Group", 0, list(names))
 
@@ -158,9 +179,9 @@ class MixedLM(sm_mlm.MixedLM):
         else:  # arrays with a VCSpec
             vc = self.__dict__["exog_vc"]
             self.k_vc = len(vc.names)
+            self.k_re = 0 if self.exog_re is None else self.exog_re.shape[1]
             re_names = (["Group"] if self.exog_re is None
                         else sm_mlm._get_exog_re_names(self, self.exog_re))
-            self.k_re = len(re_names) if (self.exog_re is not None) else 0
             vc_names = list(vc.names)
         self.k_re2 = self.k_re * (self.k_re + 1) // 2
         if self.k_re > 0 and self.exog_re is None:
@@ -416,18 +437,32 @@ class MixedLM(sm_mlm.MixedLM):
         -------
         MixedLMResults
         """
+        unknown = set(fit_kwargs) - set(_FIT_KWARGS)
+        if unknown:
+            warn_unused_fit_kwargs(unknown)
+            fit_kwargs = {k: v for k, v in fit_kwargs.items() if k not in unknown}
         given = dict(start_params=start_params, free=free, fe_pen=fe_pen, cov_pen=cov_pen,
                      method=method)
         if self._terms is None or any(v is not None for v in given.values()):
-            res = sm_mlm.MixedLM.fit(self, reml=reml, niter_sa=niter_sa, do_cg=do_cg,
-                                     full_output=full_output, **given, **fit_kwargs)
+            with warnings.catch_warnings():  # statsmodels' duplicate of the warning above
+                warnings.filterwarnings("ignore", "Argument.*not used by MixedLM.fit")
+                res = sm_mlm.MixedLM.fit(self, reml=reml, niter_sa=niter_sa, do_cg=do_cg,
+                                         full_output=full_output, **given, **fit_kwargs)
             return from_statsmodels(res)
+        ignored = [k for k, v in fit_kwargs.items()
+                   if k not in _ENGINE_FIT_KWARGS and not (k == "disp" and not v)]
+        if ignored:
+            warnings.warn(f"fit option(s) {', '.join(sorted(ignored))} have no effect on "
+                          "mixedext's engine (it honours "
+                          f"{', '.join(_ENGINE_FIT_KWARGS)}; every deviance evaluation is in "
+                          "results.optim_history)", UserWarning, stacklevel=2)
+        options = {k: v for k, v in fit_kwargs.items() if k in _ENGINE_FIT_KWARGS}
         self.reml = reml  # statsmodels' attribute; results read their own FitState
         xtx = self.exog.T @ self.exog if self.has_rows else \
             self.deviance_function.cp.xyxy[:-1, :-1]
         _check_identified(xtx, self.exog_names)
         _check_estimable(self)
-        state = self.fit_state(reml)
+        state = self.fit_state(reml, options)
         if not state.optim.converged:
             warnings.warn(f"the optimiser did not converge ({state.optim.message}); see "
                           "results.optim_history, try ML (reml=False), rescaling covariates "
@@ -439,24 +474,28 @@ class MixedLM(sm_mlm.MixedLM):
             _warn_if_structure_on_boundary(res._results)
         return res
 
-    def fit_state(self, reml: bool = True) -> FitState:
+    def fit_state(self, reml: bool = True, options: dict | None = None) -> FitState:
         """The engine's fit by REML or ML as a :class:`~mixedext._engine.state.FitState`
-        (no warnings, no results object; the model's statsmodels attributes untouched)."""
+        (no warnings, no results object; the model's statsmodels attributes untouched).
+        ``options``: L-BFGS-B's (``maxiter``, ``gtol``, ``ftol``, ``maxls``, ``maxcor``)."""
         try:
             if self._residual_spec is None:
-                return fitting.fit_state(reml, self.deviance_function)
+                return fitting.fit_state(reml, self.deviance_function, options=options)
             if self._correlated is None:
                 self._correlated = correlated_deviance(self._residual_spec, self._terms,
                                                        self.exog, self.endog)
             return fitting.fit_state(reml, correlated=self._correlated,
-                                     residual_spec=self._residual_spec)
+                                     residual_spec=self._residual_spec, options=options)
         except NotPositiveDefinite as err:
             raise ValueError("the fixed effects are not identified: the columns of exog "
                              f"({', '.join(self.exog_names)}) are linearly dependent") from err
 
 
-class SingularFitWarning(UserWarning):
-    """A variance (or a correlation) of the fit is on the boundary of its space."""
+class SingularFitWarning(ConvergenceWarning):
+    """A variance (or a correlation) of the fit is on the boundary of its space.
+
+    A subclass of statsmodels' ``ConvergenceWarning`` (statsmodels warns about the same
+    fits with it), so code that filters statsmodels' warnings filters this one too."""
 
 
 def warn_if_singular(res) -> None:
@@ -582,6 +621,49 @@ def _statsmodels_terms(data, groups, group_name, re_formula, vc_formula, nested,
             terms.append(build_term(group_name, gcol, z, names, cov="scalar", component=name,
                                     lhs=vcs[name], factors=gfac))
             layout.vc_colnames.append(None)
+        layout.vc_terms.append(len(terms) - 1)
+        layout.vc_names.append(name)
+    return terms, layout
+
+
+def _terms_from_vcspec(model, vc):
+    """Engine terms and layout for statsmodels' variance components given as arrays:
+    each component either indicator columns within every group (a nested random
+    intercept per group and column, as ``0 + C(x)``) or the same covariates in every
+    group (independent effects with one variance, as a ``vc_formula`` slope). Otherwise
+    ``(None, None)``: statsmodels' own optimiser fits it."""
+    groups = np.asarray(model.groups)
+    labels = sorted(set(groups.tolist()))  # statsmodels' group order
+    rows = [np.flatnonzero(groups == g) for g in labels]
+    terms, names = [], []
+    if model.exog_re is not None:
+        names = sm_mlm._get_exog_re_names(model, model.data.orig_exog_re
+                                          if hasattr(model.data, "orig_exog_re")
+                                          else model.exog_re)
+        terms.append(build_term("Group", [groups], np.asarray(model.exog_re, float), names))
+    layout = StatsmodelsLayout("Group", 0 if terms else None, list(names))
+    n = len(groups)
+    for j, name in enumerate(vc.names):
+        mats = [np.asarray(m, dtype=float) for m in vc.mats[j]]
+        cols = [list(map(str, c)) for c in vc.colnames[j]]
+        if all(m.shape[1] > 0 and np.all(np.isin(m, (0.0, 1.0))) and
+               np.all(m.sum(axis=1) == 1) for m in mats) and \
+                not any("/" in c for cs in cols for c in cs):
+            column = np.empty(n, dtype=object)
+            for r, m, c in zip(rows, mats, cols):
+                column[r] = np.asarray(c, dtype=object)[m.argmax(axis=1)]
+            terms.append(build_term(f"Group/{name}", [groups, column], None, ("Intercept",),
+                                    cov="scalar", component=name))
+            layout.vc_colnames.append("{}")
+        elif all(c == cols[0] for c in cols) and all(m.shape[1] == len(cols[0]) for m in mats):
+            z = np.zeros((n, len(cols[0])))
+            for r, m in zip(rows, mats):
+                z[r] = m
+            terms.append(build_term("Group", [groups], z, cols[0], cov="scalar",
+                                    component=name))
+            layout.vc_colnames.append(None)
+        else:
+            return None, None
         layout.vc_terms.append(len(terms) - 1)
         layout.vc_names.append(name)
     return terms, layout
