@@ -20,6 +20,8 @@ otherwise, so results are the same on old and new versions.
 * :func:`warn_unused_fit_kwargs` -- statsmodels 0.15 warns once with a FutureWarning
   about ``MixedLM.fit`` keywords it does not use, 0.14 with a UserWarning per keyword;
   mixedext says what the installed statsmodels says. Can go with statsmodels 0.14.
+* :data:`VC_FORMAT_WARNING` -- the category of statsmodels' warning about the deprecated
+  dict-of-dicts ``exog_vc`` format (FutureWarning from 0.15, UserWarning in 0.14).
 * :func:`frame_map` -- ``DataFrame.map`` is new in pandas 2.1 (before: ``applymap``, which
   2.1 deprecates). Can go once pandas >= 2.1 is required.
 """
@@ -34,7 +36,7 @@ import patsy
 from patsy import EvalEnvironment
 
 __all__ = ["advance_eval_env", "cache_readonly", "get_formula_spec", "set_formula_spec",
-           "design_from_spec", "frame_map", "warn_unused_fit_kwargs"]
+           "design_from_spec", "frame_map", "warn_unused_fit_kwargs", "VC_FORMAT_WARNING"]
 
 try:  # statsmodels >= 0.15
     from statsmodels.formula._manager import FormulaManager
@@ -62,6 +64,7 @@ except ImportError:  # statsmodels 0.14
 
 
 _SPEC_ATTRIBUTE = "design_info" if FormulaManager is None else "model_spec"
+VC_FORMAT_WARNING = UserWarning if FormulaManager is None else FutureWarning
 
 
 def get_formula_spec(data):

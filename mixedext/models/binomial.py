@@ -221,9 +221,16 @@ def _exog_vc(terms):
     mats, ident, names, vc_names = [], [], [], []
     n = len(terms[0].codes) if terms else 0
     for t in terms:
+        shared = t.cov == "scalar" and t.q > 1  # one variance for all its columns
         for a, cov_name in enumerate(t.names):
             z = np.ones(n) if t.z is None else t.z[:, a]
             mats.append(sp.csr_array((z, (np.arange(n), t.codes)), shape=(n, t.n_units)))
+            if shared:
+                ident.append(np.full(t.n_units, len(names) - (a > 0)))
+                if a == 0:
+                    names.append(t.component or t.level)
+                vc_names.extend(f"{names[-1]}[{cov_name}]" for _ in t.unit_labels)
+                continue
             ident.append(np.full(t.n_units, len(names)))
             names.append(t.level if t.q == 1 else f"{t.level}:{cov_name}")
             vc_names.extend(f"{names[-1]}[{lab}]" for lab in t.unit_labels)
@@ -296,11 +303,13 @@ def binomial_mixedglm(formula, data, vc_formulas=None, *, groups=None, nested=No
     for name, vf in (vc_formulas or {}).items():
         mat = patsy.dmatrix(vf, frame, eval_env=env, return_type="dataframe")
         values = mat.to_numpy(float)
-        if not (np.all((values == 0) | (values == 1)) and np.all(values.sum(axis=1) == 1)):
-            raise ValueError(f"vc_formulas[{name!r}] = {vf!r} is not a set of indicator "
-                             "columns; write random slopes as (0 + x | g) terms")
-        labels = np.array([c.split("[", 1)[-1].rstrip("]") for c in mat.columns], dtype=object)
-        terms.append(RandomTerm(name, values.argmax(axis=1).astype(np.int64), labels))
+        if np.all((values == 0) | (values == 1)) and np.all(values.sum(axis=1) == 1):
+            labels = np.array([c.split("[", 1)[-1].rstrip("]") for c in mat.columns],
+                              dtype=object)
+            terms.append(RandomTerm(name, values.argmax(axis=1).astype(np.int64), labels))
+        else:  # statsmodels' meaning: every column an effect, all with one variance
+            terms.append(build_term(name, [np.zeros(len(values), dtype=np.int64)], values,
+                                    list(mat.columns), cov="scalar", component=name))
     if not terms:
         raise ValueError("no random effects: give (1 | g) terms, groups= or vc_formulas")
     exog_vc, ident, vcp_names, vc_names = _exog_vc(terms)

@@ -29,7 +29,12 @@ from statsmodels.base.data import handle_data
 from statsmodels.base.model import LikelihoodModel
 from statsmodels.regression import mixed_linear_model as sm_mlm
 
-from mixedext._compat import advance_eval_env, set_formula_spec, warn_unused_fit_kwargs
+from mixedext._compat import (
+    VC_FORMAT_WARNING,
+    advance_eval_env,
+    set_formula_spec,
+    warn_unused_fit_kwargs,
+)
 from mixedext._engine import fitting
 from mixedext._engine.crossprod import RandomTerm
 from mixedext._engine.deviance import NotPositiveDefinite, ProfiledDeviance
@@ -125,7 +130,7 @@ class MixedLM(sm_mlm.MixedLM):
             if name not in _INIT_KWARGS:
                 raise ValueError(f"argument {name} not permitted for MixedLM initialization")
         if isinstance(exog_vc, dict):
-            warnings.warn("Using deprecated variance components format", FutureWarning,
+            warnings.warn("Using deprecated variance components format", VC_FORMAT_WARNING,
                           stacklevel=2)
         self._freepat = None  # statsmodels' score() reads it (set by its fit)
         LikelihoodModel.__init__(self, endog, exog, groups=groups, exog_re=exog_re,
@@ -502,11 +507,11 @@ def warn_if_singular(res) -> None:
     """Warn, naming the levels, when a relative covariance factor is below 1e-4."""
     if not res.singular:
         return
-    state = res.fit_state
-    theta = state.theta
-    lower = theta_bounds(state.terms)
+    theta = res._variance_parameters()[0]  # linear and binomial results alike
+    terms = res.model.random_terms
+    lower = theta_bounds(terms)
     levels, pos = [], 0
-    for t in state.terms:
+    for t in terms:
         k = t.n_theta
         if np.any((lower[pos:pos + k] == 0) & (theta[pos:pos + k] < 1e-4)):
             levels.append(t.level)
