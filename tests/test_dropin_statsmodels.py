@@ -288,3 +288,16 @@ def test_binomial_docstring_example(villages):
         warnings.simplefilter("ignore", mx.SingularFitWarning)
         ml = ours.fit_ml()
     assert np.isfinite(ml.llf) and len(ml.fe_params) == 2
+
+
+def test_fit_regularized_and_missing_rows_as_statsmodels(sleep):
+    endog, exog, groups, _ = sleep
+    ours = mx.MixedLM(endog, exog, groups).fit_regularized(method="l1", alpha=1.0)
+    theirs = sm.MixedLM(endog, exog, groups).fit_regularized(method="l1", alpha=1.0)
+    np.testing.assert_allclose(ours.params, theirs.params, rtol=1e-4)
+    y = endog.copy()
+    y[3] = np.nan
+    dropped = mx.MixedLM(y, exog, groups, missing="drop").fit()
+    keep = np.arange(len(y)) != 3
+    want = mx.MixedLM(endog[keep], exog[keep], groups[keep]).fit()
+    assert dropped.nobs == keep.sum() and dropped.llf == pytest.approx(want.llf, abs=1e-10)

@@ -92,7 +92,7 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
         cov_re, vcomp = _statsmodels_variances(model, state)
         sigma2 = sol.sigma2
         params_obj = sm_mlm.MixedLMParams.from_components(
-            fe_params=sol.beta, cov_re=cov_re / sigma2, vcomp=vcomp / sigma2)
+            fe_params=np.array(sol.beta), cov_re=cov_re / sigma2, vcomp=vcomp / sigma2)
         packed = params_obj.get_packed(use_sqrt=False, has_fe=True)
         k_fe = len(sol.beta)
         ncov = np.zeros((len(packed), len(packed)))
@@ -105,7 +105,7 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
         res = cls(model, packed, ncov)
         res._state = state
         res.params_object = params_obj
-        res.fe_params = sol.beta
+        res.fe_params = np.array(sol.beta)  # statsmodels' attributes: copies, writeable
         res.cov_re = cov_re
         res.vcomp = vcomp
         res.scale = sigma2
