@@ -301,3 +301,14 @@ def test_fit_regularized_and_missing_rows_as_statsmodels(sleep):
     keep = np.arange(len(y)) != 3
     want = mx.MixedLM(endog[keep], exog[keep], groups[keep]).fit()
     assert dropped.nobs == keep.sum() and dropped.llf == pytest.approx(want.llf, abs=1e-10)
+
+
+def test_start_params_start_the_engine(slope_fits, sleep):
+    """statsmodels' estimates as start_params (object or packed): the engine's optimum."""
+    ours, theirs = slope_fits
+    model = mx.mixedlm("Reaction ~ Days", sleep[3], groups="Subject", re_formula="~Days")
+    for start in (theirs.params_object, np.asarray(theirs.params)):
+        again = model.fit(start_params=start)
+        assert again.engine_fit
+        assert again.llf == pytest.approx(ours.llf, abs=1e-8)
+        np.testing.assert_allclose(again.params, ours.params, rtol=1e-5)

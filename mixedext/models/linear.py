@@ -49,7 +49,7 @@ from mixedext.formula.terms import (
     term_from_level,
 )
 from mixedext.models.dask import dask_cross_products, is_dask_frame
-from mixedext.results.linear import MixedLMResults, from_statsmodels
+from mixedext.results.linear import MixedLMResults, from_statsmodels, psi_to_theta
 from mixedext.structures.spec import ResidualSpec, correlated_deviance, residual_spec
 
 __all__ = ["MixedLM", "mixedlm", "ConvergenceWarning", "SingularFitWarning"]
@@ -434,9 +434,11 @@ class MixedLM(sm_mlm.MixedLM):
             cov_pen=None, free=None, full_output=False, method=None, **fit_kwargs):
         """Fit the model by REML (default) or ML.
 
-        Same arguments as statsmodels' ``MixedLM.fit``. Without ``start_params``,
-        ``free``, ``fe_pen``, ``cov_pen`` or ``method`` the profiled deviance is minimised
-        by mixedext's engine; with any of them statsmodels' own optimiser runs.
+        Same arguments as statsmodels' ``MixedLM.fit``. The profiled deviance is
+        minimised by mixedext's engine (from ``start_params`` when given); with ``free``,
+        ``fe_pen``, ``cov_pen`` or ``method``, which only statsmodels' optimiser
+        understands, that optimiser runs. ``maxiter``, ``gtol``, ``ftol``, ``maxls`` and
+        ``maxcor`` are passed to the engine's L-BFGS-B.
 
         Returns
         -------
@@ -446,9 +448,10 @@ class MixedLM(sm_mlm.MixedLM):
         if unknown:
             warn_unused_fit_kwargs(unknown)
             fit_kwargs = {k: v for k, v in fit_kwargs.items() if k not in unknown}
-        given = dict(start_params=start_params, free=free, fe_pen=fe_pen, cov_pen=cov_pen,
-                     method=method)
+        given = dict(free=free, fe_pen=fe_pen, cov_pen=cov_pen, method=method)
         if self._terms is None or any(v is not None for v in given.values()):
+            given["start_params"] = start_params  # statsmodels' optimiser starts there
+        if "start_params" in given:
             with warnings.catch_warnings():  # statsmodels' duplicate of the warning above
                 warnings.filterwarnings("ignore", "Argument.*not used by MixedLM.fit")
                 res = sm_mlm.MixedLM.fit(self, reml=reml, niter_sa=niter_sa, do_cg=do_cg,
@@ -467,7 +470,8 @@ class MixedLM(sm_mlm.MixedLM):
             self.deviance_function.cp.xyxy[:-1, :-1]
         _check_identified(xtx, self.exog_names)
         _check_estimable(self)
-        state = self.fit_state(reml, options)
+        theta0 = None if start_params is None else self._start_theta(start_params)
+        state = self.fit_state(reml, options, theta0=theta0)
         if not state.optim.converged:
             warnings.warn(f"the optimiser did not converge ({state.optim.message}); see "
                           "results.optim_history, try ML (reml=False), rescaling covariates "
@@ -479,18 +483,42 @@ class MixedLM(sm_mlm.MixedLM):
             _warn_if_structure_on_boundary(res._results)
         return res
 
-    def fit_state(self, reml: bool = True, options: dict | None = None) -> FitState:
+    def _start_theta(self, start_params) -> np.ndarray:
+        """statsmodels' ``start_params`` (``MixedLMParams`` or packed, with or without the
+        fixed effects) as the engine's start ``theta``."""
+        if isinstance(start_params, sm_mlm.MixedLMParams):
+            params = start_params
+        else:
+            start = np.asarray(start_params, dtype=float)
+            has_fe = len(start) == self.k_fe + self.k_re2 + self.k_vc
+            if not has_fe and len(start) != self.k_re2 + self.k_vc:
+                raise ValueError("invalid start_params")
+            params = sm_mlm.MixedLMParams.from_packed(start, self.k_fe, self.k_re,
+                                                      self.use_sqrt, has_fe=has_fe)
+        cov_re = np.atleast_2d(params.cov_re)
+        psi = np.concatenate([cov_re[np.tril_indices(cov_re.shape[0])],
+                              np.asarray(params.vcomp, dtype=float)])
+        try:
+            return psi_to_theta(self, psi, 1.0)  # statsmodels' are relative to the scale
+        except np.linalg.LinAlgError as err:
+            raise ValueError("start_params: the random-effect covariance is not positive "
+                             "definite") from err
+
+    def fit_state(self, reml: bool = True, options: dict | None = None,
+                  theta0=None) -> FitState:
         """The engine's fit by REML or ML as a :class:`~mixedext._engine.state.FitState`
         (no warnings, no results object; the model's statsmodels attributes untouched).
         ``options``: L-BFGS-B's (``maxiter``, ``gtol``, ``ftol``, ``maxls``, ``maxcor``)."""
         try:
             if self._residual_spec is None:
-                return fitting.fit_state(reml, self.deviance_function, options=options)
+                return fitting.fit_state(reml, self.deviance_function, options=options,
+                                         theta0=theta0)
             if self._correlated is None:
                 self._correlated = correlated_deviance(self._residual_spec, self._terms,
                                                        self.exog, self.endog)
             return fitting.fit_state(reml, correlated=self._correlated,
-                                     residual_spec=self._residual_spec, options=options)
+                                     residual_spec=self._residual_spec, options=options,
+                                     theta0=theta0)
         except NotPositiveDefinite as err:
             raise ValueError("the fixed effects are not identified: the columns of exog "
                              f"({', '.join(self.exog_names)}) are linearly dependent") from err

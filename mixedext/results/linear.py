@@ -463,7 +463,7 @@ def _statsmodels_variances(model, state):
     return cov_re, vcomp
 
 
-def _psi_to_theta(model, psi, sigma2):
+def psi_to_theta(model, psi, sigma2):
     """Inverse of ``psi = sigma^2 Lambda Lambda'`` term by term (statsmodels' order)."""
     terms = model.random_terms
     lay = model.statsmodels_layout
@@ -511,7 +511,7 @@ def _psi_covariance(model, state) -> np.ndarray:
         if s2 <= 0:
             return np.nan
         try:
-            out = deviance(_psi_to_theta(model, psi, s2), s2, eta)
+            out = deviance(psi_to_theta(model, psi, s2), s2, eta)
         except np.linalg.LinAlgError:
             return np.nan
         return 0.5 * out if np.isfinite(out) else np.nan
