@@ -52,6 +52,11 @@ def lrt(m0, m1) -> pd.Series:
     if a.model.nobs != b.model.nobs:
         raise ValueError(f"the fits use different numbers of rows ({a.model.nobs} vs "
                          f"{b.model.nobs}); likelihoods are comparable only on the same data")
+    ya, yb = getattr(a.model, "endog", None), getattr(b.model, "endog", None)
+    if ya is not None and yb is not None and not np.array_equal(np.asarray(ya),
+                                                                np.asarray(yb)):
+        raise ValueError("the fits are of different outcomes; likelihoods are comparable "
+                         "only for the same response")
     if a.df_modelwc > b.df_modelwc:
         a, b = b, a
     same_fixed = list(a.model.exog_names) == list(b.model.exog_names)

@@ -119,10 +119,15 @@ class BinomialMixedGLM(BinomialBayesMixedGLM):
             raise NotImplementedError("fit_ml needs random effects given as grouping "
                                       "factors ((1 | g) terms, groups= or indicator "
                                       "vc_formulas); this exog_vc is general")
+        if isinstance(nagq, bool) or not float(nagq).is_integer() or nagq < 1:
+            raise ValueError(f"nagq must be a positive integer, got {nagq!r}")
         nagq = int(nagq)
-        if nagq < 1:
-            raise ValueError(f"nagq must be a positive integer, got {nagq}")
         trials = np.ones(len(self.endog)) if self.trials is None else self.trials
+        successes = float(np.sum(self.endog))
+        if successes == 0 or successes == float(np.sum(trials)):
+            raise ValueError(f"the outcome {getattr(self, 'endog_name', 'y')!r} has "
+                             f"{'no successes' if successes == 0 else 'no failures'}: "
+                             "there is nothing to fit")
         separated = separated_columns(self.exog, self.endog, trials, list(self.fep_names))
         if separated:
             warnings.warn(f"complete separation: column(s) {', '.join(map(repr, separated))} "

@@ -266,9 +266,11 @@ class MixedLM(sm_mlm.MixedLM):
         _check_outcome(fixed, data)
         if isinstance(nested, str):
             nested = [nested]
-        if levels and (re_formula is not None or vc_formula is not None or nested):
+        if levels and (re_formula is not None or vc_formula is not None or nested or
+                       groups is not None):
             raise ValueError("give random effects either as (1 | g) terms in the formula or "
-                             "through groups/re_formula/vc_formula/nested, not both")
+                             "through groups/re_formula/vc_formula/nested, not both (with "
+                             "(1 | g) terms, groups= would be ignored)")
         if not levels and groups is None:
             raise ValueError("groups is a required keyword argument unless the formula has "
                              "random-effect terms such as (1 | g)")
@@ -578,11 +580,20 @@ def _check_outcome(fixed: str, data) -> None:
 
 
 def _check_estimable(model) -> None:
-    """Each grouping level needs two units; the data must outnumber the parameters."""
+    """Each grouping level needs two units and fewer units than rows (as lme4); the
+    outcome must vary; the data must outnumber the parameters."""
     for t in model.random_terms:
         if t.n_units < 2:
             raise ValueError(f"grouping level {t.level!r} has a single unit: its variance "
                              "cannot be estimated; drop the term or check the column")
+        if t.n_units >= model.nobs:
+            raise ValueError(f"grouping level {t.level!r} has as many units as rows "
+                             f"({model.nobs}): its variance cannot be told from the "
+                             "residual variance; drop the term or check the column")
+    if model.has_rows and np.ptp(np.asarray(model.endog, dtype=float)) == 0:
+        name = model.endog_names if isinstance(model.endog_names, str) else "endog"
+        raise ValueError(f"the outcome {name!r} is constant: there is no variance to "
+                         "split")
     k = model.k_fe + sum(t.n_theta for t in model.random_terms) + 1
     if model.nobs <= k:
         raise ValueError(f"{model.nobs} observations for {k} parameters: the model cannot "

@@ -18,7 +18,7 @@ from scipy.special import expit
 from scipy.stats import norm
 
 from mixedext._engine.factor import theta_bounds
-from mixedext.results.prediction import random_contribution
+from mixedext.results.prediction import needed_columns, on_complete_rows, random_contribution
 from mixedext.results.reporting import RandomEffectsReport, conditional_sds, frames_by_level
 
 __all__ = ["BinomialMixedResults"]
@@ -154,10 +154,16 @@ class BinomialMixedResults(RandomEffectsReport):
         models); ``"marginal"``: the fixed-effect prediction with the random effects at 0
         (the typical unit, not the population average: see ``compare_gee``). ``exog``
         may be a DataFrame with the formula's columns, or a design matrix (marginal
-        only).
+        only). Rows of new data missing a variable the prediction needs get NaN.
         """
         if which not in ("conditional", "marginal"):
             raise ValueError(f"which must be 'conditional' or 'marginal', not {which!r}")
+        if isinstance(exog, pd.DataFrame):
+            columns = needed_columns(self.model, exog, which, self.model.random_terms)
+            return on_complete_rows(exog, columns, lambda part: self._predict(part, which))
+        return self._predict(exog, which)
+
+    def _predict(self, exog, which):
         beta = self.fe_params.to_numpy()
         if exog is None:
             return self.family.mean(self._state.eta if which == "conditional"

@@ -24,6 +24,7 @@ from statsmodels.base.model import LikelihoodModelResults
 from statsmodels.regression import mixed_linear_model as sm_mlm
 from statsmodels.stats.contrast import ContrastResults
 
+from mixedext._checks import check_alpha, check_count
 from mixedext._compat import cache_readonly
 from mixedext._engine.differences import central_hessian, steps
 from mixedext._engine.factor import lambda_blocks, theta_bounds
@@ -320,6 +321,9 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
         """
 
 
+        alpha = check_alpha(alpha)
+        if method == "bootstrap":
+            n_boot = check_count("n_boot", n_boot)
         state = self._require_engine("conf_int_vc")
         if method == "profile":
             table = self._profile.variance_intervals(alpha)
@@ -359,6 +363,7 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
         each value of the coefficient); ``"wald"``: estimate +/- z SE. Indexed by term;
         columns ``estimate``, ``lower``, ``upper``.
         """
+        alpha = check_alpha(alpha)
         self._require_engine("conf_int_fe")
         if method == "profile":
             return self._profile.fixed_effect_intervals(alpha)
@@ -381,12 +386,14 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
     def get_prediction(self, exog=None, which: str = "marginal", alpha: float = 0.05):
         """Predictions with confidence intervals (mean) and prediction intervals (a new
         observation; a new unit's random effects included for marginal predictions)."""
+        alpha = check_alpha(alpha)
         self._require_engine("get_prediction")
         return get_prediction(self, exog, which=which, alpha=alpha)
 
     def simulate(self, nsim: int = 1, seed=None) -> np.ndarray:
         """New outcomes with fresh random effects (lme4's ``simulate(re.form = NA)``):
         an array (nobs, nsim)."""
+        nsim = check_count("nsim", nsim)
         self._require_engine("simulate")
         return simulate(self, nsim=nsim, seed=seed)
 

@@ -8,7 +8,9 @@
   (rep 3 of center 1 is ``"1/3"``), level by level: a seen center with an unseen rep
   gets the center's effect only.
 
-Random-effect formulas of new data are evaluated with ``np`` (numpy) in scope.
+Random-effect formulas of new data are evaluated with ``np`` (numpy) in scope. A row of
+new data with a missing value in a variable the prediction needs gets NaN, in place (as
+statsmodels).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import patsy
 from scipy.stats import norm
 
 from mixedext._compat import design_from_spec, get_formula_spec
+from mixedext._engine.factor import lambda_blocks
+from mixedext.formula.terms import formula_variables, split_formula
 
 __all__ = ["predict", "get_prediction", "simulate"]
 
@@ -74,10 +78,49 @@ def random_contribution(terms, modes, frame: pd.DataFrame) -> tuple[np.ndarray, 
     return total, parts
 
 
+def needed_columns(model, frame: pd.DataFrame, which: str, terms=()) -> list[str]:
+    """The columns of ``frame`` a prediction of ``which`` kind reads."""
+    formula = getattr(model, "formula", None)
+    if formula is None:
+        return []
+    fixed = split_formula(formula)[0]
+    texts = [fixed.split("~", 1)[-1]]
+    if which == "conditional":
+        texts += [t.lhs for t in terms if t.lhs is not None]
+        texts += [" ".join(t.factors) for t in terms if t.factors is not None]
+    return formula_variables(texts, list(frame.columns))
+
+
+def on_complete_rows(frame, columns, compute):
+    """``compute(frame)`` on the rows of ``frame`` without a missing value in
+    ``columns``, NaN in place for the others (an array, or a DataFrame row-aligned)."""
+    if not isinstance(frame, pd.DataFrame) or not columns:
+        return compute(frame)
+    ok = frame[columns].notna().all(axis=1).to_numpy()
+    if ok.all():
+        return compute(frame)
+    part = compute(frame.iloc[np.flatnonzero(ok)])
+    if isinstance(part, pd.DataFrame):
+        out = pd.DataFrame(np.nan, index=range(len(frame)), columns=part.columns)
+        out.iloc[np.flatnonzero(ok)] = part.to_numpy()
+        return out
+    out = np.full(len(frame), np.nan)
+    out[ok] = part
+    return out
+
+
 def predict(res, exog=None, which: str = "marginal") -> np.ndarray:
     """Predictions; see the module docstring."""
     if which not in ("marginal", "conditional"):
         raise ValueError(f"which must be 'marginal' or 'conditional', not {which!r}")
+    if isinstance(exog, pd.DataFrame):
+        terms = res.fit_state.terms if res.engine_fit else ()
+        return on_complete_rows(exog, needed_columns(res.model, exog, which, terms),
+                                lambda part: _predict(res, part, which))
+    return _predict(res, exog, which)
+
+
+def _predict(res, exog, which):
     fe = np.asarray(res.fe_params)
     if exog is None:
         if which == "conditional":
@@ -98,7 +141,17 @@ def get_prediction(res, exog=None, which: str = "marginal", alpha: float = 0.05)
     The mean's SE is ``sqrt(x' V_beta x)`` (plus ``z' Var(b | y) z`` for the conditional
     mean of a seen unit); the prediction interval adds the residual variance and, for a
     marginal prediction or an unseen unit, the random-effect variance ``z' Sigma z``.
+    Every prediction needs the random-effect terms (marginal intervals include the
+    random-effect variance), so rows missing any variable of them are NaN.
     """
+    if isinstance(exog, pd.DataFrame):
+        columns = needed_columns(res.model, exog, "conditional", res.fit_state.terms)
+        return on_complete_rows(exog, columns,
+                                lambda part: _get_prediction(res, part, which, alpha))
+    return _get_prediction(res, exog, which, alpha)
+
+
+def _get_prediction(res, exog, which, alpha):
     frame = exog if isinstance(exog, pd.DataFrame) else None
     if exog is None:
         x = np.asarray(res.model.exog, dtype=float)
@@ -154,10 +207,12 @@ def simulate(res, nsim: int = 1, seed=None) -> np.ndarray:
     n = model.nobs
     mean = np.asarray(model.exog) @ np.asarray(res.fe_params)
     out = np.repeat(mean[:, None], nsim, axis=1)
-    for t, cov in zip(res.fit_state.terms, res._term_covariances()):
-        chol = np.linalg.cholesky(cov + 1e-300 * np.eye(len(cov))) if np.any(cov) else \
-            np.zeros_like(cov)
-        draws = rng.standard_normal((nsim, t.n_units, t.q)) @ chol.T  # (nsim, m, q)
+    state = res.fit_state
+    sigma = np.sqrt(state.sigma2)
+    # b = sigma Lambda u with u ~ N(0, I): also for singular covariances (Lambda is the
+    # Cholesky factor of Sigma / sigma^2 wherever that exists)
+    for t, lam in zip(state.terms, lambda_blocks(state.theta, state.terms)):
+        draws = rng.standard_normal((nsim, t.n_units, t.q)) @ (sigma * lam).T  # (nsim, m, q)
         z = np.ones((n, 1)) if t.z is None else t.z
         out += np.einsum("nq,snq->ns", z, draws[:, t.codes, :])
     out += np.sqrt(res.scale) * _residual_draws(res, nsim, rng)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from mixedext._checks import check_alpha, check_count
 from mixedext._engine.crossprod import RandomTerm
 from mixedext._engine.factor import lambda_blocks
 from mixedext.inference.lrt import lrt
@@ -136,6 +137,9 @@ class RandomEffectsReport:
         table = icc_table(self)
         if not ci:
             return table
+        alpha = check_alpha(alpha)
+        if method == "bootstrap":
+            n_boot = check_count("n_boot", n_boot)
         if method == "profile":
             self._require_engine("icc(ci=True)")
             bounds = [self._profile.icc_interval(lev, alpha)[1:] for lev in table.index]

@@ -89,6 +89,10 @@ def residual_spec(data, terms, groups, kind, *, time=None, cov_groups=None,
     spec = ResidualSpec(kind, codes, m)
     if cls.needs_time and time is None:
         raise ValueError(f"cov_struct={kind!r} needs time= (the column of measurement times)")
+    if time is not None and kind == "independence":
+        raise ValueError(f"time={time!r} is used by a residual correlation structure "
+                         "(cov_struct='ar1', 'car1', 'exchangeable', 'unstructured'); "
+                         "without one it would be ignored")
     if time is not None:
         col = data[time]
         if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):

@@ -1,0 +1,129 @@
+"""Hardening, round 2: predictions aligned with their rows, degenerate data refused,
+ignored arguments and invalid options refused with the argument named."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_profile import _slope_data
+
+import mixedext as mx
+
+
+@pytest.fixture(scope="module")
+def sleep_fit():
+    d = mx.datasets.load("sleepstudy")
+    return d, mx.mixedlm("Reaction ~ Days + (Days | Subject)", d).fit()
+
+
+@pytest.mark.parametrize("column", ["Days", "Subject"])
+def test_prediction_rows_with_nan_are_nan_in_place(sleep_fit, column):
+    d, res = sleep_fit
+    new = d.head(6).copy()
+    new.loc[new.index[2], column] = np.nan
+    full = d.head(6)
+    for which in ("marginal", "conditional"):
+        got = res.predict(new, which=which)
+        want = res.predict(full, which=which)
+        assert len(got) == 6
+        if column == "Subject" and which == "marginal":
+            np.testing.assert_allclose(got, want)  # the marginal mean needs no unit
+            continue
+        assert np.isnan(got[2])
+        np.testing.assert_allclose(np.delete(got, 2), np.delete(want, 2), rtol=1e-12)
+    table = res.get_prediction(new, which="conditional")
+    assert len(table) == 6 and table.iloc[2].isna().all()
+    np.testing.assert_allclose(table.drop(index=2).to_numpy(),
+                               res.get_prediction(full, which="conditional").drop(
+                                   index=2).to_numpy(), rtol=1e-12)
+
+
+def test_binomial_prediction_rows_with_nan_are_nan_in_place():
+    rng = np.random.default_rng(3)
+    d = pd.DataFrame({"g": np.repeat(np.arange(20), 10), "x": rng.normal(size=200)})
+    d["y"] = rng.binomial(1, 1 / (1 + np.exp(-d.x - rng.normal(size=20)[d.g])))
+    res = mx.binomial_mixedglm("y ~ x + (1 | g)", d).fit_ml()
+    new = d.head(4).copy()
+    new.loc[1, "x"] = np.nan
+    got = res.predict(new, which="conditional")
+    assert np.isnan(got[1]) and np.isfinite(np.delete(got, 1)).all()
+    np.testing.assert_allclose(np.delete(got, 1), np.delete(res.predict(d.head(4)), 1))
+
+
+def test_groups_with_lme4_terms_is_refused():
+    d = mx.datasets.load("sleepstudy")
+    with pytest.raises(ValueError, match="groups= would be ignored"):
+        mx.mixedlm("Reaction ~ Days + (1 | Subject)", d, groups="Subject")
+
+
+def test_degenerate_data_is_refused():
+    d = mx.datasets.load("sleepstudy")
+    with pytest.raises(ValueError, match="'Reaction' is constant"):
+        mx.mixedlm("Reaction ~ Days + (1 | Subject)", d.assign(Reaction=3.0)).fit()
+    with pytest.raises(ValueError, match="as many units as rows"):
+        mx.mixedlm("Reaction ~ Days + (1 | row)", d.assign(row=np.arange(len(d)))).fit()
+
+
+def test_binomial_without_successes_is_refused():
+    d = pd.DataFrame({"g": np.repeat(np.arange(10), 5), "x": np.linspace(-1, 1, 50),
+                      "n": 4, "k": 0})
+    with pytest.raises(ValueError, match="no successes"):
+        mx.binomial_mixedglm("k ~ x + (1 | g)", d, trials="n").fit_ml()
+    with pytest.raises(ValueError, match="no failures"):
+        mx.binomial_mixedglm("k ~ x + (1 | g)", d.assign(k=4), trials="n").fit_ml()
+    with pytest.raises(ValueError, match="not all identical"):  # statsmodels' 0/1 check
+        mx.binomial_mixedglm("k ~ x + (1 | g)", d).fit_ml()
+
+
+def test_time_without_a_structure_is_refused():
+    d = mx.datasets.load("sleepstudy")
+    with pytest.raises(ValueError, match="time='Days'.*would be ignored"):
+        mx.mixedlm("Reaction ~ Days + (1 | Subject)", d, time="Days")
+
+
+def test_lrt_of_different_outcomes_is_refused():
+    d = mx.datasets.load("sleepstudy")
+    a = mx.mixedlm("Reaction ~ Days + (1 | Subject)", d).fit(reml=False)
+    b = mx.mixedlm("y ~ Days + (Days | Subject)", d.assign(y=2 * d.Reaction)).fit(reml=False)
+    with pytest.raises(ValueError, match="different outcomes"):
+        a.lrt(b)
+
+
+def test_simulation_and_bootstrap_of_a_singular_slope_fit():
+    """Correlation -1: draws through Lambda(theta), no Cholesky of a singular matrix; the
+    draws at t = 5 have the fitted marginal variance (200 draws x 60 units: 10%)."""
+    d = _slope_data(0, -0.995)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mx.SingularFitWarning)
+        res = mx.mixedlm("y ~ t + (1 + t | g)", d).fit()
+        sims = res.simulate(200, seed=1)
+        table = res.conf_int_vc("bootstrap", n_boot=10, seed=1)
+    assert res.singular and np.isfinite(sims).all() and np.isfinite(table.lower).all()
+    vc = res.variance_components()
+    rows = vc[vc.level == "g"]
+    var = rows[rows.term2.isna()].variance.to_numpy()
+    cov = rows[rows.term2.notna()].variance.iloc[0]
+    want = var[0] + 25 * var[1] + 10 * cov + res.scale
+    assert sims[np.asarray(d.t == 5)].var() == pytest.approx(want, rel=0.1)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda r: r.conf_int_fe("wald", alpha=0), "alpha"),
+    (lambda r: r.conf_int_vc("wald", alpha=1.5), "alpha"),
+    (lambda r: r.icc(ci=True, alpha=-0.1), "alpha"),
+    (lambda r: r.get_prediction(alpha=2), "alpha"),
+    (lambda r: r.simulate(-1), "nsim"),
+    (lambda r: r.conf_int_vc("bootstrap", n_boot=0), "n_boot"),
+])
+def test_invalid_options_name_the_argument(sleep_fit, call, match):
+    _, res = sleep_fit
+    with pytest.raises(ValueError, match=match):
+        call(res)
+
+
+def test_nagq_must_be_a_whole_number():
+    d = mx.datasets.load("cbpp")
+    model = mx.binomial_mixedglm("incidence ~ period + (1 | herd)", d, trials="size")
+    with pytest.raises(ValueError, match="nagq must be a positive integer, got 2.7"):
+        model.fit_ml(nagq=2.7)
