@@ -127,3 +127,35 @@ def test_nagq_must_be_a_whole_number():
     model = mx.binomial_mixedglm("incidence ~ period + (1 | herd)", d, trials="size")
     with pytest.raises(ValueError, match="nagq must be a positive integer, got 2.7"):
         model.fit_ml(nagq=2.7)
+
+
+@pytest.mark.parametrize("relabel", ["int", "float32", "float", "string", "datetime",
+                                     "categorical"])
+def test_conditional_predictions_match_units_on_values(relabel):
+    """The grouping column in any dtype: conditional predictions on the training rows are
+    the fitted values; ids fitted as ints and given back as floats match."""
+    d = mx.datasets.load("sleepstudy")
+    ids = d.Subject.astype(int).to_numpy()
+    column = {"int": ids, "float32": ids.astype(np.float32), "float": ids + 0.5,
+              "string": ids.astype(str), "categorical": pd.Categorical(ids),
+              "datetime": pd.to_datetime("2020-01-01") + pd.to_timedelta(ids, "D")}[relabel]
+    data = d.assign(g=column)
+    res = mx.mixedlm("Reaction ~ Days + (1 | g)", data).fit()
+    np.testing.assert_allclose(res.predict(data, which="conditional"), res.fittedvalues,
+                               rtol=1e-10)
+    if relabel == "int":
+        again = res.predict(data.assign(g=ids.astype(float)), which="conditional")
+        np.testing.assert_allclose(again, res.fittedvalues, rtol=1e-10)
+
+
+def test_labels_with_the_separator_stay_distinct_units():
+    rng = np.random.default_rng(5)
+    rows = [("x/y", "z"), ("x", "y/z"), ("a", "b"), ("a", "c")] * 15
+    d = pd.DataFrame(rows, columns=["a", "b"])
+    d["y"] = rng.normal(size=len(d)) + np.repeat(rng.normal(size=4), 1)[
+        np.tile(np.arange(4), 15)]
+    res = mx.mixedlm("y ~ 1 + (1 | a/b)", d).fit()
+    inner = res.random_effects["a/b"]
+    assert len(inner) == 4 and inner.index.is_unique
+    np.testing.assert_allclose(res.predict(d, which="conditional"), res.fittedvalues,
+                               rtol=1e-10)

@@ -27,7 +27,8 @@ import patsy
 
 from mixedext._engine.crossprod import RandomTerm
 
-__all__ = ["LevelSpec", "split_formula", "unit_codes", "build_term", "formula_variables",
+__all__ = ["LevelSpec", "split_formula", "unit_codes", "value_labels", "join_labels",
+           "build_term", "formula_variables",
            "design", "level_covariates", "term_from_level"]
 
 _NAME = r"[A-Za-z_.][A-Za-z0-9_.]*"
@@ -145,18 +146,56 @@ def formula_variables(formulas, columns) -> list[str]:
     return [c for c in columns if c in tokens]
 
 
+def value_labels(values) -> np.ndarray:
+    """The label of each value of a grouping column, the same at fit and at prediction:
+    integral numbers as integers whatever their dtype (``3`` and ``3.0`` are one unit),
+    other numbers by ``repr``, dates in ISO format, categoricals by their categories'
+    labels; ``%`` and the level separator ``/`` are escaped (``%25``, ``%2F``) so that
+    ``"x/y"`` in one column and ``"x"``, ``"y"`` in two stay different units."""
+    s = pd.Series(np.asarray(values) if not isinstance(values, (pd.Series, pd.Index,
+                                                               pd.Categorical))
+                  else values)
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        cats = value_labels(s.cat.categories)
+        codes = s.cat.codes.to_numpy()
+        return np.where(codes >= 0, cats[np.maximum(codes, 0)], "nan").astype(object)
+    codes, uniques = pd.factorize(s)
+    if pd.api.types.is_datetime64_any_dtype(uniques):
+        text = pd.Index(uniques).map(lambda v: v.isoformat()).to_numpy(dtype=object)
+    elif pd.api.types.is_bool_dtype(uniques) or not pd.api.types.is_numeric_dtype(uniques):
+        text = np.array([str(v) for v in uniques], dtype=object)
+    else:
+        v = np.asarray(uniques, dtype=float)
+        text = np.array([str(int(x)) if np.isfinite(x) and x == np.round(x) and abs(x) < 2 ** 63
+                         else repr(float(x)) for x in v], dtype=object)
+    text = np.array([t.replace("%", "%25").replace("/", "%2F") for t in text], dtype=object)
+    out = np.full(len(s), "nan", dtype=object)
+    out[codes >= 0] = text[codes[codes >= 0]]
+    return out
+
+
+def join_labels(columns) -> np.ndarray:
+    """Unit labels ``"a/b"`` of rows from their grouping columns (outermost first)."""
+    labels = None
+    for col in columns:
+        values = value_labels(col)
+        labels = values if labels is None else np.char.add(np.char.add(
+            labels.astype(str), "/"), values.astype(str)).astype(object)
+    return labels
+
+
 def unit_codes(columns: list) -> tuple[np.ndarray, np.ndarray]:
     """Unit index of every row for the combination of grouping columns.
 
-    Units are sorted by the labels of the outer column first (numbers numerically,
-    categoricals in category order) and labelled ``"a/b"``.
+    Units are sorted by the values of the outer column first (numbers numerically,
+    categoricals in category order) and labelled ``"a/b"`` (:func:`value_labels`).
     """
     codes, labels = None, None
     for col in columns:
         c, lab = pd.factorize(col, sort=True)
         if (c < 0).any():
             raise ValueError("missing values in a grouping column")
-        lab = np.asarray(lab).astype(str)
+        lab = value_labels(lab).astype(str)
         if codes is None:
             codes, labels = c.astype(np.int64), lab
             continue

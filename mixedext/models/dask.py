@@ -35,6 +35,7 @@ from mixedext._engine.crossprod import CrossProducts, RandomTerm, cross_products
 from mixedext._engine.deviance import CorrelatedDeviance
 from mixedext.formula.terms import (
     formula_variables,
+    join_labels,
     level_covariates,
     split_formula,
     unit_codes,
@@ -60,12 +61,7 @@ def add_cross_products(a: CrossProducts, b: CrossProducts) -> CrossProducts:
 
 
 def _labels(frame: pd.DataFrame, factors) -> np.ndarray:
-    out = None
-    for col in factors:
-        values = np.asarray(pd.Series(frame[col].to_numpy()).astype(str), dtype=object)
-        out = values if out is None else np.char.add(np.char.add(
-            out.astype(str), "/"), values.astype(str)).astype(object)
-    return out
+    return join_labels([frame[col] for col in factors])
 
 
 def _partition_cross_products(part, fixed, levels, categories, design, units, z_info):

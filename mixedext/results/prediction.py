@@ -22,7 +22,7 @@ from scipy.stats import norm
 
 from mixedext._compat import design_from_spec, get_formula_spec
 from mixedext._engine.factor import lambda_blocks
-from mixedext.formula.terms import formula_variables, split_formula
+from mixedext.formula.terms import formula_variables, join_labels, split_formula
 
 __all__ = ["predict", "get_prediction", "simulate"]
 
@@ -37,15 +37,11 @@ def _fixed_design(res, exog):
 
 
 def _unit_labels(frame: pd.DataFrame, factors) -> np.ndarray:
-    labels = None
     for col in factors:
         if col not in frame.columns:
             raise KeyError(f"new data lacks the grouping column {col!r} needed for "
                            "conditional predictions")
-        values = frame[col].astype(object).map(str).to_numpy()
-        labels = values if labels is None else np.char.add(np.char.add(
-            labels.astype(str), "/"), values.astype(str))
-    return np.asarray(labels, dtype=object)
+    return join_labels([frame[col] for col in factors])
 
 
 def _random_part(res, frame: pd.DataFrame) -> tuple[np.ndarray, list]:
