@@ -1,11 +1,12 @@
-"""The optimiser strategy of a linear mixed model, once: from a deviance to a FitState.
+"""The optimiser strategies, once each: from a deviance to its optimum (and a FitState).
 
 Without a residual structure the profiled deviance is minimised over ``theta``
 (:func:`~mixedext._engine.optimize.minimize_theta`, Newton-polished). With one, the
 deviance over ``(theta, eta)`` is minimised jointly: L-BFGS-B with forward differences to
 the neighbourhood, then Newton steps (``theta`` and ``eta`` are strongly correlated, and
 L-BFGS-B alone crawls along the ridge), or for many parameters L-BFGS-B again with
-central differences. Fits, ML refits for profiles and bootstrap refits all run here.
+central differences. Fits, ML refits for profiles and bootstrap refits all run here, and
+so does a GLMM's joint minimisation over ``(theta, beta)`` (:func:`fit_laplace`).
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ import numpy as np
 
 from mixedext._engine.deviance import CorrelatedDeviance, ProfiledDeviance
 from mixedext._engine.factor import theta_bounds
-from mixedext._engine.optimize import minimize_theta
+from mixedext._engine.optimize import minimize_theta, newton_polish
 from mixedext._engine.state import FitState
 
-__all__ = ["default_start", "fit_profiled", "fit_correlated", "fit_state", "refit"]
+__all__ = ["default_start", "fit_profiled", "fit_correlated", "fit_state", "refit",
+           "fit_laplace"]
 
 
 def default_start(terms) -> np.ndarray:
@@ -83,3 +85,28 @@ def refit(state: FitState, reml: bool) -> FitState:
         return fit_state(reml, state.profiled_deviance())
     return fit_state(reml, correlated=state.correlated_deviance(),
                      residual_spec=state.residual_spec)
+
+
+def fit_laplace(dev, beta0, nagq: int = 1, *, maxiter: int = 2000):
+    """Minimise a GLMM's deviance (:class:`~mixedext._engine.pirls.LaplaceDeviance`)
+    jointly over ``(theta, beta)`` from lme4's ``theta`` and ``beta0``: L-BFGS-B (forward
+    differences where Newton steps follow, up to 6 parameters) on the Laplace deviance,
+    then on the adaptive Gauss-Hermite one for ``nagq > 1``, Newton-polished."""
+    lower_t = theta_bounds(dev.terms)
+    x0 = np.concatenate([np.where(lower_t == 0, 1.0, 0.0), beta0])
+    lower = np.concatenate([lower_t, np.full(len(beta0), -np.inf)])
+    k = dev.n_theta
+
+    def objective(x, q):
+        return dev.deviance(x[:k], x[k:], q)
+
+    jac = "2-point" if len(x0) <= 6 else "3-point"
+    opt = minimize_theta(lambda x: objective(x, 1), x0, lower, maxiter=maxiter, jac=jac,
+                         polish=nagq == 1)
+    if nagq > 1:
+        opt = minimize_theta(lambda x: objective(x, nagq), opt.theta, lower,
+                             maxiter=maxiter, jac=jac, polish=True)
+    if len(x0) > 6:  # minimize_theta polishes up to 6 parameters itself
+        opt.theta, opt.deviance, _ = newton_polish(lambda x: objective(x, nagq), opt.theta,
+                                                   lower, fx=opt.deviance)
+    return opt

@@ -25,7 +25,7 @@ from statsmodels.genmod.bayes_mixed_glm import BinomialBayesMixedGLM, _BayesMixe
 from mixedext._engine.crossprod import RandomTerm
 from mixedext._engine.differences import central_hessian, steps
 from mixedext._engine.factor import theta_bounds
-from mixedext._engine.optimize import minimize_theta, newton_polish
+from mixedext._engine.fitting import fit_laplace
 from mixedext._engine.pirls import LaplaceDeviance
 from mixedext.families import Binomial
 from mixedext.formula.data import prepare_frame
@@ -136,24 +136,13 @@ class BinomialMixedGLM(BinomialBayesMixedGLM):
                           "use fit_map() with its prior", RuntimeWarning, stacklevel=2)
         dev = LaplaceDeviance(self.exog, Binomial(self.endog, trials), self._terms)
         beta0 = _glm_start(self.exog, self.endog, trials)
-        lower_t = theta_bounds(self._terms)
-        x0 = np.concatenate([np.where(lower_t == 0, 1.0, 0.0), beta0])
-        lower = np.concatenate([lower_t, np.full(len(beta0), -np.inf)])
+        opt = fit_laplace(dev, beta0, nagq, maxiter=maxiter)
         k = dev.n_theta
+        lower = np.concatenate([theta_bounds(self._terms), np.full(len(beta0), -np.inf)])
 
         def objective(x, q):
             return dev.deviance(x[:k], x[k:], q)
 
-        # forward differences where Newton steps follow (up to 6 parameters)
-        jac = "2-point" if len(x0) <= 6 else "3-point"
-        opt = minimize_theta(lambda x: objective(x, 1), x0, lower, maxiter=maxiter, jac=jac,
-                             polish=nagq == 1)
-        if nagq > 1:
-            opt = minimize_theta(lambda x: objective(x, nagq), opt.theta, lower,
-                                 maxiter=maxiter, jac=jac, polish=True)
-        if len(x0) > 6:  # minimize_theta polishes up to 6 parameters itself
-            opt.theta, opt.deviance, _ = newton_polish(lambda x: objective(x, nagq),
-                                                       opt.theta, lower, fx=opt.deviance)
         if not opt.converged:
             warnings.warn(f"fit_ml did not converge ({opt.message}); try rescaling "
                           "covariates or a simpler random-effect structure",
