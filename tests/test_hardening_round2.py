@@ -159,3 +159,43 @@ def test_labels_with_the_separator_stay_distinct_units():
     assert len(inner) == 4 and inner.index.is_unique
     np.testing.assert_allclose(res.predict(d, which="conditional"), res.fittedvalues,
                                rtol=1e-10)
+
+
+def test_q_quoted_columns_nullable_dtypes_and_dict_data():
+    d = mx.datasets.load("sleepstudy")
+    want = mx.mixedlm("Reaction ~ Days + (Days | Subject)", d).fit()
+    quoted = mx.mixedlm('Reaction ~ Q("x.val") + (Q("x.val") | Subject)',
+                        d.assign(**{"x.val": d.Days})).fit()
+    assert quoted.llf == pytest.approx(want.llf, abs=1e-8)
+    nullable = mx.mixedlm("Reaction ~ Days + (Days | Subject)",
+                          d.assign(Days=pd.array(d.Days, dtype="Int64"))).fit()
+    assert nullable.llf == pytest.approx(want.llf, abs=1e-8)
+    flag = mx.mixedlm("Reaction ~ b + (1 | Subject)",
+                      d.assign(b=pd.array(d.Days > 4, dtype="boolean"))).fit()
+    plain = mx.mixedlm("Reaction ~ b + (1 | Subject)", d.assign(b=d.Days > 4)).fit()
+    assert flag.llf == pytest.approx(plain.llf, abs=1e-8)
+    as_dict = mx.mixedlm("Reaction ~ Days + (Days | Subject)",
+                         {k: d[k].to_numpy() for k in d}).fit()
+    assert as_dict.llf == pytest.approx(want.llf, abs=1e-8)
+
+
+def test_a_datetime_time_column_is_named_with_a_hint():
+    d = mx.datasets.load("sleepstudy")
+    t = pd.to_datetime("2020-01-01") + pd.to_timedelta(d.Days, "D")
+    with pytest.raises(TypeError, match=r"time column 't' must be numeric \(got datetime"):
+        mx.mixedlm("Reaction ~ Days + (1 | Subject)", d.assign(t=t), cov_struct="ar1",
+                   time="t")
+
+
+@pytest.mark.parametrize("call", ["simulate", "bootstrap", "get_prediction", "r2",
+                                  "compare_gee"])
+def test_rowless_dask_results_refuse_cleanly(call):
+    dd = pytest.importorskip("dask.dataframe")
+    d = mx.datasets.load("sleepstudy").astype({"Subject": str})
+    res = mx.mixedlm("Reaction ~ Days + (1 | Subject)", dd.from_pandas(d, npartitions=2)).fit()
+    run = {"simulate": lambda: res.simulate(2),
+           "bootstrap": lambda: res.conf_int_vc("bootstrap", n_boot=2),
+           "get_prediction": lambda: res.get_prediction(), "r2": lambda: res.r2(),
+           "compare_gee": lambda: res.compare_gee()}[call]
+    with pytest.raises(NotImplementedError, match="needs the rows"):
+        run()

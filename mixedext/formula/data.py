@@ -24,7 +24,7 @@ def _missing_message(counts: dict, missing: str) -> str:
 
 
 def prepare_frame(data, *, columns, group_columns=(), subset=None, missing="none",
-                  arrays=None) -> tuple[pd.DataFrame, dict]:
+                  arrays=None, raw_columns=()) -> tuple[pd.DataFrame, dict]:
     """Select, check and clean the columns a model uses.
 
     Parameters
@@ -42,6 +42,8 @@ def prepare_frame(data, *, columns, group_columns=(), subset=None, missing="none
     arrays : dict of array_like, optional
         Extra row-aligned arrays (e.g. ``groups`` given as an array), subset and
         cleaned alike; ``None`` entries are passed through.
+    raw_columns : list of str
+        Columns kept in their dtype (checked by their user, e.g. ``time``).
 
     Returns
     -------
@@ -82,7 +84,16 @@ def prepare_frame(data, *, columns, group_columns=(), subset=None, missing="none
             raise MissingDataError(_missing_message(counts, missing))
     for col in frame.columns:
         s = frame[col]
+        if col in raw_columns:
+            continue
+        extension = isinstance(s.dtype, pd.api.extensions.ExtensionDtype) and not \
+            isinstance(s.dtype, pd.CategoricalDtype)
+        if extension and pd.api.types.is_bool_dtype(s):  # nullable boolean, NA handled
+            frame[col] = s.to_numpy(dtype=bool)
+            continue
         if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+            if extension:  # nullable Int64 / Float64 and the like
+                frame[col] = s = pd.Series(s.to_numpy(dtype=float), index=s.index)
             if not np.isfinite(s.to_numpy(dtype=float)).all():
                 raise MissingDataError(f"column {col!r} has infinite values")
         elif not isinstance(s.dtype, pd.CategoricalDtype) and not pd.api.types.is_bool_dtype(s):

@@ -141,6 +141,8 @@ def formula_variables(formulas, columns) -> list[str]:
         try:
             for tok in tokenize.generate_tokens(io.StringIO(f).readline):
                 tokens.add(tok.string)
+                if tok.type == tokenize.STRING:  # Q("x.val"): a column named in a string
+                    tokens.add(tok.string[1:-1])
         except (tokenize.TokenError, IndentationError):
             tokens.update(re.findall(_NAME, f))
     return [c for c in columns if c in tokens]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pandas as pd
 import patsy
 import scipy.sparse as sp
 import statsmodels.api as sm
@@ -258,6 +259,8 @@ def binomial_mixedglm(formula, data, vc_formulas=None, *, groups=None, nested=No
     -------
     BinomialMixedGLM
     """
+    if isinstance(data, dict):  # statsmodels accepts a dict of columns
+        data = pd.DataFrame(data)
     fixed, levels = split_formula(formula)
     nested = [nested] if isinstance(nested, str) else list(nested or [])
     group_cols = [f for lev in levels for f in lev.factors]

@@ -262,6 +262,8 @@ class MixedLM(sm_mlm.MixedLM):
                                           "cov_groups and subset are not available there")
             return cls.from_dask(formula, data, missing=missing, cov_struct=cov_struct,
                                  time=time, het_var=het_var)
+        if isinstance(data, dict):  # statsmodels accepts a dict of columns
+            data = pd.DataFrame(data)
         fixed, levels = split_formula(formula)
         _check_outcome(fixed, data)
         if isinstance(nested, str):
@@ -287,7 +289,8 @@ class MixedLM(sm_mlm.MixedLM):
         data, extra = prepare_frame(
             data, columns=formula_variables(formulas, list(data.columns)),
             group_columns=group_cols, subset=subset, missing=missing,
-            arrays={"groups": None if isinstance(groups, str) else groups})
+            arrays={"groups": None if isinstance(groups, str) else groups},
+            raw_columns=[time] if time is not None else [])
         if groups is not None:
             groups = np.asarray(data[groups] if isinstance(groups, str) else extra["groups"])
 

@@ -386,6 +386,8 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
     def get_prediction(self, exog=None, which: str = "marginal", alpha: float = 0.05):
         """Predictions with confidence intervals (mean) and prediction intervals (a new
         observation; a new unit's random effects included for marginal predictions)."""
+        if exog is None:
+            self._require_rows("get_prediction without new data")
         alpha = check_alpha(alpha)
         self._require_engine("get_prediction")
         return get_prediction(self, exog, which=which, alpha=alpha)
@@ -393,6 +395,7 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
     def simulate(self, nsim: int = 1, seed=None) -> np.ndarray:
         """New outcomes with fresh random effects (lme4's ``simulate(re.form = NA)``):
         an array (nobs, nsim)."""
+        self._require_rows("simulate (and bootstrap intervals)")
         nsim = check_count("nsim", nsim)
         self._require_engine("simulate")
         return simulate(self, nsim=nsim, seed=seed)

@@ -102,6 +102,10 @@ class RandomEffectsReport:
             rows.append(("Residual", None, None, self.scale, np.sqrt(self.scale), np.nan))
         return pd.DataFrame(rows, columns=["level", "term", "term2", "variance", "std", "corr"])
 
+    def _require_rows(self, what) -> None:
+        """Raise for methods that need the data's rows when a fit does not hold them
+        (models built from Dask data frames); every row-holding fit passes."""
+
     def _covariance_blocks(self) -> list[VarianceBlock]:
         """One :class:`VarianceBlock` per random-effect term, outermost level first."""
         model = self.model
@@ -166,6 +170,7 @@ class RandomEffectsReport:
 
     def r2(self) -> pd.Series:
         """Nakagawa's marginal and conditional R² (as ``performance::r2_nakagawa``)."""
+        self._require_rows("r2 (the variance of the fixed-effect predictions)")
         return r2_table(self)
 
     def lrt(self, other) -> pd.Series:
@@ -222,4 +227,5 @@ class RandomEffectsReport:
         Returns a :class:`~mixedext.results.gee.GEEComparison` with ``.table``, ``.gee_results``
         and ``.plot()``.
         """
+        self._require_rows("compare_gee (a GEE fit on the rows)")
         return compare_gee(self, cov_struct=cov_struct, exp=exp)

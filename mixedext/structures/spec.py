@@ -96,7 +96,10 @@ def residual_spec(data, terms, groups, kind, *, time=None, cov_groups=None,
     if time is not None:
         col = data[time]
         if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
-            raise TypeError(f"time column {time!r} must be numeric (got {col.dtype})")
+            hint = (f"; convert it to numbers, e.g. (data[{time!r}] - data[{time!r}].min()) "
+                    "/ pd.Timedelta(days=1)" if pd.api.types.is_datetime64_any_dtype(col)
+                    else "")
+            raise TypeError(f"time column {time!r} must be numeric (got {col.dtype}){hint}")
         times = col.to_numpy(dtype=float)
         order = time_order(codes, times)
         if order is not None:
