@@ -199,3 +199,16 @@ def test_rowless_dask_results_refuse_cleanly(call):
            "compare_gee": lambda: res.compare_gee()}[call]
     with pytest.raises(NotImplementedError, match="needs the rows"):
         run()
+
+
+@pytest.mark.parametrize("scale", [1e-8, 1e-6, 1e-3, 1e3, 1e6, 1e8])
+def test_fit_does_not_depend_on_the_units_of_a_random_slope_covariate(scale):
+    """Days in other units: the same ML optimum (llf 1e-8) and the same slope in the
+    new units (1e-6); before, 1e6 stopped 17 log-likelihood units short and 1e8 raised."""
+    d = mx.datasets.load("sleepstudy")
+    base = mx.mixedlm("Reaction ~ Days + (Days | Subject)", d).fit(reml=False)
+    res = mx.mixedlm("Reaction ~ x + (x | Subject)", d.assign(x=d.Days * scale)).fit(
+        reml=False)
+    assert res.llf == pytest.approx(base.llf, abs=1e-8)
+    assert res.fe_params.iloc[1] * scale == pytest.approx(base.fe_params.iloc[1], rel=1e-6)
+    assert res.theta.iloc[2] * scale == pytest.approx(base.theta.iloc[2], rel=1e-4)

@@ -5,7 +5,7 @@ import pytest
 from scipy import optimize as sp_optimize
 
 import mixedext as mx
-from mixedext._engine import optimize
+from mixedext._engine import fitting, optimize
 
 
 def _early_stopping_lbfgsb(monkeypatch, first_maxiter=2):
@@ -29,10 +29,13 @@ def _early_stopping_lbfgsb(monkeypatch, first_maxiter=2):
     ("diameter ~ 1 + (1 | plate) + (1 | sample)", "penicillin"),
 ])
 def test_early_stop_is_detected_and_resumed(monkeypatch, formula, dataset):
-    """An L-BFGS-B run cut short far from the optimum still ends at it: the Newton check
-    does not settle there, so L-BFGS-B resumes (llf within 1e-7 of the normal fit)."""
+    """An L-BFGS-B run from a far start, cut at 2 iterations, still ends at the optimum:
+    the Newton check does not settle there, so L-BFGS-B resumes (llf within 1e-7 of the
+    normal fit)."""
     d = mx.datasets.load(dataset)
     want = mx.mixedlm(formula, d).fit()
+    real_start = fitting.default_start
+    monkeypatch.setattr(fitting, "default_start", lambda terms: 30.0 * real_start(terms))
     calls = _early_stopping_lbfgsb(monkeypatch)
     got = mx.mixedlm(formula, d).fit()
     assert len(calls) >= 2  # resumed

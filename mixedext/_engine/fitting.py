@@ -27,12 +27,33 @@ def default_start(terms) -> np.ndarray:
     return np.where(theta_bounds(terms) == 0.0, 1.0, 0.0)
 
 
+def theta_scales(dev: ProfiledDeviance) -> np.ndarray:
+    """Per component of ``theta``, the root-mean-square of its random-effect covariate
+    (row ``i`` of a Lambda block scales with covariate ``i``; a term with one variance for
+    several covariates with their pooled RMS). The optimiser works in ``theta * scale``,
+    so the fit does not depend on the units of the covariates."""
+    out = []
+    for t, ztz in zip(dev.terms, dev.cp.ztz):
+        rms = np.sqrt(np.maximum(np.einsum("maa->a", ztz) / max(dev.n, 1), 1e-300))
+        if t.cov == "scalar":
+            out.append(np.sqrt(np.mean(rms ** 2)))
+            continue
+        rows, cols = np.tril_indices(t.q)
+        order = np.lexsort((rows, cols))
+        out.extend(rms[rows[order]])
+    return np.asarray(out, dtype=float)
+
+
 def fit_profiled(dev: ProfiledDeviance, reml: bool, theta0=None, options=None):
     """Minimise the profiled deviance over ``theta``: ``(OptimResult, Solution)``
-    (``options``: L-BFGS-B's, see :func:`minimize_theta`)."""
-    theta0 = default_start(dev.terms) if theta0 is None else theta0
-    opt = minimize_theta(lambda th: dev(th, reml), theta0, theta_bounds(dev.terms),
+    (``options``: L-BFGS-B's, see :func:`minimize_theta`). The optimiser's coordinates
+    are ``theta * theta_scales(dev)``; its start, lme4's in those coordinates."""
+    scale = theta_scales(dev)
+    phi0 = default_start(dev.terms) if theta0 is None else np.asarray(theta0) * scale
+    opt = minimize_theta(lambda phi: dev(phi / scale, reml), phi0, theta_bounds(dev.terms),
                          polish=True, **(options or {}))
+    opt.theta = opt.theta / scale
+    opt.history = [(*(np.asarray(row[:-1]) / scale), row[-1]) for row in opt.history]
     return opt, dev.solution(opt.theta, reml)
 
 
