@@ -51,18 +51,21 @@ def test_binomial_prediction_rows_with_nan_are_nan_in_place():
     np.testing.assert_allclose(np.delete(got, 1), np.delete(res.predict(d.head(4)), 1))
 
 
-def test_groups_with_lme4_terms_is_refused():
+@pytest.mark.parametrize("formula, kw, fit, match", [
+    ("Reaction ~ Days + (1 | Subject)", dict(groups="Subject"), False,
+     "groups= would be ignored"),
+    ("Reaction ~ Days + (1 | Subject)", dict(time="Days"), False,
+     "time='Days'.*would be ignored"),
+    ("y ~ Days + (1 | Subject)", {}, True, "'y' is constant"),
+    ("Reaction ~ Days + (1 | row)", {}, True, "as many units as rows"),
+], ids=["groups-with-terms", "time-without-structure", "constant-outcome", "unit-per-row"])
+def test_ignored_arguments_and_degenerate_data_are_refused(formula, kw, fit, match):
     d = mx.datasets.load("sleepstudy")
-    with pytest.raises(ValueError, match="groups= would be ignored"):
-        mx.mixedlm("Reaction ~ Days + (1 | Subject)", d, groups="Subject")
-
-
-def test_degenerate_data_is_refused():
-    d = mx.datasets.load("sleepstudy")
-    with pytest.raises(ValueError, match="'Reaction' is constant"):
-        mx.mixedlm("Reaction ~ Days + (1 | Subject)", d.assign(Reaction=3.0)).fit()
-    with pytest.raises(ValueError, match="as many units as rows"):
-        mx.mixedlm("Reaction ~ Days + (1 | row)", d.assign(row=np.arange(len(d)))).fit()
+    d = d.assign(y=3.0, row=np.arange(len(d)))
+    with pytest.raises(ValueError, match=match):
+        model = mx.mixedlm(formula, d, **kw)
+        if fit:
+            model.fit()
 
 
 def test_binomial_without_successes_is_refused():
@@ -74,12 +77,6 @@ def test_binomial_without_successes_is_refused():
         mx.binomial_mixedglm("k ~ x + (1 | g)", d.assign(k=4), trials="n").fit_ml()
     with pytest.raises(ValueError, match="not all identical"):  # statsmodels' 0/1 check
         mx.binomial_mixedglm("k ~ x + (1 | g)", d).fit_ml()
-
-
-def test_time_without_a_structure_is_refused():
-    d = mx.datasets.load("sleepstudy")
-    with pytest.raises(ValueError, match="time='Days'.*would be ignored"):
-        mx.mixedlm("Reaction ~ Days + (1 | Subject)", d, time="Days")
 
 
 def test_lrt_of_different_outcomes_is_refused():
