@@ -154,9 +154,7 @@ def value_labels(values) -> np.ndarray:
     other numbers by ``repr``, dates in ISO format, categoricals by their categories'
     labels; ``%`` and the level separator ``/`` are escaped (``%25``, ``%2F``) so that
     ``"x/y"`` in one column and ``"x"``, ``"y"`` in two stay different units."""
-    s = pd.Series(np.asarray(values) if not isinstance(values, (pd.Series, pd.Index,
-                                                               pd.Categorical))
-                  else values)
+    s = pd.Series(values)
     if isinstance(s.dtype, pd.CategoricalDtype):
         cats = value_labels(s.cat.categories)
         codes = s.cat.codes.to_numpy()

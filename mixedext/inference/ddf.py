@@ -12,20 +12,16 @@ import pandas as pd
 from mixedext._compat import get_formula_spec
 from mixedext.inference.kenward_roger import KenwardRoger
 from mixedext.inference.satterthwaite import Satterthwaite
-from mixedext.inference.tables import contrast_t_table
+from mixedext.inference.tables import contrast_t_table, unwrap
 
 __all__ = ["DDF_METHODS", "ddf_table", "anova_table"]
 
 DDF_METHODS = {"satterthwaite": Satterthwaite, "kenward-roger": KenwardRoger}
 
 
-def _unwrap(res):
-    return getattr(res, "_results", res)
-
-
 def ddf_table(res, L, ddf: str) -> pd.DataFrame:
     """Estimate, SE, df, t and p of each row of ``L`` with the ``ddf`` method."""
-    res = _unwrap(res)
+    res = unwrap(res)
     if ddf in DDF_METHODS:
         return DDF_METHODS[ddf](res).t_table(L)
     if ddf == "residual":
@@ -40,7 +36,7 @@ def ddf_table(res, L, ddf: str) -> pd.DataFrame:
 def anova_table(res, ddf: str = "satterthwaite") -> pd.DataFrame:
     """F tests of each fixed-effect model term (all its coefficients 0), as lmerTest's
     ``anova(type = 3)`` for models without interactions between the tested terms."""
-    res = _unwrap(res)
+    res = unwrap(res)
     if ddf not in DDF_METHODS:
         raise ValueError(f"ddf must be 'satterthwaite' or 'kenward-roger', not {ddf!r}")
     tests = DDF_METHODS[ddf](res)

@@ -30,7 +30,7 @@ from scipy.sparse.csgraph import connected_components
 from scipy.stats import f as fdist
 
 from mixedext._engine.factor import lambda_blocks
-from mixedext.inference.tables import contrast_t_table
+from mixedext.inference.tables import contrast_t_table, unwrap
 
 __all__ = ["KenwardRoger"]
 
@@ -195,7 +195,7 @@ class KenwardRoger:
     """
 
     def __init__(self, res):
-        res = getattr(res, "_results", res)
+        res = unwrap(res)
         model = res.model
         state = res._require_engine("Kenward-Roger degrees of freedom")
         sol = state.solution

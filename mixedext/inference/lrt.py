@@ -13,17 +13,15 @@ import numpy as np
 import pandas as pd
 from scipy.stats import chi2
 
+from mixedext.inference.tables import unwrap
+
 __all__ = ["lrt"]
-
-
-def _unwrap(res):
-    return getattr(res, "_results", res)
 
 
 def _random_structure(res) -> dict:
     """``{(level, covariate): number of variance parameters}`` of a fit."""
     out = {}
-    for b in _unwrap(res)._covariance_blocks():
+    for b in unwrap(res)._covariance_blocks():
         q = len(b.names)
         out[(b.level, tuple(b.names))] = q * (q + 1) // 2
     return out
@@ -45,7 +43,7 @@ def lrt(m0, m1) -> pd.Series:
         ``llf_restricted``, ``llf_full``, ``df_diff``, ``statistic`` (``2 (llf1 - llf0)``),
         ``pvalue`` and ``distribution`` (``"chi2(k)"`` or ``"0.5 chi2(k-1) + 0.5 chi2(k)"``).
     """
-    a, b = _unwrap(m0), _unwrap(m1)
+    a, b = unwrap(m0), unwrap(m1)
     if a.method != b.method:
         raise ValueError(f"cannot compare a {a.method} fit with a {b.method} fit; refit both "
                          "by ML (reml=False) or both by REML")

@@ -362,8 +362,7 @@ def bootstrap_refits(res, n_boot: int, seed=None, progress=None) -> list:
     sims = res.simulate(n_boot, seed=seed)
     out = []
     disable = None if progress is None else not progress  # None: off when not a terminal
-    dev = state.profiled_deviance()
-    base = dev.cp
+    dev = None if state.has_structure else state.profiled_deviance()
     x = np.asarray(model.exog, dtype=float)
     for i in tqdm(range(n_boot), disable=disable, desc="bootstrap", leave=False):
         y = sims[:, i]
@@ -371,7 +370,7 @@ def bootstrap_refits(res, n_boot: int, seed=None, progress=None) -> list:
             boot = correlated_deviance(state.residual_spec, state.terms, x, y)
             _, sol = fit_correlated(boot, state.reml, state.theta, state.eta)
         else:
-            dev.set_cross_products(_with_response(base, state.terms, x, y))
+            dev.set_cross_products(_with_response(state.profiled.cp, state.terms, x, y))
             _, sol = fit_profiled(dev, state.reml, state.theta)
         out.append((sol.theta, sol.sigma2, sol.beta))
     return out

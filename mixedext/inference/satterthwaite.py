@@ -8,13 +8,9 @@ import scipy.linalg as sla
 from scipy.stats import f as fdist
 
 from mixedext._engine.differences import central_hessian, central_jacobian, steps
-from mixedext.inference.tables import contrast_t_table
+from mixedext.inference.tables import contrast_t_table, unwrap
 
 __all__ = ["Satterthwaite"]
-
-
-def _unwrap(res):
-    return getattr(res, "_results", res)
 
 
 class Satterthwaite:
@@ -30,7 +26,7 @@ class Satterthwaite:
     """
 
     def __init__(self, res, rel_step: float = 1e-4):
-        res = _unwrap(res)
+        res = unwrap(res)
         state = res._require_engine("Satterthwaite degrees of freedom")
         self.beta = np.asarray(state.beta)
         # deviance objects of its own: the differences below move them

@@ -6,7 +6,12 @@ import numpy as np
 import pandas as pd
 from scipy.stats import t as tdist
 
-__all__ = ["contrast_t_table"]
+__all__ = ["contrast_t_table", "unwrap"]
+
+
+def unwrap(res):
+    """The results object behind statsmodels' results wrapper (or ``res`` itself)."""
+    return getattr(res, "_results", res)
 
 
 def contrast_t_table(beta, vcov, L, df) -> pd.DataFrame:

@@ -60,10 +60,6 @@ def add_cross_products(a: CrossProducts, b: CrossProducts) -> CrossProducts:
         counts=[x + y for x, y in zip(a.counts, b.counts)])
 
 
-def _labels(frame: pd.DataFrame, factors) -> np.ndarray:
-    return join_labels([frame[col] for col in factors])
-
-
 def _partition_cross_products(part, fixed, levels, categories, design, units, z_info):
     """Cross-products of one partition with the global coding."""
     x, y, terms = _partition_design(part, levels, categories, design, units, z_info)
@@ -79,7 +75,7 @@ def _partition_design(part, levels, categories, design, units, z_info):
     y, x = patsy.build_design_matrices([y_info, x_info], part, NA_action="raise")
     terms = []
     for lev, labels, info in zip(levels, units, z_info):
-        codes = pd.Index(labels).get_indexer(_labels(part, lev.factors))
+        codes = pd.Index(labels).get_indexer(join_labels([part[f] for f in lev.factors]))
         z, names = level_covariates(lev, part, design_info=info)
         terms.append(RandomTerm(lev.name, codes.astype(np.int64), labels, names=names, z=z))
     return np.asarray(x, float), np.asarray(y, float)[:, 0], terms

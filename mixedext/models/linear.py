@@ -156,18 +156,13 @@ class MixedLM(sm_mlm.MixedLM):
         if exog_vc is not None:
             vc = sm_mlm._convert_vc(exog_vc) if isinstance(exog_vc, dict) else exog_vc
             self.__dict__["exog_vc"] = vc
-            if self.exog_re is not None:
-                self.k_re = self.exog_re.shape[1]  # statsmodels' names need it
             return _terms_from_vcspec(self, vc)  # (None, None): statsmodels' own fit
         groups = [np.asarray(self.groups)]
         if self.exog_re is None:
             term = build_term("Group", groups, None, ("Intercept",))
             names = ["Group"]
         else:
-            self.k_re = self.exog_re.shape[1]  # statsmodels' names need it
-            names = sm_mlm._get_exog_re_names(self, self.data.orig_exog_re
-                                              if hasattr(self.data, "orig_exog_re")
-                                              else self.exog_re)
+            names = _exog_re_names(self)
             term = build_term("Group", groups, np.asarray(self.exog_re, dtype=float), names)
         return [term], StatsmodelsLayout("Group", 0, list(names))
 
@@ -453,14 +448,14 @@ class MixedLM(sm_mlm.MixedLM):
         if unknown:
             warn_unused_fit_kwargs(unknown)
             fit_kwargs = {k: v for k, v in fit_kwargs.items() if k not in unknown}
-        given = dict(free=free, fe_pen=fe_pen, cov_pen=cov_pen, method=method)
-        if self._terms is None or any(v is not None for v in given.values()):
-            given["start_params"] = start_params  # statsmodels' optimiser starts there
-        if "start_params" in given:
+        only_statsmodels = dict(free=free, fe_pen=fe_pen, cov_pen=cov_pen, method=method)
+        if self._terms is None or any(v is not None for v in only_statsmodels.values()):
             with warnings.catch_warnings():  # statsmodels' duplicate of the warning above
                 warnings.filterwarnings("ignore", "Argument.*not used by MixedLM.fit")
-                res = sm_mlm.MixedLM.fit(self, reml=reml, niter_sa=niter_sa, do_cg=do_cg,
-                                         full_output=full_output, **given, **fit_kwargs)
+                res = sm_mlm.MixedLM.fit(self, start_params=start_params, reml=reml,
+                                         niter_sa=niter_sa, do_cg=do_cg,
+                                         full_output=full_output, **only_statsmodels,
+                                         **fit_kwargs)
             return from_statsmodels(res)
         ignored = [k for k, v in fit_kwargs.items()
                    if k not in _ENGINE_FIT_KWARGS and not (k == "disp" and not v)]
@@ -673,6 +668,13 @@ def _statsmodels_terms(data, groups, group_name, re_formula, vc_formula, nested,
     return terms, layout
 
 
+def _exog_re_names(model) -> list:
+    """statsmodels' names of the ``exog_re`` columns (its helper reads ``k_re``)."""
+    model.k_re = model.exog_re.shape[1]
+    return sm_mlm._get_exog_re_names(model, getattr(model.data, "orig_exog_re",
+                                                    model.exog_re))
+
+
 def _terms_from_vcspec(model, vc):
     """Engine terms and layout for statsmodels' variance components given as arrays:
     each component either indicator columns within every group (a nested random
@@ -684,9 +686,7 @@ def _terms_from_vcspec(model, vc):
     rows = [np.flatnonzero(groups == g) for g in labels]
     terms, names = [], []
     if model.exog_re is not None:
-        names = sm_mlm._get_exog_re_names(model, model.data.orig_exog_re
-                                          if hasattr(model.data, "orig_exog_re")
-                                          else model.exog_re)
+        names = _exog_re_names(model)
         terms.append(build_term("Group", [groups], np.asarray(model.exog_re, float), names))
     layout = StatsmodelsLayout("Group", 0 if terms else None, list(names))
     n = len(groups)
