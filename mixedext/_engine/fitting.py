@@ -60,28 +60,85 @@ def fit_profiled(dev: ProfiledDeviance, reml: bool, theta0=None, options=None):
 def fit_correlated(dev: CorrelatedDeviance, reml: bool, theta0=None, eta0=None,
                    options=None):
     """Minimise the deviance over ``(theta, eta)``: ``(OptimResult, Solution)``; ``dev``
-    is left at the optimum's ``eta``."""
+    is left at the optimum's ``eta``. As :func:`fit_profiled`, the optimiser works in
+    ``theta * theta_scales``; the fit is then checked against the boundary fits it could
+    have missed (:func:`_check_boundaries`)."""
     lower = theta_bounds(dev.terms)
-    theta0 = default_start(dev.terms) if theta0 is None else theta0
-    k = len(theta0)
-    x0 = np.concatenate([theta0, dev.structure.start() if eta0 is None else eta0])
+    k = len(lower)
+    eta0 = dev.structure.start() if eta0 is None else np.asarray(eta0, dtype=float)
+    dev.set_eta(eta0)  # the scales from the start's whitened cross-products
+    scale = np.concatenate([theta_scales(dev.inner), np.ones(dev.structure.n_eta)])
+    theta0 = default_start(dev.terms) if theta0 is None else np.asarray(theta0) * scale[:k]
+    x0 = np.concatenate([theta0, eta0])
     lo = np.concatenate([lower, np.full(dev.structure.n_eta, -np.inf)])
 
     def deviance(x):
-        return dev(x, reml)
+        return dev(x / scale, reml)
 
     kw = dict(ftol=1e-10, gtol=1e-4) | (options or {})
-    opt = minimize_theta(deviance, x0, lo, jac="2-point", polish=True, **kw)
-    if len(x0) > 6:
-        first = opt
-        opt = minimize_theta(deviance, first.theta, lo, **kw)
-        opt.history[:0] = first.history
+
+    def minimise(start, quick=False, fixed=None):
+        """From ``start``; with ``fixed`` the parameter of that index held at 0."""
+        free = np.ones(len(start), dtype=bool)
+        if fixed is not None:
+            free[fixed] = False
+        full = np.where(free, start, 0.0)
+
+        def objective(x):
+            full[free] = x
+            return deviance(full)
+
+        if quick:  # a screen: L-BFGS-B alone, to a loose tolerance
+            opt = minimize_theta(objective, start[free], lo[free], jac="2-point",
+                                 **(kw | dict(ftol=1e-8, gtol=1e-3)))
+        else:
+            opt = minimize_theta(objective, start[free], lo[free], jac="2-point",
+                                 polish=True, **kw)
+            if free.sum() > 6:
+                first = opt
+                opt = minimize_theta(objective, first.theta, lo[free], **kw)
+                opt.history[:0] = first.history
+        x = np.zeros(len(start))
+        x[free] = opt.theta
+        opt.theta = x
+        opt.history = [(*np.insert(row[:-1], fixed, 0.0), row[-1]) if fixed is not None
+                       else row for row in opt.history]
         opt.nfev = len(opt.history)
+        return opt
+
+    opt = _check_boundaries(minimise, minimise(x0), lower)
+    opt.theta = opt.theta / scale
+    opt.history = [(*(np.asarray(row[:-1]) / scale), row[-1]) for row in opt.history]
     dev.set_eta(opt.theta[k:])
     sol = dev.inner.solution(opt.theta[:k], reml)
     sol.deviance += dev.logdet_r
     sol.eta = opt.theta[k:]
     return opt, sol
+
+
+def _check_boundaries(minimise, opt, lower):
+    """The better of ``opt`` and the fits with one variance fixed at 0.
+
+    With a residual structure a random effect and the correlation can explain the same
+    covariance (an intercept and AR(1) with rho near 1), and the joint optimiser may stop
+    on the ridge between them, short of the boundary fit without the random effect. Each
+    boundary fit is screened by a quick fit of the other parameters, and finished only if
+    the screen comes within ``margin`` of ``opt``.
+    """
+    margin = 1e-3
+    for j in np.flatnonzero((lower == 0.0) & (opt.theta[:len(lower)] > 0.0)):
+        screen = minimise(opt.theta, quick=True, fixed=j)
+        other = screen
+        if screen.deviance < opt.deviance + margin:
+            other = minimise(screen.theta, fixed=j)
+            other.history[:0] = screen.history
+        other.history[:0] = opt.history
+        other.nfev = len(other.history)
+        if other.deviance < opt.deviance - 1e-10 * max(1.0, abs(opt.deviance)):
+            opt = other
+        else:
+            opt.history, opt.nfev = other.history, other.nfev
+    return opt
 
 
 def fit_state(reml: bool, profiled: ProfiledDeviance | None = None,
