@@ -198,6 +198,23 @@ def test_tests_predictions_and_covariances(slope_fits, sleep):
     assert "Days" in str(ours.summary()) and "Days" in str(theirs.summary())
 
 
+def test_predictions_have_statsmodels_types_and_labels(slope_fits, sleep):
+    """A DataFrame or dict of new data gives a Series labelled by its rows (a missing
+    value NaN in place); no new data, an array."""
+    ours, theirs = slope_fits
+    new = sleep[3].head(5).set_axis(list("abcde"))
+    new.loc["b", "Days"] = np.nan
+    for exog in (None, new, {"Days": [1.0, 2.0]}):
+        got, want = ours.predict(exog), theirs.predict(exog)
+        assert type(got) is type(want)
+        if isinstance(want, pd.Series):
+            pd.testing.assert_index_equal(got.index, want.index)
+        np.testing.assert_allclose(got, want, rtol=1e-3)
+    conditional = ours.predict(new, which="conditional")
+    assert isinstance(conditional, pd.Series) and list(conditional.index) == list("abcde")
+    assert np.isnan(conditional["b"]) and np.isfinite(conditional.drop("b")).all()
+
+
 def test_profile_re_as_statsmodels(slope_fits, schools):
     ours, theirs = slope_fits
     kw = dict(num_low=2, num_high=2, dist_low=50, dist_high=50)

@@ -153,14 +153,16 @@ class BinomialMixedResults(RandomEffectsReport):
         (0 for unseen units; nested units matched by their full path, as for linear
         models); ``"marginal"``: the fixed-effect prediction with the random effects at 0
         (the typical unit, not the population average: see ``compare_gee``). ``exog``
-        may be a DataFrame with the formula's columns, or a design matrix (marginal
-        only). Rows of new data missing a variable the prediction needs get NaN.
+        may be a DataFrame with the formula's columns (a Series labelled by its rows is
+        returned), or a design matrix (marginal only). Rows of new data missing a variable
+        the prediction needs get NaN.
         """
         if which not in ("conditional", "marginal"):
             raise ValueError(f"which must be 'conditional' or 'marginal', not {which!r}")
         if isinstance(exog, pd.DataFrame):
             columns = needed_columns(self.model, exog, which, self.model.random_terms)
-            return on_complete_rows(exog, columns, lambda part: self._predict(part, which))
+            values = on_complete_rows(exog, columns, lambda part: self._predict(part, which))
+            return pd.Series(values, index=exog.index)
         return self._predict(exog, which)
 
     def _predict(self, exog, which):

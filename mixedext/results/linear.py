@@ -379,9 +379,14 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
         """Predictions: ``which="marginal"`` ``X beta`` (statsmodels'), ``"conditional"``
         adds the conditional modes of the units seen in the fit (0 for unseen units;
         nested units matched by their full path). See :mod:`mixedext.results.prediction`."""
+        if isinstance(exog, dict):
+            exog = pd.DataFrame(exog)
         if which == "marginal" and exog is not None and not isinstance(exog, pd.DataFrame):
             return super().predict(exog, transform, *args, **kwargs)
-        return predict(self, exog, which=which)
+        values = predict(self, exog, which=which)
+        if isinstance(exog, pd.DataFrame):  # as statsmodels: labelled by the new rows
+            return pd.Series(values, index=exog.index)
+        return values
 
     def get_prediction(self, exog=None, which: str = "marginal", alpha: float = 0.05):
         """Predictions with confidence intervals (mean) and prediction intervals (a new

@@ -15,6 +15,8 @@ statsmodels).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import patsy
@@ -65,13 +67,24 @@ def random_contribution(terms, modes, frame: pd.DataFrame) -> tuple[np.ndarray, 
             z = np.ones((len(frame), 1))
         else:
             z = np.asarray(patsy.dmatrix(t.lhs, frame, eval_env=env), dtype=float)
-        index = pd.Index(t.unit_labels).get_indexer(_unit_labels(frame, t.factors))
+        labels = _unit_labels(frame, t.factors)
+        index = pd.Index(t.unit_labels).get_indexer(labels)
         seen = index >= 0
+        if len(frame) and not seen.any():
+            _warn_no_unit_matched(t, labels)
         contrib = np.zeros(len(frame))
         contrib[seen] = np.einsum("nq,nq->n", z[seen], b[index[seen]])
         total += contrib
         parts.append((t, z, index))
     return total, parts
+
+
+def _warn_no_unit_matched(term, labels) -> None:
+    new = ", ".join(map(str, pd.unique(np.asarray(labels))[:3]))
+    fitted = ", ".join(map(str, term.unit_labels[:3]))
+    warnings.warn(f"no row of the new data matches a unit of level {term.level!r} seen in "
+                  f"the fit (new: {new}, ...; fitted: {fitted}, ...): the level's random "
+                  "effects are 0 in these predictions", UserWarning, stacklevel=5)
 
 
 def needed_columns(model, frame: pd.DataFrame, which: str, terms=()) -> list[str]:

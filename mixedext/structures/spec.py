@@ -62,6 +62,20 @@ class ResidualSpec:
                                        not np.array_equal(self.times, np.round(self.times)))
 
 
+def _time_hint(col: pd.Series, time: str) -> str:
+    """How to turn a non-numeric time column into numbers."""
+    if pd.api.types.is_datetime64_any_dtype(col):
+        return (f"convert it to numbers, e.g. (data[{time!r}] - data[{time!r}].min()) / "
+                "pd.Timedelta(days=1)")
+    if pd.api.types.is_bool_dtype(col):
+        return f"use data[{time!r}].astype(int) if the two values are two times"
+    parsed = pd.to_numeric(pd.Series(np.asarray(col, dtype=object)), errors="coerce")
+    if parsed.notna().sum() == col.notna().sum():
+        return f"its values are numbers: pd.to_numeric(data[{time!r}].astype(str))"
+    return ("give each measurement the number of its time (visits 1, 2, 3, ...; gaps "
+            "count for AR(1) and CAR(1))")
+
+
 def residual_spec(data, terms, groups, kind, *, time=None, cov_groups=None,
                   het_var=None) -> ResidualSpec:
     """Validate ``cov_struct``/``time``/``cov_groups``/``het_var`` and find the units."""
@@ -96,10 +110,8 @@ def residual_spec(data, terms, groups, kind, *, time=None, cov_groups=None,
     if time is not None:
         col = data[time]
         if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
-            hint = (f"; convert it to numbers, e.g. (data[{time!r}] - data[{time!r}].min()) "
-                    "/ pd.Timedelta(days=1)" if pd.api.types.is_datetime64_any_dtype(col)
-                    else "")
-            raise TypeError(f"time column {time!r} must be numeric (got {col.dtype}){hint}")
+            raise TypeError(f"time column {time!r} must be numeric (got {col.dtype}); "
+                            + _time_hint(col, time))
         times = col.to_numpy(dtype=float)
         order = time_order(codes, times)
         if order is not None:
