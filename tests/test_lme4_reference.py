@@ -91,3 +91,13 @@ def test_information_criteria(fitted):
     assert res.aic == pytest.approx(case["aic"], abs=1e-3)
     if not case["reml"]:  # lme4's REML BIC uses log(n); mixedext follows nlme, log(n - p)
         assert res.bic == pytest.approx(case["bic"], abs=1e-3)
+
+
+@pytest.mark.parametrize("reml", [True, False])
+def test_double_bar_spelling_of_uncorrelated_effects(reml):
+    """lme4's ``(Days || Subject)`` is ``(1 | Subject) + (0 + Days | Subject)``."""
+    case = next(c for c in CASES if c["case"] == "sleepstudy_uncorr" and c["reml"] == reml)
+    res = mx.mixedlm("Reaction ~ Days + (Days || Subject)", reference_data(case)).fit(
+        reml=reml)
+    assert res.llf == pytest.approx(case["llf"], abs=1e-4)
+    assert len(res.model.random_terms) == 2

@@ -52,3 +52,13 @@ def test_string_columns_become_categorical():
     model = mx.mixedlm("y ~ x + (1 | g)", data)
     assert model.exog_names == ["Intercept", "x[T.v]"]
     assert model._terms[0].n_units == 4
+
+
+@pytest.mark.parametrize("double, single", [
+    ("y ~ x + (1 + x || g)", "y ~ x + (1 | g) + (0 + x | g)"),
+    ("y ~ x + (x || g)", "y ~ x + (1 | g) + (0 + x | g)"),
+    ("y ~ (0 + x + log(z) || g)", "y ~ (0 + x | g) + (0 + log(z) | g)"),
+    ("y ~ (x - 1 || a/b)", "y ~ (0 + x | a/b)"),
+])
+def test_double_bar_is_one_term_per_covariate(double, single):
+    assert split_formula(double) == split_formula(single)

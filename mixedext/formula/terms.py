@@ -67,12 +67,21 @@ def _top_level_split(rhs: str, sep: str = "+") -> list[str]:
     return parts
 
 
+def _uncorrelated(lhs: str) -> list[str]:
+    """lme4's ``(1 + x || g)``: one term per covariate, ``["1", "0 + x"]``."""
+    intercept = not re.search(r"(^|[+\s])(0|-\s*1)(\s|$|\+)", lhs)
+    lhs = re.sub(r"-\s*1\b", "", lhs)
+    parts = [p.strip() for p in _top_level_split(lhs)]
+    covariates = [p for p in parts if p and p not in ("0", "1")]
+    return ["1"] * intercept + [f"0 + {p}" for p in covariates]
+
+
 def _parse_bar(piece: str) -> list[LevelSpec]:
     inner = piece.strip()[1:-1]
-    if "||" in inner:
-        raise FormulaError(
-            f"{piece.strip()!r}: the double-bar syntax (uncorrelated random effects) is not "
-            "supported; write the terms separately, e.g. (1 | g) + (0 + x | g)")
+    if "||" in inner:  # uncorrelated: one term per covariate
+        lhs, _, grouping = inner.partition("||")
+        return [spec for part in _uncorrelated(lhs)
+                for spec in _parse_bar(f"({part} | {grouping})")]
     lhs, _, grouping = inner.partition("|")
     lhs, grouping = lhs.strip(), grouping.strip()
     if not lhs or not grouping:
