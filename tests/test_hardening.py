@@ -6,6 +6,7 @@ FormulaError, KeyError for missing columns, TypeError for non-numeric columns).
 """
 
 import pickle
+import re
 import warnings
 
 import numpy as np
@@ -99,6 +100,50 @@ def test_relabelling_units(seed):
     assert a.llf == pytest.approx(b.llf, abs=1e-7)
     np.testing.assert_allclose(a.variance_components().variance,
                                b.variance_components().variance, rtol=1e-4, atol=1e-8)
+
+
+RELABEL = {
+    "int": lambda codes: codes,
+    "float": lambda codes: codes.astype(np.float32) + 0.5,
+    "string": lambda codes: np.char.add("u", codes.astype(str)),
+    "datetime": lambda codes: pd.to_datetime("2021-03-01") + pd.to_timedelta(codes, "h"),
+    "categorical": lambda codes: pd.Categorical(codes, categories=np.unique(codes)[::-1]),
+    "separator": lambda codes: np.char.add("x/", codes.astype(str)),
+}
+
+
+@settings(**SETTINGS)
+@given(seed=st.integers(0, 10_000), outer=st.sampled_from(sorted(RELABEL)),
+       inner=st.sampled_from(sorted(RELABEL)))
+def test_relabelling_units_in_any_dtype(seed, outer, inner):
+    """Units named in another dtype (or with the separator '/' inside their names): the
+    same fit, and conditional predictions on the training rows are the fitted values."""
+    data = _nested_data(seed)
+    codes = {c: pd.factorize(data[c])[0] for c in ("a", "b")}
+    relabelled = data.assign(a=RELABEL[outer](codes["a"]), b=RELABEL[inner](codes["b"]))
+    a, b = _fit(data), _fit(relabelled)
+    assert a.llf == pytest.approx(b.llf, abs=1e-7)
+    np.testing.assert_allclose(a.variance_components().variance,
+                               b.variance_components().variance, rtol=1e-4, atol=1e-8)
+    np.testing.assert_allclose(b.predict(relabelled, which="conditional"), b.fittedvalues,
+                               rtol=1e-9)
+
+
+@settings(**SETTINGS)
+@given(seed=st.integers(0, 10_000), power=st.floats(-8, 8))
+def test_rescaled_random_slope_covariate(seed, power):
+    """A random-slope covariate in units 10**power larger: the same ML optimum, and the
+    slope and its SD in the new units."""
+    data = _nested_data(seed)
+    scale = 10.0 ** power
+    formula = "y ~ x + (1 + x | a)"
+    a = _fit(data, reml=False, formula=formula)
+    b = _fit(data.assign(x=data.x * scale), reml=False, formula=formula)
+    assert b.llf == pytest.approx(a.llf, abs=1e-6)
+    assert b.fe_params["x"] * scale == pytest.approx(a.fe_params["x"], rel=1e-5)
+    sd = [r.variance_components().query("term == 'x' and term2.isna()")["std"].iloc[0]
+          for r in (a, b)]
+    assert sd[1] * scale == pytest.approx(sd[0], rel=1e-3, abs=1e-6 * abs(a.fe_params["x"]))
 
 
 @settings(**SETTINGS)
@@ -197,3 +242,23 @@ def test_fuzz_random_designs(seed):
     assert np.isfinite(res.llf)
     assert np.all(np.isfinite(res.variance_components()["variance"]))
     assert np.all(np.isfinite(res.bse_fe))
+    _check_predictions_with_missing_values(res, data, formula, rs)
+
+
+def _check_predictions_with_missing_values(res, data, formula, rs):
+    """New rows with NaN in a covariate or grouping column: NaN in place, finite
+    elsewhere, labelled by the new rows."""
+    new = data.sample(min(len(data), 12), random_state=rs).reset_index(drop=True)
+    new.index = new.index * 10  # labels that are not positions
+    column = rs.choice([c for c in new.columns if c not in ("y", "z")])
+    new.loc[new.index[rs.rand(len(new)) < 0.3], column] = np.nan
+    for which in ("marginal", "conditional"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pred = res.predict(new, which=which)
+        assert isinstance(pred, pd.Series) and pred.index.equals(new.index)
+        text = formula.split("~")[1] if which == "conditional" else \
+            formula.split("~")[1].split("(")[0]
+        used = [c for c in new.columns if re.search(rf"\b{c}\b", text)]
+        missing = new[used].isna().any(axis=1)
+        assert pred[missing].isna().all() and np.isfinite(pred[~missing]).all()

@@ -176,12 +176,87 @@ def test_q_quoted_columns_nullable_dtypes_and_dict_data():
     assert as_dict.llf == pytest.approx(want.llf, abs=1e-8)
 
 
-def test_a_datetime_time_column_is_named_with_a_hint():
+@pytest.mark.parametrize("kind, hint", [
+    ("datetime", r"\(got datetime.*pd.Timedelta\(days=1\)"),
+    ("digits", r"\(got (str|object)\); its values are numbers: pd.to_numeric"),
+    ("category", r"\(got category\); its values are numbers: pd.to_numeric"),
+    ("labels", r"\(got (str|object)\); give each measurement the number of its time"),
+    ("bool", r"\(got bool\); use data\['t'\].astype\(int\)"),
+])
+def test_a_non_numeric_time_column_is_named_with_a_hint(kind, hint):
     d = mx.datasets.load("sleepstudy")
-    t = pd.to_datetime("2020-01-01") + pd.to_timedelta(d.Days, "D")
-    with pytest.raises(TypeError, match=r"time column 't' must be numeric \(got datetime"):
+    t = {"datetime": pd.to_datetime("2020-01-01") + pd.to_timedelta(d.Days, "D"),
+         "digits": d.Days.astype(str), "category": pd.Categorical(d.Days),
+         "labels": "visit " + d.Days.astype(str), "bool": d.Days > 4}[kind]
+    with pytest.raises(TypeError, match=r"time column 't' must be numeric " + hint):
         mx.mixedlm("Reaction ~ Days + (1 | Subject)", d.assign(t=t), cov_struct="ar1",
                    time="t")
+
+
+def test_new_data_matching_no_unit_warns(sleep_fit):
+    d, res = sleep_fit
+    new = d.head(4).assign(Subject=999)
+    with pytest.warns(UserWarning, match="no row of the new data matches a unit of level "
+                                         "'Subject'.*new: 999"):
+        got = res.predict(new, which="conditional")
+    np.testing.assert_allclose(got, res.predict(new))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res.predict(pd.concat([new, d.head(1)]), which="conditional")  # one row matches
+
+
+def test_a_group_column_of_tuples():
+    d = mx.datasets.load("sleepstudy")
+    want = mx.mixedlm("Reaction ~ Days + (1 | Subject)", d).fit()
+    data = d.assign(g=[(s, "x") for s in d.Subject])
+    res = mx.mixedlm("Reaction ~ Days + (1 | g)", data).fit()
+    assert res.llf == pytest.approx(want.llf, abs=1e-8)
+    np.testing.assert_allclose(res.predict(data, which="conditional"), res.fittedvalues,
+                               rtol=1e-10)
+
+
+def _ar1_near_one(seed, n=100, visits=20, rho=0.999):
+    """AR(1) residuals with rho near 1 and no random intercept: the intercept and the
+    correlation explain the same covariance."""
+    rs = np.random.RandomState(seed)
+    rows = []
+    for g in range(n):
+        e = rs.normal() / np.sqrt(1 - rho ** 2) * 0.3
+        for t in range(visits):
+            if t:
+                e = rho * e + rs.normal() * 0.3
+            rows.append((f"g{g}", t, 5e4 + 100 * t + 1000 * e))
+    return pd.DataFrame(rows, columns=["g", "t", "y"])
+
+
+@pytest.mark.parametrize("seed", [2, 3])
+def test_ar1_near_one_reaches_the_boundary_fit(seed):
+    """Before, the joint optimiser stopped on the ridge with the intercept's SD at about
+    0.5 sigma, 0.0106 (seed 2) and 0.0069 (seed 3) log-likelihood units below the fit
+    without the intercept."""
+    d = _ar1_near_one(seed)
+    with pytest.warns(mx.SingularFitWarning):
+        res = mx.mixedlm("y ~ t + (1 | g)", d, cov_struct="ar1", time="t").fit()
+    boundary = mx.mixedlm("y ~ t", d, groups="g", re_formula="0", cov_struct="ar1",
+                          time="t").fit()
+    assert res.llf >= boundary.llf - 1e-7
+    assert res.theta.iloc[0] == 0.0 and res.singular
+    assert res.cov_struct_params["rho"] == pytest.approx(
+        boundary.cov_struct_params["rho"], abs=1e-6)
+
+
+@pytest.mark.parametrize("scale", [1e-8, 1e-4, 1e4, 1e8])
+def test_structure_fit_does_not_depend_on_the_units_of_a_random_slope_covariate(scale):
+    d = mx.datasets.load("sleepstudy")
+    kw = dict(cov_struct="ar1", time="Days")
+    base = mx.mixedlm("Reaction ~ Days + (1 | Subject) + (0 + Days | Subject)", d,
+                      **kw).fit(reml=False)
+    res = mx.mixedlm("Reaction ~ x + (1 | Subject) + (0 + x | Subject)",
+                     d.assign(x=d.Days * scale), **kw).fit(reml=False)
+    assert res.llf == pytest.approx(base.llf, abs=1e-7)
+    assert res.fe_params.iloc[1] * scale == pytest.approx(base.fe_params.iloc[1], rel=1e-6)
+    assert res.cov_struct_params["rho"] == pytest.approx(base.cov_struct_params["rho"],
+                                                         abs=1e-5)
 
 
 @pytest.mark.parametrize("call", ["simulate", "bootstrap", "get_prediction", "r2",
