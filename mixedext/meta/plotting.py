@@ -89,5 +89,5 @@ def funnel_plot(res, ax=None, alpha: float = 0.05):
     axis.set_xlabel(what)
     axis.set_ylabel("standard error")
     axis.set_title(f"Funnel plot ({res.method})")
-    axis.legend(fontsize=7, loc="lower right")
+    axis.legend(fontsize=7, loc="best")
     return axis
