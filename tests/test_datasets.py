@@ -64,7 +64,13 @@ EXPECTED = {
         ["weight", "Time", "Rat", "Diet"],
         {"Rat": [str(i) for i in range(1, 17)], "Diet": ["1", "2", "3"]},
     ),
+    "bcg": (
+        (13, 9),
+        ["trial", "author", "year", "tpos", "tneg", "cpos", "cneg", "ablat", "alloc"],
+        {"alloc": ["alternate", "random", "systematic"]},
+    ),
 }
+TEXT_COLUMNS = {"bcg": {"author"}}  # string labels, neither factors nor numbers
 
 
 def _csv_present(name: str) -> bool:
@@ -91,7 +97,10 @@ def test_load(name):
         assert not df[col].cat.ordered
         assert list(df[col].cat.categories) == levels, col
         assert df[col].notna().all()
-    for col in set(columns) - set(factors):
+    text = TEXT_COLUMNS.get(name, set())
+    for col in text:
+        assert pd.api.types.is_string_dtype(df[col]), col
+    for col in set(columns) - set(factors) - text:
         assert pd.api.types.is_numeric_dtype(df[col]), col
         assert df[col].notna().all()
     # a fresh copy every time, and case-insensitive names

@@ -15,6 +15,7 @@ name            rows  grouping factors (pandas ``Categorical``)
 ``orthodont``    108  ``Subject``, ``Sex`` (nlme; Potthoff & Roy 1964)
 ``ovary``        308  ``Mare`` (nlme; Pierson & Ginther 1987)
 ``bodyweight``   176  ``Rat``, ``Diet`` (nlme; Hand & Crowder 1996)
+``bcg``           13  ``alloc`` (metafor's ``dat.bcg``; Colditz et al. 1994)
 ==============  ====  ===========================================================
 
 Simulated data sets (deterministic, one ``np.random.RandomState(seed)`` each):
@@ -58,6 +59,7 @@ _FACTORS: dict[str, dict[str, tuple[str, ...] | None]] = {
     "orthodont": {"Subject": None, "Sex": ("Male", "Female")},
     "ovary": {"Mare": None},
     "bodyweight": {"Rat": None, "Diet": None},
+    "bcg": {"alloc": None},
 }
 
 _SUFFIXES = (".csv", ".csv.gz")
@@ -94,7 +96,7 @@ def available() -> list[str]:
     Returns
     -------
     list of str
-        The nine classic data sets (``"bodyweight"``, ``"cbpp"``, ``"dyestuff"``,
+        The ten classic data sets (``"bcg"``, ``"bodyweight"``, ``"cbpp"``, ``"dyestuff"``,
         ``"dyestuff2"``, ``"orthodont"``, ``"ovary"``, ``"pastes"``, ``"penicillin"``,
         ``"sleepstudy"``) plus any other CSV file found in the package's data folder,
         sorted. The simulated data sets are functions (:func:`students`,
@@ -116,7 +118,7 @@ def available() -> list[str]:
 def load(name: str) -> pd.DataFrame:
     """Load a classic mixed-model data set shipped with mixedext.
 
-    The data are the R versions (lme4 and nlme packages), exported to CSV with the
+    The data are the R versions (lme4, nlme and metafor packages), exported to CSV with the
     original column names and row order by ``tests/reference/export_datasets.R``, and
     read with :mod:`importlib.resources` (so they load from an installed wheel too).
 
@@ -165,6 +167,15 @@ def load(name: str) -> pd.DataFrame:
             ``weight``, ``Time``, ``Rat``, ``Diet``. nlme; Hand & Crowder (1996),
             *Practical Longitudinal Data Analysis*; Pinheiro & Bates (2000),
             app. A.3.
+        ``"bcg"``
+            13 trials of the BCG vaccine against tuberculosis: ``trial``, ``author``
+            (a string), ``year``, the 2x2 counts ``tpos``, ``tneg`` (vaccinated, TB
+            positive / negative), ``cpos``, ``cneg`` (controls), the absolute latitude
+            ``ablat`` of the trial and the treatment allocation ``alloc``. metafor's
+            ``dat.bcg`` (metadat); Colditz et al. (1994), *JAMA* 271, 698-702. The log
+            risk ratios of metafor's ``escalc(measure = "RR")`` are
+            ``log(tpos / (tpos + tneg)) - log(cpos / (cpos + cneg))`` with variances
+            ``1/tpos - 1/(tpos + tneg) + 1/cpos - 1/(cpos + cneg)``.
 
     Returns
     -------
@@ -180,7 +191,8 @@ def load(name: str) -> pd.DataFrame:
         ``Subject``, Ovary ``Mare``, BodyWeight ``Rat``) are ordered in R by a
         per-group summary (the maximum response), which only matters for plots;
         here they are plain, naturally sorted categoricals. Other columns keep the
-        types ``pandas.read_csv`` gives them (int64 / float64).
+        types ``pandas.read_csv`` gives them (int64 / float64; bcg's ``author``
+        strings).
 
     Raises
     ------

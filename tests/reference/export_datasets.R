@@ -1,4 +1,4 @@
-## Export the classic lme4 / nlme data sets used by the mixedext tests as CSV files
+## Export the classic lme4 / nlme / metafor data sets used by the mixedext tests as CSV files
 ## shipped with the package (mixedext/datasets/data/).
 ##
 ## Run from the repository root:
@@ -10,6 +10,7 @@
 suppressPackageStartupMessages({
   library(lme4)
   library(nlme)
+  library(metafor)  # dat.bcg (from the metadat package, loaded by metafor)
 })
 
 outdir <- file.path("mixedext", "datasets", "data")
@@ -36,7 +37,8 @@ sets <- list(
   cbpp        = plain(lme4::cbpp),
   orthodont   = plain(nlme::Orthodont),
   ovary       = plain(nlme::Ovary, c("Mare", "Time", "follicles")),
-  bodyweight  = plain(nlme::BodyWeight)
+  bodyweight  = plain(nlme::BodyWeight),
+  bcg         = plain(dat.bcg)
 )
 
 for (nm in names(sets)) {
