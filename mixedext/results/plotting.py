@@ -1,4 +1,4 @@
-"""Plots of unit estimates: caterpillar, shrinkage and funnel plots.
+"""Plots of unit estimates (caterpillar, shrinkage and funnel plots) and of marginal means.
 
 matplotlib is imported only when a plot is drawn. Every function takes an optional
 ``ax`` and returns the matplotlib Axes it drew on (an array of Axes for a caterpillar plot
@@ -11,7 +11,7 @@ import numpy as np
 from scipy.special import expit
 from scipy.stats import norm
 
-__all__ = ["plot_caterpillar", "plot_shrinkage", "plot_funnel"]
+__all__ = ["plot_caterpillar", "plot_shrinkage", "plot_funnel", "plot_marginal_means"]
 
 
 def _axes(ax, ncols=1, **kw):
@@ -123,3 +123,36 @@ def _per_observation_sd(res) -> float:
         p = float(np.mean(expit(np.asarray(model.exog) @ res.fe_params.to_numpy())))
         return 1.0 / np.sqrt(p * (1.0 - p))
     return float(np.sqrt(res.scale))
+
+
+def plot_marginal_means(res, specs, by=None, ax=None, **kwargs):
+    """Marginal means of ``specs`` with their ``1 - alpha`` intervals, one series per
+    ``by`` group (dodged sideways); ``kwargs`` go to ``res.marginal_means`` (``at``,
+    ``ddf``, ``type``, ``weights``, ``alpha``)."""
+    table = res.marginal_means(specs, by=by, **kwargs)
+    names = list(table.index.names)
+    n_specs = len(names) - (0 if by is None else len([by] if isinstance(by, str) else by))
+    frame = table.reset_index()
+    spec_labels = frame[names[:n_specs]].astype(str).agg(" ".join, axis=1)
+    groups = (frame[names[n_specs:]].astype(str).agg(" ".join, axis=1) if n_specs < len(names)
+              else None)
+    positions = {lab: i for i, lab in enumerate(dict.fromkeys(spec_labels))}
+    series = [(None, frame.index)] if groups is None else \
+        [(g, frame.index[groups == g]) for g in dict.fromkeys(groups)]
+    axis = _axes(ax, figsize=(max(4.0, 0.9 * len(positions) + 2), 4))
+    width = 0.6 / max(1, len(series))
+    for k, (group, rows) in enumerate(series):
+        shift = (k - (len(series) - 1) / 2) * width
+        x = np.array([positions[spec_labels[i]] for i in rows]) + shift
+        sub = frame.loc[rows]
+        yerr = [sub["mean"] - sub["lower"], sub["upper"] - sub["mean"]]
+        axis.errorbar(x, sub["mean"], yerr=yerr, fmt="o", capsize=3, color=f"C{k % 10}",
+                      label=group)
+    axis.set_xticks(list(positions.values()), list(positions))
+    axis.set_xlabel(" x ".join(names[:n_specs]))
+    scale = table.attrs.get("type", "link")
+    axis.set_ylabel("marginal mean" + (" (response scale)" if scale == "response" else ""))
+    if groups is not None:
+        axis.legend(title=" x ".join(names[n_specs:]), fontsize=8)
+    axis.set_title(f"Marginal means of {' x '.join(names[:n_specs])}")
+    return axis

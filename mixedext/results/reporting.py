@@ -2,7 +2,8 @@
 
 :class:`RandomEffectsReport` gives every results class the same labelled reports of the
 random effects: ``variance_components()``, ``icc()``, ``r2()``, ``design_effect()``,
-``shrinkage()``, ``lrt()`` and the plots. A results class provides
+``shrinkage()``, ``lrt()``, the plots, and emmeans' marginal means and contrasts
+(``marginal_means()``, ``contrasts()``, ``plot_marginal_means()``). A results class provides
 ``_variance_parameters()`` (``theta`` and the scale the covariances are relative to),
 ``scale`` (the residual variance; ``pi^2 / 3`` on the latent scale of a logit model),
 ``model.random_terms`` and ``_residual_row`` (whether ``variance_components()`` ends
@@ -19,7 +20,9 @@ import pandas as pd
 from mixedext._checks import check_alpha, check_count
 from mixedext._engine.crossprod import RandomTerm
 from mixedext._engine.factor import lambda_blocks
+from mixedext.inference.contrasts import contrasts
 from mixedext.inference.lrt import lrt
+from mixedext.inference.marginal import marginal_means
 from mixedext.inference.profile import bootstrap_refits
 from mixedext.results.diagnostics import (
     _is_ancestor,
@@ -29,7 +32,12 @@ from mixedext.results.diagnostics import (
     shrinkage_table,
 )
 from mixedext.results.gee import compare_gee
-from mixedext.results.plotting import plot_caterpillar, plot_funnel, plot_shrinkage
+from mixedext.results.plotting import (
+    plot_caterpillar,
+    plot_funnel,
+    plot_marginal_means,
+    plot_shrinkage,
+)
 
 __all__ = ["RandomEffectsReport", "VarianceBlock", "frames_by_level", "conditional_sds"]
 
@@ -229,3 +237,30 @@ class RandomEffectsReport:
         """
         self._require_rows("compare_gee (a GEE fit on the rows)")
         return compare_gee(self, cov_struct=cov_struct, exp=exp)
+
+    # -- marginal means and contrasts (mixedext.inference.marginal / .contrasts) ----------
+    def marginal_means(self, specs, by=None, at=None, ddf=None, type="link",
+                       weights="equal", alpha=0.05) -> pd.DataFrame:
+        """Estimated marginal means of ``specs`` (within ``by``), as R's emmeans.
+
+        Columns ``mean``, ``se``, ``df``, ``lower``, ``upper``; ``ddf`` Satterthwaite by
+        default for a linear model (``"kenward-roger"``, ``"residual"``,
+        ``"asymptotic"``), asymptotic for a GLMM; ``type="response"`` back-transforms a
+        GLMM's means. See :func:`mixedext.inference.marginal.marginal_means`.
+        """
+        return marginal_means(self, specs, by=by, at=at, ddf=ddf, type=type,
+                              weights=weights, alpha=alpha)
+
+    def contrasts(self, specs, method="pairwise", adjust=None, by=None, at=None, ddf=None,
+                  type="link", ref=0, weights="equal") -> pd.DataFrame:
+        """Contrasts of marginal means (emmeans' ``contrast`` / ``pairs``), adjusted within
+        each ``by`` group: Tukey for pairwise, dunnettx for ``"trt.vs.ctrl"`` by default;
+        odds ratios for a logit GLMM with ``type="response"``. See
+        :func:`mixedext.inference.contrasts.contrasts`.
+        """
+        return contrasts(self, specs, method=method, adjust=adjust, by=by, at=at, ddf=ddf,
+                         type=type, ref=ref, weights=weights)
+
+    def plot_marginal_means(self, specs, by=None, ax=None, **kwargs):
+        """Marginal means with intervals (matplotlib); ``kwargs`` as ``marginal_means``."""
+        return plot_marginal_means(self, specs, by=by, ax=ax, **kwargs)

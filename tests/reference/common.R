@@ -63,3 +63,35 @@ classic <- function(name, file, factors)
 simulated <- function(file, factors)
   list(data = file.path(sim_dir, file), path = file.path(sim_dir, file),
        factors = factors)
+
+## Whitespace runs folded to one space.
+squish <- function(x) gsub("\\s+", " ", trimws(x))
+
+## Evaluate expr, collecting its warnings and messages ("warning: ...", "message: ...",
+## whitespace folded) and its console output instead of printing them. errors = TRUE
+## records an error as "error: ..." (value NULL) instead of stopping.
+quietly <- function(expr, errors = FALSE) {
+  msgs <- character(0)
+  value <- NULL
+  console <- capture.output(
+    value <- withCallingHandlers(
+      if (errors) tryCatch(expr, error = function(e) {
+        msgs <<- c(msgs, paste("error:", squish(conditionMessage(e))))
+        NULL
+      }) else expr,
+      warning = function(w) {
+        msgs <<- c(msgs, paste("warning:", squish(conditionMessage(w))))
+        invokeRestart("muffleWarning")
+      },
+      message = function(mm) {
+        msgs <<- c(msgs, paste("message:", squish(conditionMessage(mm))))
+        invokeRestart("muffleMessage")
+      }))
+  list(value = value, msgs = msgs, console = console)
+}
+
+## R's and the packages' versions, as meta entries "<package>_version".
+package_versions <- function(packages)
+  c(list(r_version = R.version.string),
+    setNames(lapply(packages, function(p) as.character(packageVersion(p))),
+             paste0(packages, "_version")))

@@ -77,32 +77,11 @@ read_case_data <- function(cs) {
   d
 }
 
-squish <- function(x) gsub("\\s+", " ", trimws(x))
-
-## evaluate expr, collecting warnings, messages and console output instead of printing them
-quietly <- function(expr) {
-  msgs <- character(0)
-  value <- NULL
-  console <- capture.output(
-    value <- withCallingHandlers(
-      tryCatch(expr, error = function(e) {
-        msgs <<- c(msgs, paste("error:", squish(conditionMessage(e))))
-        NULL
-      }),
-      warning = function(w) {
-        msgs <<- c(msgs, paste("warning:", squish(conditionMessage(w))))
-        invokeRestart("muffleWarning")
-      },
-      message = function(mm) {
-        msgs <<- c(msgs, paste("message:", squish(conditionMessage(mm))))
-        invokeRestart("muffleMessage")
-      }))
-  list(value = value, msgs = msgs, console = console)
-}
+## quietly() (common.R) with errors = TRUE: a failed call is recorded, not fatal
 
 fit_glmer <- function(cs, d, optimizer, start = NULL)
   quietly(glmer(as.formula(cs$formula), data = d, family = binomial, nAGQ = cs$nAGQ,
-                control = ctrl[[optimizer]], start = start))
+                control = ctrl[[optimizer]], start = start), errors = TRUE)
 
 crit <- function(m) -2 * as.numeric(logLik(m))
 
@@ -117,7 +96,7 @@ extract <- function(m) {
   fe <- fixef(m)
   V <- as.matrix(vcov(m))                       # default: use.hessian = TRUE for GLMMs
   ## vcov(use.hessian = FALSE) warns when it differs from the Hessian-based one: keep the text
-  vrx <- quietly(as.matrix(vcov(m, use.hessian = FALSE)))
+  vrx <- quietly(as.matrix(vcov(m, use.hessian = FALSE)), errors = TRUE)
   V_rx <- vrx$value
   th <- getME(m, "theta")
   varcorr <- varcorr_rows(m)
@@ -263,7 +242,7 @@ for (cname in names(cases)) {
 
   ## for information: lme4's default control (bobyqa for both stages, tolPwrss = 1e-7)
   dflt <- quietly(glmer(as.formula(cs$formula), data = d, family = binomial,
-                        nAGQ = cs$nAGQ))
+                        nAGQ = cs$nAGQ), errors = TRUE)
   default_fit <- list(
     minus2logLik_minus_reported = crit(dflt$value) - crit(m),
     theta = I(unname(getME(dflt$value, "theta"))),
@@ -277,9 +256,9 @@ for (cname in names(cases)) {
     all(grepl("boundary \\(singular\\) fit", conv_msgs))
 
   ## performance
-  ic <- quietly(performance::icc(m))
-  r2 <- quietly(performance::r2_nakagawa(m))
-  gv <- quietly(insight::get_variance(m))
+  ic <- quietly(performance::icc(m), errors = TRUE)
+  r2 <- quietly(performance::r2_nakagawa(m), errors = TRUE)
+  gv <- quietly(insight::get_variance(m), errors = TRUE)
   perf <- list(
     icc_adjusted = if (is.null(ic$value)) NA else ic$value$ICC_adjusted,
     icc_unadjusted = if (is.null(ic$value)) NA else ic$value$ICC_unadjusted,

@@ -81,26 +81,7 @@ read_case_data <- function(cs) {
 }
 
 ## condition text with R's console line-wrapping undone
-squish <- function(x) gsub("\\s+", " ", trimws(x))
 
-## evaluate expr, collecting warnings, messages and console output instead of printing them
-quietly <- function(expr) {
-  msgs <- character(0)
-  console <- character(0)
-  value <- NULL
-  console <- capture.output(
-    value <- withCallingHandlers(
-      expr,
-      warning = function(w) {
-        msgs <<- c(msgs, paste("warning:", squish(conditionMessage(w))))
-        invokeRestart("muffleWarning")
-      },
-      message = function(mm) {
-        msgs <<- c(msgs, paste("message:", squish(conditionMessage(mm))))
-        invokeRestart("muffleMessage")
-      }))
-  list(value = value, msgs = msgs, console = console)
-}
 
 fit_lmer <- function(formula, data, optimizer, start = NULL)
   quietly(lmer(as.formula(formula), data = data, REML = TRUE,
