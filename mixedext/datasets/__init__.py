@@ -234,8 +234,9 @@ def load(name: str) -> pd.DataFrame:
         ``"2"`` comes before ``"10"`` and subject ``"M2"`` before ``"M10"``. This
         is R's level order for every lme4 factor and for ``Diet``; for Orthodont's
         ``Sex``, Salamanders' ``mined`` (``"yes"``, ``"no"``) and ``spp`` and
-        Owls' ``Nest`` R's order is kept, so treatment contrasts match R's. nlme's *ordered* grouping factors (Orthodont
-        ``Subject``, Ovary ``Mare``, BodyWeight ``Rat``) are ordered in R by a
+        Owls' ``Nest`` R's order is kept, so treatment contrasts match R's. nlme's
+        *ordered* grouping factors (Orthodont ``Subject``, Ovary ``Mare``, BodyWeight
+        ``Rat``) are ordered in R by a
         per-group summary (the maximum response), which only matters for plots;
         here they are plain, naturally sorted categoricals. Other columns keep the
         types ``pandas.read_csv`` gives them (int64 / float64; bcg's ``author``

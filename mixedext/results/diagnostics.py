@@ -68,12 +68,17 @@ def _level_variances(res):
     """``(level, variance, unit sizes)`` per level, outermost first, and whether any level
     has random slopes.
 
-    A level's variance is the random-effect variance of one observation averaged over
-    the rows, ``mean_i z_i' Sigma z_i`` over the level's terms (Nakagawa et al. 2017, as
-    ``insight::get_variance``); for a random intercept simply ``sigma2_j``.
+    A GLMM's observation-level random effect (``res.observation_levels``) is left out: it
+    is part of the residual variance. A level's variance is the random-effect variance of
+    one observation averaged over the rows, ``mean_i z_i' Sigma z_i`` over the level's
+    terms (Nakagawa et al. 2017, as ``insight::get_variance``); for a random intercept
+    simply ``sigma2_j``.
     """
     out, sizes, slopes = {}, {}, False
+    residual_levels = getattr(res, "observation_levels", ())
     for b in res._covariance_blocks():
+        if b.level in residual_levels:  # overdispersion: part of the residual
+            continue
         if b.intercept_only:
             var = float(b.cov[0, 0])
         elif b.term is not None:
