@@ -29,7 +29,6 @@ import patsy
 from scipy.stats import norm
 
 from mixedext._checks import check_alpha, check_count
-from mixedext._engine.condvar import conditional_covariances
 from mixedext._engine.factor import lambda_blocks, theta_bounds
 from mixedext._engine.fitting import fit_laplace
 from mixedext._engine.pirls import LaplaceDeviance
@@ -58,13 +57,11 @@ class MixedGLMResults(RandomEffectsReport):
         self.model = model
         self.family = dev.family
         self._terms = list(dev.terms)
-        self._plan = dev.plan
         self._offset = dev.offset.copy()
         self._opt = opt
         self._state = state
         self._hessian = hessian
-        self._condcov = _term_order(dev.plan, conditional_covariances(state.chol,
-                                                                      state.factor, 1.0))
+        self._condcov = dev.conditional_covariances(state)
         self.nagq = nagq
         self.converged = opt.converged
         self.method = "ML (Laplace)" if nagq == 1 else f"ML (AGQ, {nagq} nodes)"
@@ -427,10 +424,3 @@ class MixedGLMResults(RandomEffectsReport):
     def __repr__(self) -> str:
         return f"<{type(self).__name__}: {self.method}, llf={self.llf:.4f}>"
 
-
-def _term_order(plan, elim) -> list:
-    """Per-term values in the user's order from the elimination order."""
-    out = [None] * len(elim)
-    for pos, i in enumerate(plan.order):
-        out[i] = elim[pos]
-    return out
