@@ -1,4 +1,4 @@
-"""Residual AR(1) and binomial GLMM: mixedext against plain statsmodels and R in one run.
+"""Residual AR(1), binomial and Poisson GLMMs: mixedext against plain statsmodels and R in one run.
 
     python benchmarks/bench_structures.py [--quick] [--skip-r] [--repeat N]
 
@@ -16,7 +16,12 @@ above the process' baseline after the data are built):
   ``fit_ml()`` (Laplace) against ``lme4::glmer`` (nAGQ = 1, default control).
   statsmodels has no maximum-likelihood fit for this model; its
   ``BinomialBayesMixedGLM.fit_vb`` ran for more than 13 minutes on this case without
-  finishing and is left out.
+  finishing and is left out;
+* ``poisson``: 2,000 units x 50 rows, ``y ~ x + C(arm) + (1 | unit)`` with
+  ``exposure`` (a string column ``arm``), mixedext ``poisson_mixedglm(...,
+  exposure="exposure").fit_ml()`` against ``glmer(y ~ x + arm + offset(log(exposure)) +
+  (1 | unit), family = poisson)``. statsmodels' ``PoissonBayesMixedGLM`` is variational
+  Bayes only and takes no offset, so it is not a peer.
 
 ``--quick`` shrinks both to a quarter.
 """
@@ -57,6 +62,17 @@ DATA = {
         data = pd.DataFrame({{"unit": unit, "x": x,
                              "y": (rs.rand(U * P) < 1 / (1 + np.exp(-eta))).astype(int)}})
         """),
+    "poisson": textwrap.dedent("""
+        import numpy as np, pandas as pd
+        rs = np.random.RandomState(3)
+        U, P = {n_units}, 50
+        unit = np.repeat(np.arange(U), P); x = rs.normal(size=U * P)
+        arm = np.where(rs.rand(U * P) < 0.5, "treated", "control")
+        exposure = rs.uniform(0.5, 3.0, U * P)
+        eta = 0.3 + 0.4 * x - 0.5 * (arm == "treated") + rs.normal(size=U)[unit] * 0.5
+        data = pd.DataFrame({{"unit": unit, "x": x, "arm": arm, "exposure": exposure,
+                             "y": rs.poisson(exposure * np.exp(eta))}})
+        """),
 }
 
 FITS = {
@@ -64,6 +80,7 @@ FITS = {
     ("ar1", "mixedext no AR(1)"): 'import mixedext as mx\nres = mx.mixedlm("y ~ t + x + (1 | subject)", data).fit()\nllf = res.llf',
     ("ar1", "statsmodels no AR(1)"): 'import statsmodels.formula.api as smf\nres = smf.mixedlm("y ~ t + x", data, groups="subject").fit()\nllf = res.llf',
     ("glmm", "mixedext fit_ml"): 'import mixedext as mx\nres = mx.binomial_mixedglm("y ~ x + (1 | unit)", data).fit_ml()\nllf = res.llf',
+    ("poisson", "mixedext fit_ml"): 'import mixedext as mx\nres = mx.poisson_mixedglm("y ~ x + C(arm) + (1 | unit)", data, exposure="exposure").fit_ml()\nllf = res.llf',
 }
 
 R_FITS = {
@@ -71,6 +88,8 @@ R_FITS = {
             'correlation = corAR1(form = ~ t | subject), data = d)', 'nlme lme corAR1'),
     "glmm": ('library(lme4)', 'm <- glmer(y ~ x + (1 | unit), data = d, family = binomial)',
              'lme4 glmer'),
+    "poisson": ('library(lme4)', 'm <- glmer(y ~ x + arm + offset(log(exposure)) + (1 | unit), '
+                'data = d, family = poisson)', 'lme4 glmer'),
 }
 
 WORKER = textwrap.dedent("""
@@ -146,7 +165,7 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, default=3,
                         help="best of this many fits per tool (while under 3 s in all)")
     args = parser.parse_args(argv)
-    sizes = {"ar1": 20_000, "glmm": 2_000}
+    sizes = {"ar1": 20_000, "glmm": 2_000, "poisson": 2_000}
     if args.quick:
         sizes = {k: v // 4 for k, v in sizes.items()}
     rows = []
@@ -165,10 +184,10 @@ def main(argv=None):
             for tool, r in results.items():
                 rows.append((case, n_units, tool, r["wall"], r.get("first", r["wall"]),
                              r.get("n", 1), r["peak_mb"], r["llf"], r["wall"] / ref))
-    print(f"{'case':6} {'units':>7} {'tool':24} {'wall s':>8} {'first s':>8} {'of':>3} "
+    print(f"{'case':7} {'units':>7} {'tool':24} {'wall s':>8} {'first s':>8} {'of':>3} "
           f"{'peak MB':>8} {'llf':>14} {'ratio':>7}")
     for case, n, tool, wall, first, reps, peak, llf, ratio in rows:
-        print(f"{case:6} {n:7d} {tool:24} {wall:8.3f} {first:8.3f} {reps:3d} {peak:8.1f} "
+        print(f"{case:7} {n:7d} {tool:24} {wall:8.3f} {first:8.3f} {reps:3d} {peak:8.1f} "
               f"{llf:14.3f} {ratio:7.2f}")
     walls = {(case, tool): wall for case, _, tool, wall, *_ in rows}
     if ("ar1", "mixedext no AR(1)") in walls:

@@ -263,8 +263,15 @@ def test_fit_keywords_as_statsmodels(sleep):
 def test_unsupported_constructor_keywords_raise_as_statsmodels(sleep):
     d = sleep[3]
     for lib in (sm.MixedLM, mx.MixedLM):
-        with pytest.raises(ValueError, match="weights not permitted"):
-            lib.from_formula("Reaction ~ Days", d, groups="Subject", weights=np.ones(len(d)))
+        with pytest.raises(ValueError, match="argument frequency not permitted"):
+            lib.from_formula("Reaction ~ Days", d, groups="Subject", frequency=np.ones(len(d)))
+    # weights, which statsmodels refuses, are prior weights here (a stated difference)
+    with pytest.raises(ValueError, match="weights not permitted"):
+        sm.MixedLM.from_formula("Reaction ~ Days", d, groups="Subject", weights=np.ones(len(d)))
+    ones = mx.MixedLM.from_formula("Reaction ~ Days", d, groups="Subject",
+                                   weights=np.ones(len(d))).fit()
+    plain = mx.MixedLM.from_formula("Reaction ~ Days", d, groups="Subject").fit()
+    assert ones.llf == pytest.approx(plain.llf, abs=1e-9)
 
 
 def test_singular_fit_warning_is_a_statsmodels_convergence_warning():

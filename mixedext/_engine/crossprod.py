@@ -118,6 +118,11 @@ class CrossProducts:
         ``(m_l q_l, m_k q_k)`` (unit-major: column ``i * q + a``).
     counts : list of ndarray
         Number of rows per unit of each term.
+    weights : ndarray (n,), optional
+        Prior weights ``w_i`` (residual variance ``sigma^2 / w_i``): every product above
+        is then weighted, ``Z'WZ``, ``X'Wy``, ...
+    log_weights : float
+        ``sum_i log w_i`` (the weights' term of the log-likelihood).
     """
 
     n: int
@@ -127,9 +132,11 @@ class CrossProducts:
     ztxy: list
     pairs: dict = field(default_factory=dict)
     counts: list = field(default_factory=list)
+    weights: np.ndarray | None = None
+    log_weights: float = 0.0
 
 
-def _pair_block(tl: RandomTerm, tk: RandomTerm) -> sp.csr_matrix:
+def _pair_block(tl: RandomTerm, tk: RandomTerm, weights=None) -> sp.csr_matrix:
     ml, mk, ql, qk = tl.n_units, tk.n_units, tl.q, tk.q
     shape = (ml * ql, mk * qk)
     if ml * mk <= 2_000_000:
@@ -138,13 +145,13 @@ def _pair_block(tl: RandomTerm, tk: RandomTerm) -> sp.csr_matrix:
         out = np.zeros((ml, ql, mk, qk))
         for a in range(ql):
             for b in range(qk):
-                w = _product(tl.zcol(a), tk.zcol(b))
+                w = _product(_product(tl.zcol(a), tk.zcol(b)), weights)
                 out[:, a, :, b] = _weighted_bincount(key, w, ml * mk).reshape(ml, mk)
         return sp.csr_matrix(out.reshape(shape))
     rows, cols, vals = [], [], []
     for a in range(ql):
         for b in range(qk):
-            w = _product(tl.zcol(a), tk.zcol(b))
+            w = _product(_product(tl.zcol(a), tk.zcol(b)), weights)
             rows.append(tl.codes * ql + a)
             cols.append(tk.codes * qk + b)
             vals.append(np.ones(len(tl.codes)) if w is None else w)
@@ -154,7 +161,8 @@ def _pair_block(tl: RandomTerm, tk: RandomTerm) -> sp.csr_matrix:
     return mat.tocsr()
 
 
-def cross_products(exog: np.ndarray, endog: np.ndarray, terms: list[RandomTerm]) -> CrossProducts:
+def cross_products(exog: np.ndarray, endog: np.ndarray, terms: list[RandomTerm],
+                   weights=None) -> CrossProducts:
     """Compute every cross-product the deviance needs, in one pass over the rows.
 
     Parameters
@@ -162,6 +170,8 @@ def cross_products(exog: np.ndarray, endog: np.ndarray, terms: list[RandomTerm])
     exog : ndarray, shape (n, p)
     endog : ndarray, shape (n,)
     terms : list of RandomTerm
+    weights : ndarray, shape (n,), optional
+        Prior weights: the products are weighted (``Z'WZ``, ...).
 
     Returns
     -------
@@ -169,6 +179,8 @@ def cross_products(exog: np.ndarray, endog: np.ndarray, terms: list[RandomTerm])
     """
     exog = np.asarray(exog, dtype=float)
     xy = np.column_stack([exog, np.asarray(endog, dtype=float)])
+    w = None if weights is None else np.asarray(weights, dtype=float)
+    wxy = xy if w is None else xy * w[:, None]
     n, p1 = xy.shape
     ztz, ztxy, counts = [], [], []
     for t in terms:
@@ -177,22 +189,24 @@ def cross_products(exog: np.ndarray, endog: np.ndarray, terms: list[RandomTerm])
         block = np.empty((m, q, q))
         for a in range(q):
             for b in range(a + 1):
-                block[:, a, b] = _weighted_bincount(t.codes, _product(t.zcol(a), t.zcol(b)), m)
+                block[:, a, b] = _weighted_bincount(
+                    t.codes, _product(_product(t.zcol(a), t.zcol(b)), w), m)
                 block[:, b, a] = block[:, a, b]
         ztz.append(block)
         zx = np.empty((m, q, p1))
         for a in range(q):
             za = t.zcol(a)
-            weighted = xy if za is None else xy * za[:, None]
+            weighted = wxy if za is None else wxy * za[:, None]
             zx[:, a, :] = _unit_sums(t.codes, weighted, m)
         ztxy.append(zx)
     pairs = {
-        (l, k): _pair_block(terms[l], terms[k])
+        (l, k): _pair_block(terms[l], terms[k], w)
         for l in range(len(terms))
         for k in range(l)
     }
-    return CrossProducts(n=n, p=p1 - 1, xyxy=xy.T @ xy, ztz=ztz, ztxy=ztxy, pairs=pairs,
-                         counts=counts)
+    return CrossProducts(n=n, p=p1 - 1, xyxy=wxy.T @ xy, ztz=ztz, ztxy=ztxy, pairs=pairs,
+                         counts=counts, weights=w,
+                         log_weights=0.0 if w is None else float(np.sum(np.log(w))))
 
 
 def _unit_sums(codes: np.ndarray, values: np.ndarray, m: int) -> np.ndarray:

@@ -60,12 +60,15 @@ class ProfiledDeviance:
     exog : ndarray (n, p)
     endog : ndarray (n,)
     terms : list of RandomTerm
+    weights : ndarray (n,), optional
+        Prior weights (residual variance ``sigma^2 / w_i``, as ``lmer(weights =)``): the
+        cross-products are weighted and the deviance gains ``- sum log w_i``.
     """
 
     def __init__(self, exog: np.ndarray, endog: np.ndarray, terms: list[RandomTerm],
-                 cp: CrossProducts | None = None):
+                 cp: CrossProducts | None = None, weights=None):
         self.terms = list(terms)
-        self.cp = cross_products(exog, endog, self.terms) if cp is None else cp
+        self.cp = cross_products(exog, endog, self.terms, weights) if cp is None else cp
         self.plan = plan_elimination(self.terms, self.cp)
         self.chol = BlockedCholesky(self.terms, self.cp, self.plan)
         self.n, self.p = self.cp.n, self.cp.p
@@ -94,7 +97,7 @@ class ProfiledDeviance:
         r2 = f.lxx[p, p] ** 2
         logdet_rx = 2.0 * np.log(np.diag(f.lxx)[:p]).sum()
         dof = self.n - p if reml else self.n
-        dev = f.logdet + dof * (1.0 + _LOG2PI + np.log(r2 / dof))
+        dev = f.logdet + dof * (1.0 + _LOG2PI + np.log(r2 / dof)) - self.cp.log_weights
         if reml:
             dev += logdet_rx
         return dev, r2, logdet_rx
@@ -106,7 +109,7 @@ class ProfiledDeviance:
         f = self.factor(theta)
         _, r2, logdet_rx = self._read(f, reml)
         dof = self.n - self.p if reml else self.n
-        out = f.logdet + dof * np.log(2 * np.pi * sigma2) + r2 / sigma2
+        out = f.logdet + dof * np.log(2 * np.pi * sigma2) + r2 / sigma2 - self.cp.log_weights
         return out + (logdet_rx if reml else 0.0)
 
     def __call__(self, theta: np.ndarray, reml: bool = True) -> float:

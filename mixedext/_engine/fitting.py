@@ -165,18 +165,25 @@ def refit(state: FitState, reml: bool) -> FitState:
                      residual_spec=state.residual_spec)
 
 
-def fit_laplace(dev, beta0, nagq: int = 1, *, maxiter: int = 2000):
+def fit_laplace(dev, beta0, nagq: int = 1, *, maxiter: int = 2000, dispersion0=None):
     """Minimise a GLMM's deviance (:class:`~mixedext._engine.pirls.LaplaceDeviance`)
-    jointly over ``(theta, beta)`` from lme4's ``theta`` and ``beta0``: L-BFGS-B (forward
+    jointly over ``(theta, beta)``, and the log of the family's dispersion when it has one
+    (``dispersion0`` its start), from lme4's ``theta`` and ``beta0``: L-BFGS-B (forward
     differences where Newton steps follow, up to 6 parameters) on the Laplace deviance,
-    then on the adaptive Gauss-Hermite one for ``nagq > 1``, Newton-polished."""
+    then on the adaptive Gauss-Hermite one for ``nagq > 1``, Newton-polished. ``dev`` is
+    left at the optimum's dispersion."""
     lower_t = theta_bounds(dev.terms)
-    x0 = np.concatenate([np.where(lower_t == 0, 1.0, 0.0), beta0])
-    lower = np.concatenate([lower_t, np.full(len(beta0), -np.inf)])
-    k = dev.n_theta
+    extra = [] if dispersion0 is None else [np.log(dispersion0)]
+    x0 = np.concatenate([np.where(lower_t == 0, 1.0, 0.0), beta0, extra])
+    lower = np.concatenate([lower_t, np.full(len(beta0) + len(extra), -np.inf)])
+    k, p = dev.n_theta, len(beta0)
 
     def objective(x, q):
-        return dev.deviance(x[:k], x[k:], q)
+        if extra:
+            if not np.isfinite(x[-1]) or abs(x[-1]) > 50:
+                return np.inf
+            dev.set_dispersion(np.exp(x[-1]))
+        return dev.deviance(x[:k], x[k:k + p], q)
 
     jac = "2-point" if len(x0) <= 6 else "3-point"
     opt = minimize_theta(lambda x: objective(x, 1), x0, lower, maxiter=maxiter, jac=jac,
@@ -187,4 +194,5 @@ def fit_laplace(dev, beta0, nagq: int = 1, *, maxiter: int = 2000):
     if len(x0) > 6:  # minimize_theta polishes up to 6 parameters itself
         opt.theta, opt.deviance, _ = newton_polish(lambda x: objective(x, nagq), opt.theta,
                                                    lower, fx=opt.deviance)
+    objective(opt.theta, nagq)  # leave dev at the optimum
     return opt

@@ -1,15 +1,20 @@
 """Laplace and adaptive Gauss-Hermite deviance of a generalised linear mixed model.
 
-Model: ``y_i | u ~ family(mu_i)``, ``g(mu) = eta = X beta + Z Lambda_theta u``,
-``u ~ N(0, I)``; the family (:mod:`mixedext.families`) gives the row log-likelihoods and
-the IRLS weights. For given ``(theta, beta)`` penalised iteratively reweighted least
+Model: ``y_i | u ~ family(mu_i)``, ``g(mu) = eta = offset + X beta + Z Lambda_theta u``,
+``u ~ N(0, I)``; the family (:mod:`mixedext.families`) gives the row log-likelihoods, the
+IRLS weights and, when it has one, its dispersion (set by :meth:`LaplaceDeviance.
+set_dispersion`). For given ``(theta, beta)`` penalised iteratively reweighted least
 squares (PIRLS, Bates et al. 2015 section 4 of the glmer vignette) finds the conditional
 modes ``u*``: each step solves the penalised weighted least squares system
 ``(Lambda' Z' W Z Lambda + I) u = Lambda' Z' W z`` with the blocked Cholesky factor of
-:mod:`mixedext._engine.factor` (the family's weights ``W``, working response ``z``), with
-step halving on the penalised deviance. Then
+:mod:`mixedext._engine.factor` (``W`` the observed information, so each step is a Newton
+step, and the working response ``z``), with step halving on the penalised deviance,
+until the modes move by less than 1e-8. Then
 
-* Laplace (``nagq = 1``): ``-2 log L = -2 sum log p(y | u*) + |u*|^2 + log|L|^2``;
+* Laplace (``nagq = 1``): ``-2 log L = -2 sum log p(y | u*) + |u*|^2 + log|L|^2``, with
+  ``L`` the factor of ``Lambda' Z' H Z Lambda + I`` and ``H`` the observed information
+  at ``u*`` (the family's ``hessian_weights``: Fisher's for a canonical link, as lme4;
+  exact for the negative binomial and Gamma, as glmmTMB);
 * adaptive Gauss-Hermite (``nagq > 1``, one scalar random-effect term): per unit,
   ``log int p(y_i | u) phi(u) du = log s_i + logsumexp_k [log w_k + log p(y_i | u_i* + s_i x_k)
   + log phi(u_i* + s_i x_k) - log phi(x_k)]`` with ``s_i = 1 / L_ii`` (lme4's rule; ``nagq = 1``
@@ -55,11 +60,15 @@ class LaplaceDeviance:
     family : Family
         The response's family, bound to the response (:mod:`mixedext.families`).
     terms : list of RandomTerm
+    offset : ndarray (n,), optional
+        A known part of the linear predictor (e.g. ``log(exposure)``).
     """
 
-    def __init__(self, exog, family, terms: list[RandomTerm]):
+    def __init__(self, exog, family, terms: list[RandomTerm], offset=None):
         self.exog = np.asarray(exog, dtype=float)
         self.family = family
+        self.offset = np.zeros(len(self.exog)) if offset is None else np.asarray(
+            offset, dtype=float)
         self.terms = list(terms)
         n = len(family.y)
         self._empty = np.zeros((n, 0))
@@ -69,6 +78,14 @@ class LaplaceDeviance:
         self._u = [np.zeros((t.n_units, t.q)) for t in self.terms]
         self._zcols = [np.ones((n, 1)) if t.z is None else np.asarray(t.z, float)
                        for t in self.terms]
+
+    def set_dispersion(self, value: float) -> None:
+        """Evaluate at the family's dispersion ``value`` from now on (the family object
+        is replaced, not changed)."""
+        self.family = self.family.with_dispersion(value)
+
+    def _fixed(self, beta):
+        return self.offset + self.exog @ np.asarray(beta, dtype=float)
 
     def _linear(self, offset, lams, u):
         eta = offset.copy()
@@ -88,15 +105,19 @@ class LaplaceDeviance:
         """Conditional modes ``u*`` for ``(theta, beta)`` (warm-started)."""
         theta = np.asarray(theta, dtype=float)
         lams = lambda_blocks(theta, self.terms)
-        offset = self.exog @ np.asarray(beta, dtype=float)
+        offset = self._fixed(beta)
         u = [uk.copy() for uk in self._u]
         eta, b = self._linear(offset, lams, u)
         pdev = self._pdev(eta, u)
         it = 0
         for it in range(1, maxiter + 1):  # noqa: B007 (iterations reported)
-            w, resid = self.family.working(eta)
+            # Newton steps: the observed information as weights, the score over it as
+            # the working residual (Fisher scoring would converge only linearly for a
+            # non-canonical link, leaving the modes, and so log|L|, noisy)
+            fisher, resid = self.family.working(eta)
+            w = np.maximum(self.family.hessian_weights(eta), 1e-300)
             sw = np.sqrt(w)
-            work = (eta - offset) + resid
+            work = (eta - offset) + fisher * resid / w
             wterms = [RandomTerm(t.level, t.codes, t.unit_labels, t.names, z * sw[:, None],
                                  t.cov) for t, z in zip(self.terms, self._zcols)]
             cp = cross_products(self._empty, sw * work, wterms)
@@ -120,11 +141,13 @@ class LaplaceDeviance:
                     break
                 step /= 2.0
             change = pdev - pdev_c
+            moved = max((float(np.max(np.abs(c - uo))) for c, uo in zip(cand, u)
+                         if c.size), default=0.0)
             u, eta, b, pdev = cand, eta_c, b_c, pdev_c
-            if abs(change) < tol * (abs(pdev) + 0.1):
+            if abs(change) < tol * (abs(pdev) + 0.1) and moved < 1e-8:
                 break
-        # the factor at the converged modes (weights at the final mu)
-        sw = np.sqrt(self.family.working(eta)[0])
+        # the factor at the converged modes, with the observed information there
+        sw = np.sqrt(np.maximum(self.family.hessian_weights(eta), 1e-300))
         wterms = [RandomTerm(t.level, t.codes, t.unit_labels, t.names, z * sw[:, None], t.cov)
                   for t, z in zip(self.terms, self._zcols)]
         chol = BlockedCholesky(wterms, cross_products(self._empty, np.zeros(len(eta)), wterms),
@@ -155,7 +178,7 @@ class LaplaceDeviance:
         uhat = st.u[0][:, 0]
         nodes, weights = np.polynomial.hermite_e.hermegauss(nagq)
         weights = weights / weights.sum()
-        offset = self.exog @ np.asarray(beta, float)
+        offset = self._fixed(beta)
         z = self._zcols[0][:, 0]
         m_units = t.n_units
         terms_k = np.empty((nagq, m_units))

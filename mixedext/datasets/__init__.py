@@ -16,6 +16,10 @@ name            rows  grouping factors (pandas ``Categorical``)
 ``ovary``        308  ``Mare`` (nlme; Pierson & Ginther 1987)
 ``bodyweight``   176  ``Rat``, ``Diet`` (nlme; Hand & Crowder 1996)
 ``bcg``           13  ``alloc`` (metafor's ``dat.bcg``; Colditz et al. 1994)
+``grouseticks``  403  ``INDEX``, ``BROOD``, ``YEAR``, ``LOCATION`` (lme4; Elston et al. 2001)
+``owls``         599  ``Nest``, ``FoodTreatment``, ``SexParent`` (glmmTMB; Roulin & Bersier 2007)
+``salamanders``  644  ``site``, ``mined``, ``spp`` (glmmTMB; Price et al. 2016)
+``earthquake``   182  ``Quake``, ``soil`` (nlme; Joyner & Boore 1981)
 ==============  ====  ===========================================================
 
 Simulated data sets (deterministic, one ``np.random.RandomState(seed)`` each):
@@ -60,6 +64,24 @@ _FACTORS: dict[str, dict[str, tuple[str, ...] | None]] = {
     "ovary": {"Mare": None},
     "bodyweight": {"Rat": None, "Diet": None},
     "bcg": {"alloc": None},
+    "grouseticks": {"INDEX": None, "BROOD": None, "YEAR": None, "LOCATION": None},
+    "owls": {
+        # R's (locale-collated) order: "Champmartin" before "ChEsard"
+        "Nest": (
+            "AutavauxTV", "Bochet", "Champmartin", "ChEsard", "Chevroux", "CorcellesFavres",
+            "Etrabloz", "Forel", "Franex", "GDLV", "Gletterens", "Henniez", "Jeuss",
+            "LesPlanches", "Lucens", "Lully", "Marnand", "Montet", "Murist", "Oleyes",
+            "Payerne", "Rueyes", "Seiry", "Sevaz", "StAubin", "Trey", "Yvonnand",
+        ),
+        "FoodTreatment": None,
+        "SexParent": None,
+    },
+    "salamanders": {
+        "site": None,
+        "mined": ("yes", "no"),
+        "spp": ("GP", "PR", "DM", "EC-A", "EC-L", "DES-L", "DF"),
+    },
+    "earthquake": {"Quake": None, "soil": None},
 }
 
 _SUFFIXES = (".csv", ".csv.gz")
@@ -96,8 +118,9 @@ def available() -> list[str]:
     Returns
     -------
     list of str
-        The ten classic data sets (``"bcg"``, ``"bodyweight"``, ``"cbpp"``, ``"dyestuff"``,
-        ``"dyestuff2"``, ``"orthodont"``, ``"ovary"``, ``"pastes"``, ``"penicillin"``,
+        The classic data sets (``"bcg"``, ``"bodyweight"``, ``"cbpp"``, ``"dyestuff"``,
+        ``"dyestuff2"``, ``"earthquake"``, ``"grouseticks"``, ``"orthodont"``,
+        ``"ovary"``, ``"owls"``, ``"pastes"``, ``"penicillin"``, ``"salamanders"``,
         ``"sleepstudy"``) plus any other CSV file found in the package's data folder,
         sorted. The simulated data sets are functions (:func:`students`,
         :func:`call_center`), not listed here.
@@ -162,6 +185,30 @@ def load(name: str) -> pd.DataFrame:
             (``Time`` scaled so ovulations are at 0 and 1): ``Mare``, ``Time``,
             ``follicles``. nlme; Pierson & Ginther (1987), *Animal Reproduction
             Science* 14, 219-231; Pinheiro & Bates (2000), app. A.18.
+        ``"grouseticks"``
+            Number of ticks (``TICKS``) on the heads of 403 red grouse chicks
+            (``INDEX``) in 118 broods (``BROOD``) at 63 locations (``LOCATION``),
+            years ``YEAR`` 95-97, ``HEIGHT`` above sea level (m), ``cHEIGHT`` =
+            ``HEIGHT`` centred. lme4; Elston et al. (2001), *Parasitology* 122,
+            563-569.
+        ``"owls"``
+            Begging by barn owl nestlings: ``SiblingNegotiation`` (count) in 27 nests
+            (``Nest``) by ``FoodTreatment`` and ``SexParent``, with ``ArrivalTime``,
+            ``BroodSize``, ``NegPerChick`` (= ``SiblingNegotiation / BroodSize``),
+            ``logBroodSize``. glmmTMB; Roulin & Bersier (2007), *Animal Behaviour*
+            74, 1099-1106; Zuur et al. (2009).
+        ``"salamanders"``
+            Counts (``count``) of salamanders (species ``spp``) in 23 streams
+            (``site``), 4 samples each (``sample``), sites affected by coal mining or
+            not (``mined``, levels ``"yes"``, ``"no"`` as in R), scaled covariates
+            ``cover``, ``DOP``, ``Wtemp``, ``DOY``. glmmTMB; Price et al. (2016),
+            *J. Applied Ecology* 53, 459-468.
+        ``"earthquake"``
+            Maximum horizontal acceleration (``accel``, g) at 182 stations for 23
+            earthquakes (``Quake``) of magnitude ``Richter``, by ``distance`` to the
+            epicenter (km) and ``soil`` (0/1). nlme; Joyner & Boore (1981),
+            *Bull. Seismol. Soc. Am.* 71, 2011-2038; Pinheiro & Bates (2000),
+            app. A.8.
         ``"bodyweight"``
             Body weights (g) of 16 rats on 3 diets, weekly over 64 days:
             ``weight``, ``Time``, ``Rat``, ``Diet``. nlme; Hand & Crowder (1996),
@@ -186,9 +233,10 @@ def load(name: str) -> pd.DataFrame:
         sorted *naturally*: numeric parts of a label compare as numbers, so herd
         ``"2"`` comes before ``"10"`` and subject ``"M2"`` before ``"M10"``. This
         is R's level order for every lme4 factor and for ``Diet``; for Orthodont's
-        ``Sex`` R's order (``"Male"``, ``"Female"``) is kept, so treatment
-        contrasts match R's. nlme's *ordered* grouping factors (Orthodont
-        ``Subject``, Ovary ``Mare``, BodyWeight ``Rat``) are ordered in R by a
+        ``Sex``, Salamanders' ``mined`` (``"yes"``, ``"no"``) and ``spp`` and
+        Owls' ``Nest`` R's order is kept, so treatment contrasts match R's. nlme's
+        *ordered* grouping factors (Orthodont ``Subject``, Ovary ``Mare``, BodyWeight
+        ``Rat``) are ordered in R by a
         per-group summary (the maximum response), which only matters for plots;
         here they are plain, naturally sorted categoricals. Other columns keep the
         types ``pandas.read_csv`` gives them (int64 / float64; bcg's ``author``

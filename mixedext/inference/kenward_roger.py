@@ -199,9 +199,10 @@ class KenwardRoger:
         model = res.model
         state = res._require_engine("Kenward-Roger degrees of freedom")
         sol = state.solution
-        if state.has_structure:
+        if state.has_structure or model.weights is not None:
             raise NotImplementedError("Kenward-Roger is not available with a residual "
-                                      "structure; use ddf='satterthwaite'")
+                                      "structure or prior weights; use "
+                                      "ddf='satterthwaite'")
         terms = state.terms
         s2 = sol.sigma2
         gamma, index = _covariance_parameters(terms, sol.theta, s2)

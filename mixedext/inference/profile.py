@@ -379,14 +379,15 @@ def bootstrap_refits(res, n_boot: int, seed=None, progress=None) -> list:
 def _with_response(cp, terms, x, y):
     """Cross-products with the response column replaced by ``y`` (``x`` the fixed
     effects)."""
+    wy = y if cp.weights is None else cp.weights * y
     xyxy = cp.xyxy.copy()
-    xyxy[:-1, -1] = xyxy[-1, :-1] = x.T @ y
-    xyxy[-1, -1] = y @ y
+    xyxy[:-1, -1] = xyxy[-1, :-1] = x.T @ wy
+    xyxy[-1, -1] = y @ wy
     ztxy = []
     for t, block in zip(terms, cp.ztxy):
         block = block.copy()
         for a in range(t.q):
-            w = y if t.z is None else y * t.z[:, a]
+            w = wy if t.z is None else wy * t.z[:, a]
             block[:, a, -1] = np.bincount(t.codes, weights=w, minlength=t.n_units)
         ztxy.append(block)
     return replace(cp, xyxy=xyxy, ztxy=ztxy)

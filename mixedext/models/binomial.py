@@ -1,14 +1,14 @@
 """Binary and binomial outcomes: statsmodels' ``BinomialBayesMixedGLM`` with maximum likelihood.
 
 ``mixedext.binomial_mixedglm(formula, data, vc_formulas=None, *, groups=None, nested=None,
-trials=None)`` builds :class:`BinomialMixedGLM`, a subclass of statsmodels'
-``BinomialBayesMixedGLM``: ``fit_vb()`` and ``fit_map()`` behave as in statsmodels, and
-``fit_ml(nagq=1)`` adds maximum likelihood as ``lme4::glmer``: the Laplace approximation
-(``nagq=1``, any nesting, random slopes) or adaptive Gauss-Hermite quadrature (``nagq > 1``,
-one scalar random-effect term), from :mod:`mixedext._engine.pirls`.
+trials=None, weights=None, offset=None)`` builds :class:`BinomialMixedGLM`, a subclass of
+statsmodels' ``BinomialBayesMixedGLM``: ``fit_vb()`` and ``fit_map()`` behave as in
+statsmodels, and ``fit_ml(nagq=1)`` adds maximum likelihood as ``lme4::glmer``
+(:mod:`mixedext.models.glmm`).
 
-Model: ``logit P(y = 1) = X beta + Z b``, ``b = Lambda_theta u``, ``u ~ N(0, I)``; with
-``trials=`` the outcome counts successes out of ``trials`` (glmer's ``cbind(s, n - s)``).
+Model: ``logit P(y = 1) = offset + X beta + Z b``, ``b = Lambda_theta u``,
+``u ~ N(0, I)``; with ``trials=`` the outcome counts successes out of ``trials`` (glmer's
+``cbind(s, n - s)``).
 """
 
 from __future__ import annotations
@@ -16,28 +16,17 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-import pandas as pd
-import patsy
-import scipy.sparse as sp
-import statsmodels.api as sm
 from statsmodels.genmod import families
 from statsmodels.genmod.bayes_mixed_glm import BinomialBayesMixedGLM, _BayesMixedGLM
 
-from mixedext._engine.crossprod import RandomTerm
-from mixedext._engine.differences import central_hessian, steps
-from mixedext._engine.factor import theta_bounds
-from mixedext._engine.fitting import fit_laplace
-from mixedext._engine.pirls import LaplaceDeviance
 from mixedext.families import Binomial
-from mixedext.formula.data import prepare_frame
-from mixedext.formula.terms import build_term, formula_variables, split_formula, term_from_level
-from mixedext.models.linear import warn_if_singular
+from mixedext.models.glmm import MixedGLMMixin, glmm_from_formula
 from mixedext.results.binomial import BinomialMixedResults
 
 __all__ = ["BinomialMixedGLM", "binomial_mixedglm"]
 
 
-class BinomialMixedGLM(BinomialBayesMixedGLM):
+class BinomialMixedGLM(MixedGLMMixin, BinomialBayesMixedGLM):
     """statsmodels' binomial mixed GLM, with maximum likelihood (:meth:`fit_ml`).
 
     Built by :func:`binomial_mixedglm` or statsmodels' own
@@ -45,8 +34,12 @@ class BinomialMixedGLM(BinomialBayesMixedGLM):
     columns become random intercepts). See the module docstring for the model.
     """
 
+    family_class = Binomial
+    results_class = BinomialMixedResults
+
     def __init__(self, endog, exog, exog_vc, ident, vcp_p=1, fe_p=2, fep_names=None,
-                 vcp_names=None, vc_names=None, *, re_terms=None, trials=None):
+                 vcp_names=None, vc_names=None, *, re_terms=None, trials=None,
+                 weights=None, offset=None, yname=None):
         endog = np.asarray(endog, dtype=float)
         if trials is None:
             BinomialBayesMixedGLM.__init__(self, endog, exog, exog_vc, ident, vcp_p=vcp_p,
@@ -57,72 +50,30 @@ class BinomialMixedGLM(BinomialBayesMixedGLM):
                                     vcp_p=vcp_p, fe_p=fe_p, family=families.Binomial(),
                                     fep_names=fep_names, vcp_names=vcp_names,
                                     vc_names=vc_names)
-        self.trials = None if trials is None else np.asarray(trials, dtype=float)
-        self._terms = re_terms if re_terms is not None else _terms_from_vc(
-            self.exog_vc, self.ident, self.vcp_names)
+        if yname is not None:
+            self.endog_name = yname
+        self._init_ml(re_terms, trials, weights, offset)
 
     @classmethod
-    def from_formula(cls, formula, vc_formulas, data, vcp_p=1, fe_p=2):
-        """statsmodels' constructor (``vc_formulas[name]`` a one-sided formula)."""
-        return binomial_mixedglm(formula, data, vc_formulas, vcp_p=vcp_p, fe_p=fe_p)
+    def check_data(cls, y, yname, trials=None, trials_name=None):
+        """0/1 outcomes, or successes out of ``trials``."""
+        y = np.asarray(y, dtype=float)
+        if trials is not None:
+            label = f"trials column {trials_name!r}" if isinstance(trials_name, str) \
+                else "trials"
+            m = np.asarray(trials, dtype=float)
+            if np.any(m < 1) or np.any(m != np.round(m)):
+                raise ValueError(f"{label} must hold positive integers")
+            if np.any(y < 0) or np.any(y > m) or np.any(y != np.round(y)):
+                raise ValueError(f"outcome {yname!r} must count successes: integers "
+                                 f"between 0 and the {label}")
+        elif not np.all(np.isin(y, (0.0, 1.0))):
+            bad = np.unique(y[~np.isin(y, (0.0, 1.0))])[:5]
+            raise ValueError(f"outcome {yname!r} must be binary (0/1) for a binomial model;"
+                             f" found {', '.join(f'{v:g}' for v in bad)} (for counts, give "
+                             "trials=)")
 
-    @property
-    def design_info(self):
-        """patsy's design information of the fixed effects (models from
-        ``binomial_mixedglm`` in this session; None after unpickling)."""
-        return self.__dict__.get("_design_info")
-
-    @property
-    def random_terms(self) -> tuple:
-        """The random-effect terms, in the order of the variance components."""
-        return tuple(self._terms)
-
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state.pop("_design_info", None)  # patsy's DesignInfo cannot be pickled
-        return state
-
-    def fit_vb(self, *args, **kwargs):
-        self._bayes_ok("fit_vb")
-        return super().fit_vb(*args, **kwargs)
-
-    def fit_map(self, *args, **kwargs):
-        self._bayes_ok("fit_map")
-        return super().fit_map(*args, **kwargs)
-
-    def _bayes_ok(self, name):
-        if self.trials is not None:
-            raise NotImplementedError(f"{name}: statsmodels' Bayes fits take 0/1 outcomes; "
-                                      "use fit_ml() for binomial counts (trials=)")
-
-    def fit_ml(self, nagq: int = 1, *, maxiter: int = 2000):
-        """Maximum likelihood (as ``lme4::glmer``).
-
-        Parameters
-        ----------
-        nagq : int
-            1: Laplace approximation; more: adaptive Gauss-Hermite quadrature with that
-            many nodes (a single scalar random-effect term only).
-
-        Returns
-        -------
-        BinomialMixedResults
-
-        Notes
-        -----
-        The deviance ``-2 log L(theta, beta)`` is minimised jointly over ``theta >= 0``
-        and ``beta`` (L-BFGS-B, central differences), starting from the GLM fit; the
-        conditional modes come from PIRLS at each evaluation. Standard errors of
-        ``beta`` come from the numerical Hessian of the deviance in ``(theta, beta)``,
-        as glmer's default.
-        """
-        if self._terms is None:
-            raise NotImplementedError("fit_ml needs random effects given as grouping "
-                                      "factors ((1 | g) terms, groups= or indicator "
-                                      "vc_formulas); this exog_vc is general")
-        if isinstance(nagq, bool) or not float(nagq).is_integer() or nagq < 1:
-            raise ValueError(f"nagq must be a positive integer, got {nagq!r}")
-        nagq = int(nagq)
+    def _check_outcome(self):
         trials = np.ones(len(self.endog)) if self.trials is None else self.trials
         successes = float(np.sum(self.endog))
         if successes == 0 or successes == float(np.sum(trials)):
@@ -134,39 +85,7 @@ class BinomialMixedGLM(BinomialBayesMixedGLM):
             warnings.warn(f"complete separation: column(s) {', '.join(map(repr, separated))} "
                           "predict the outcome perfectly, so their coefficients diverge "
                           "(infinite maximum-likelihood estimates); drop or merge them, or "
-                          "use fit_map() with its prior", RuntimeWarning, stacklevel=2)
-        dev = LaplaceDeviance(self.exog, Binomial(self.endog, trials), self._terms)
-        beta0 = _glm_start(self.exog, self.endog, trials)
-        opt = fit_laplace(dev, beta0, nagq, maxiter=maxiter)
-        k = dev.n_theta
-        lower = np.concatenate([theta_bounds(self._terms), np.full(len(beta0), -np.inf)])
-
-        def objective(x, q):
-            return dev.deviance(x[:k], x[k:], q)
-
-        if not opt.converged:
-            warnings.warn(f"fit_ml did not converge ({opt.message}); try rescaling "
-                          "covariates or a simpler random-effect structure",
-                          RuntimeWarning, stacklevel=2)
-        hess = central_hessian(lambda x: objective(x, nagq), opt.theta, steps(opt.theta),
-                               lower)
-        state = dev.pirls(opt.theta[:k], opt.theta[k:])
-        res = BinomialMixedResults(self, dev, opt, state, hess, nagq)
-        warn_if_singular(res)
-        return res
-
-
-def _glm_start(exog, y, trials):
-    """Fixed-effect start: the binomial GLM ignoring the random effects."""
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            res = sm.GLM(np.column_stack([y, trials - y]), exog,
-                         family=sm.families.Binomial()).fit()
-        return np.asarray(res.params)
-    except Exception:  # noqa: BLE001 - a start value only
-        return np.zeros(exog.shape[1])
+                          "use fit_map() with its prior", RuntimeWarning, stacklevel=3)
 
 
 def separated_columns(exog, y, trials, names) -> list[str]:
@@ -195,45 +114,9 @@ def separated_columns(exog, y, trials, names) -> list[str]:
     return out
 
 
-def _terms_from_vc(exog_vc, ident, names):
-    """Random-intercept terms from statsmodels' indicator variance components."""
-    exog_vc = sp.csc_array(exog_vc)
-    terms = []
-    for j, name in enumerate(names):
-        cols = np.flatnonzero(ident == j)
-        block = exog_vc[:, cols].tocsr()
-        nnz = np.diff(block.indptr)
-        if not (np.all(nnz == 1) and np.allclose(block.data, 1.0)):
-            return None
-        codes = block.indices.astype(np.int64)
-        terms.append(build_term(name, [codes], None, ("Intercept",)))
-    return terms
-
-
-def _exog_vc(terms):
-    """statsmodels' (exog_vc, ident, names) for the Bayes fits: one independent variance
-    component per (term, covariate)."""
-    mats, ident, names, vc_names = [], [], [], []
-    n = len(terms[0].codes) if terms else 0
-    for t in terms:
-        shared = t.cov == "scalar" and t.q > 1  # one variance for all its columns
-        for a, cov_name in enumerate(t.names):
-            z = np.ones(n) if t.z is None else t.z[:, a]
-            mats.append(sp.csr_array((z, (np.arange(n), t.codes)), shape=(n, t.n_units)))
-            if shared:
-                ident.append(np.full(t.n_units, len(names) - (a > 0)))
-                if a == 0:
-                    names.append(t.component or t.level)
-                vc_names.extend(f"{names[-1]}[{cov_name}]" for _ in t.unit_labels)
-                continue
-            ident.append(np.full(t.n_units, len(names)))
-            names.append(t.level if t.q == 1 else f"{t.level}:{cov_name}")
-            vc_names.extend(f"{names[-1]}[{lab}]" for lab in t.unit_labels)
-    return sp.hstack(mats, format="csr"), np.concatenate(ident).astype(int), names, vc_names
-
-
 def binomial_mixedglm(formula, data, vc_formulas=None, *, groups=None, nested=None,
-                      trials=None, missing="drop", vcp_p=1, fe_p=2) -> BinomialMixedGLM:
+                      trials=None, weights=None, offset=None, missing="drop", vcp_p=1,
+                      fe_p=2) -> BinomialMixedGLM:
     """A binomial (logit) mixed model from a formula.
 
     Parameters
@@ -248,9 +131,13 @@ def binomial_mixedglm(formula, data, vc_formulas=None, *, groups=None, nested=No
         A random intercept per unit of this column.
     nested : str or list of str, optional
         Levels nested in ``groups`` (outermost first), each with a random intercept.
-    trials : str, optional
-        Column of trials: the outcome then counts successes (glmer's
+    trials : str or array_like, optional
+        Trials per row: the outcome then counts successes (glmer's
         ``cbind(successes, trials - successes)``).
+    weights : str or array_like, optional
+        Prior weights multiplying each row's log-likelihood.
+    offset : str or array_like, optional
+        A known part of the linear predictor (log-odds scale).
     missing : {"drop", "raise"}
         Rows with a missing value in a used column are dropped (statsmodels'
         ``from_formula`` default) or raise an error naming the column.
@@ -259,62 +146,6 @@ def binomial_mixedglm(formula, data, vc_formulas=None, *, groups=None, nested=No
     -------
     BinomialMixedGLM
     """
-    if isinstance(data, dict):  # statsmodels accepts a dict of columns
-        data = pd.DataFrame(data)
-    fixed, levels = split_formula(formula)
-    nested = [nested] if isinstance(nested, str) else list(nested or [])
-    group_cols = [f for lev in levels for f in lev.factors]
-    group_cols += ([groups] if groups else []) + nested + ([trials] if trials else [])
-    formulas = [formula, *(vc_formulas or {}).values()]
-    frame, _ = prepare_frame(data, columns=formula_variables(formulas, list(data.columns)),
-                             group_columns=group_cols, missing=missing)
-    env = patsy.EvalEnvironment.capture(1)
-    y, x = patsy.dmatrices(fixed, frame, eval_env=env, return_type="dataframe",
-                           NA_action="raise")
-    if y.shape[1] != 1:
-        raise TypeError(f"the outcome {formula.split('~')[0].strip()!r} must be numeric "
-                        "(0/1, or successes with trials=)")
-    yname = y.columns[0]
-    y = y.iloc[:, 0].to_numpy(dtype=float)
-    m = None
-    if trials:
-        m = frame[trials].to_numpy(dtype=float)
-        if np.any(m < 1) or np.any(m != np.round(m)):
-            raise ValueError(f"trials column {trials!r} must hold positive integers")
-        if np.any(y < 0) or np.any(y > m) or np.any(y != np.round(y)):
-            raise ValueError(f"outcome {yname!r} must count successes: integers between 0 "
-                             f"and the trials in {trials!r}")
-    elif not np.all(np.isin(y, (0.0, 1.0))):
-        bad = np.unique(y[~np.isin(y, (0.0, 1.0))])[:5]
-        raise ValueError(f"outcome {yname!r} must be binary (0/1) for a binomial model; "
-                         f"found {', '.join(f'{v:g}' for v in bad)} (for counts, give trials=)")
-    terms = [term_from_level(lev, frame, env) for lev in levels]
-    if groups:
-        path = [groups]
-        terms.append(build_term(groups, [np.asarray(frame[groups])], None, ("Intercept",),
-                                lhs="1", factors=path))
-        for col in nested:
-            path = [*path, col]
-            terms.append(build_term("/".join(path), [np.asarray(frame[c]) for c in path],
-                                    None, ("Intercept",), lhs="1", factors=path))
-    for name, vf in (vc_formulas or {}).items():
-        mat = patsy.dmatrix(vf, frame, eval_env=env, return_type="dataframe")
-        values = mat.to_numpy(float)
-        if np.all((values == 0) | (values == 1)) and np.all(values.sum(axis=1) == 1):
-            labels = np.array([c.split("[", 1)[-1].rstrip("]") for c in mat.columns],
-                              dtype=object)
-            terms.append(RandomTerm(name, values.argmax(axis=1).astype(np.int64), labels))
-        else:  # statsmodels' meaning: every column an effect, all with one variance
-            terms.append(build_term(name, [np.zeros(len(values), dtype=np.int64)], values,
-                                    list(mat.columns), cov="scalar", component=name))
-    if not terms:
-        raise ValueError("no random effects: give (1 | g) terms, groups= or vc_formulas")
-    exog_vc, ident, vcp_names, vc_names = _exog_vc(terms)
-    model = BinomialMixedGLM(y, x, exog_vc, ident, vcp_p=vcp_p, fe_p=fe_p,
-                             fep_names=list(x.columns), vcp_names=vcp_names,
-                             vc_names=vc_names, re_terms=terms, trials=m)
-    model.endog_name = yname
-    model.formula = formula
-    model._design_info = x.design_info  # for predictions on new data (not pickled)
-    return model
-
+    return glmm_from_formula(BinomialMixedGLM, formula, data, vc_formulas, groups=groups,
+                             nested=nested, missing=missing, vcp_p=vcp_p, fe_p=fe_p,
+                             eval_env=2, trials=trials, weights=weights, offset=offset)

@@ -108,6 +108,10 @@ class MixedLM(sm_mlm.MixedLM):
     statsmodels' own optimiser.
     """
 
+    weights = None        # prior weights (residual variance sigma^2 / w)
+    offset = None         # a known part of the mean
+    offset_source = None  # the offset's column, read again from new data
+
     def __init__(self, endog, exog, groups=None, exog_re=None, exog_vc=None, use_sqrt=True,
                  missing="none", *, re_terms=None, sm_layout=None, residual=None, **kwargs):
         self.use_sqrt = use_sqrt
@@ -122,11 +126,8 @@ class MixedLM(sm_mlm.MixedLM):
         if groups is None and re_terms is None:
             raise ValueError("groups is required (or give lme4-style terms such as "
                              "(1 | g) in the formula)")
+        weights, offset = kwargs.pop("weights", None), kwargs.pop("offset", None)
         for name in kwargs:  # as statsmodels' MixedLM
-            if name == "weights":
-                raise ValueError("argument weights not permitted for MixedLM initialization: "
-                                 "prior weights are not supported yet (statsmodels' MixedLM "
-                                 "does not take them either)")
             if name not in _INIT_KWARGS:
                 raise ValueError(f"argument {name} not permitted for MixedLM initialization")
         if isinstance(exog_vc, dict):
@@ -149,6 +150,11 @@ class MixedLM(sm_mlm.MixedLM):
         self._correlated = None
         self._set_parameter_layout(exog_vc)
         self._engine_cache = None
+        self.weights = _row_argument(weights, "weights", self.nobs, positive=True)
+        self.offset = _row_argument(offset, "offset", self.nobs)
+        if (self.weights is not None or self.offset is not None) and residual is not None:
+            raise NotImplementedError("weights= and offset= with a residual covariance "
+                                      "structure (cov_struct/het_var) are not available yet")
 
     # -- construction -------------------------------------------------------------------
     def _terms_from_arrays(self, exog_vc):
@@ -209,7 +215,8 @@ class MixedLM(sm_mlm.MixedLM):
     @classmethod
     def from_formula(cls, formula, data, re_formula=None, vc_formula=None, subset=None,
                      use_sparse=False, missing="none", *args, groups=None, nested=None,
-                     cov_struct=None, time=None, cov_groups=None, het_var=None, **kwargs):
+                     cov_struct=None, time=None, cov_groups=None, het_var=None,
+                     weights=None, offset=None, **kwargs):
         """Create a model from a formula and a DataFrame.
 
         As :meth:`statsmodels.regression.mixed_linear_model.MixedLM.from_formula`, plus:
@@ -239,6 +246,12 @@ class MixedLM(sm_mlm.MixedLM):
             grouping level).
         het_var : str, optional
             A residual variance per level of this column (nlme's ``varIdent``).
+        weights : str or array_like, optional
+            Prior weights: the residual variance of row ``i`` is ``sigma^2 / w_i``
+            (``lmer(weights =)``); a column name or one value per row.
+        offset : str or array_like, optional
+            A known part of the mean, ``y = offset + X beta + Z b + e``; new data for
+            ``predict`` read the same column (or take ``offset=``).
         """
         user_env = kwargs.get("eval_env", None)
         if user_env is None or isinstance(user_env, int):
@@ -250,6 +263,9 @@ class MixedLM(sm_mlm.MixedLM):
         advance_eval_env(kwargs)  # statsmodels' fixed-effect design, one frame down
 
         if is_dask_frame(data):
+            if weights is not None or offset is not None:
+                raise NotImplementedError("weights= and offset= on Dask data frames are not "
+                                          "available yet")
             if any(a is not None for a in (re_formula, vc_formula, groups, nested,
                                            cov_groups, subset)):
                 raise NotImplementedError("with a Dask DataFrame give the random effects as "
@@ -280,12 +296,24 @@ class MixedLM(sm_mlm.MixedLM):
             [cov_groups] if isinstance(cov_groups, str) else list(cov_groups or [])))
             if c is not None]
         group_cols.extend(residual_cols)
+        row_args = {"weights": weights, "offset": offset}
+        for arg, value in row_args.items():
+            if isinstance(value, str):
+                if value not in data.columns:
+                    raise KeyError(f"{arg}={value!r} is not a column of data")
+                group_cols.append(value)
+            elif value is not None and np.shape(value) != (len(data),):
+                raise ValueError(f"{arg} must have one value per row of data "
+                                 f"({len(data)}), got shape {np.shape(value)}")
         formulas = [formula, re_formula, *(vc_formula or {}).values()]
         data, extra = prepare_frame(
             data, columns=formula_variables(formulas, list(data.columns)),
             group_columns=group_cols, subset=subset, missing=missing,
-            arrays={"groups": None if isinstance(groups, str) else groups},
+            arrays={"groups": None if isinstance(groups, str) else groups,
+                    **{k: v for k, v in row_args.items() if not isinstance(v, str)}},
             raw_columns=[time] if time is not None else [])
+        row_args = {k: (data[v].to_numpy(dtype=float) if isinstance(v, str) else
+                        None if v is None else extra[k]) for k, v in row_args.items()}
         if groups is not None:
             groups = np.asarray(data[groups] if isinstance(groups, str) else extra["groups"])
 
@@ -305,10 +333,12 @@ class MixedLM(sm_mlm.MixedLM):
             residual = residual_spec(data, terms, groups, cov_struct or "independence",
                                      time=time, cov_groups=cov_groups, het_var=het_var)
         kwargs.update(groups=groups, exog_re=exog_re, re_terms=terms, sm_layout=layout,
-                      missing="none", residual=residual)
+                      missing="none", residual=residual,
+                      **{k: v for k, v in row_args.items() if v is not None})
         mod = LikelihoodModel.from_formula.__func__(cls, fixed, data, None, None, *args,
                                                     **kwargs)
         mod.formula = formula
+        mod.offset_source = offset if isinstance(offset, str) else None
         return mod
 
     @classmethod
@@ -396,6 +426,10 @@ class MixedLM(sm_mlm.MixedLM):
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def _build_per_group_data(self):
+        given = [a for a in ("weights", "offset") if self.__dict__.get(a) is not None]
+        if given:
+            raise NotImplementedError(f"statsmodels' per-group methods know no {given[0]}=; "
+                                      "this model has them")
         if self.__dict__.get("_residual_spec") is not None:
             raise NotImplementedError("statsmodels' per-group methods assume independent "
                                       "residuals; this model has a residual covariance "
@@ -427,8 +461,15 @@ class MixedLM(sm_mlm.MixedLM):
             if not self.has_rows:
                 raise RuntimeError("the cross-products of this row-less model were lost "
                                    "(e.g. by pickling); rebuild it from the data")
-            self._engine_cache = ProfiledDeviance(self.exog, self.endog, self._terms)
+            self._engine_cache = ProfiledDeviance(self.exog, self.engine_endog, self._terms,
+                                                  weights=self.weights)
         return self._engine_cache
+
+    @property
+    def engine_endog(self) -> np.ndarray:
+        """The outcome the engine fits: ``endog`` minus the offset."""
+        endog = np.asarray(self.endog, dtype=float)
+        return endog if self.__dict__.get("offset") is None else endog - self.offset
 
     def fit(self, start_params=None, reml=True, niter_sa=0, do_cg=True, fe_pen=None,
             cov_pen=None, free=None, full_output=False, method=None, **fit_kwargs):
@@ -450,6 +491,10 @@ class MixedLM(sm_mlm.MixedLM):
             fit_kwargs = {k: v for k, v in fit_kwargs.items() if k not in unknown}
         only_statsmodels = dict(free=free, fe_pen=fe_pen, cov_pen=cov_pen, method=method)
         if self._terms is None or any(v is not None for v in only_statsmodels.values()):
+            if self.weights is not None or self.offset is not None:
+                raise NotImplementedError("statsmodels' optimiser (free=, fe_pen=, cov_pen=, "
+                                          "method=, general exog_vc) knows no weights= or "
+                                          "offset=")
             with warnings.catch_warnings():  # statsmodels' duplicate of the warning above
                 warnings.filterwarnings("ignore", "Argument.*not used by MixedLM.fit")
                 res = sm_mlm.MixedLM.fit(self, start_params=start_params, reml=reml,
@@ -566,6 +611,19 @@ def _warn_if_structure_on_boundary(res) -> None:
                   f"range ({shown}); the estimates are valid, but the structure is "
                   "degenerate: consider a simpler residual structure", SingularFitWarning,
                   stacklevel=3)
+
+
+def _row_argument(values, name: str, n: int, positive: bool = False):
+    """A per-row array argument (``weights``, ``offset``), checked, or None."""
+    if values is None:
+        return None
+    values = np.asarray(values, dtype=float)
+    if values.shape != (n,):
+        raise ValueError(f"{name} must have one value per row ({n}), got shape "
+                         f"{values.shape}")
+    if not np.all(np.isfinite(values)) or (positive and np.any(values <= 0)):
+        raise ValueError(f"{name} must be {'positive and ' if positive else ''}finite")
+    return values
 
 
 def _check_outcome(fixed: str, data) -> None:

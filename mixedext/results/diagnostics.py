@@ -68,12 +68,17 @@ def _level_variances(res):
     """``(level, variance, unit sizes)`` per level, outermost first, and whether any level
     has random slopes.
 
-    A level's variance is the random-effect variance of one observation averaged over
-    the rows, ``mean_i z_i' Sigma z_i`` over the level's terms (Nakagawa et al. 2017, as
-    ``insight::get_variance``); for a random intercept simply ``sigma2_j``.
+    A GLMM's observation-level random effect (``res.observation_levels``) is left out: it
+    is part of the residual variance. A level's variance is the random-effect variance of
+    one observation averaged over the rows, ``mean_i z_i' Sigma z_i`` over the level's
+    terms (Nakagawa et al. 2017, as ``insight::get_variance``); for a random intercept
+    simply ``sigma2_j``.
     """
     out, sizes, slopes = {}, {}, False
+    residual_levels = getattr(res, "observation_levels", ())
     for b in res._covariance_blocks():
+        if b.level in residual_levels:  # overdispersion: part of the residual
+            continue
         if b.intercept_only:
             var = float(b.cov[0, 0])
         elif b.term is not None:
@@ -182,12 +187,12 @@ def shrinkage_table(res, level=None, alpha=0.05) -> pd.DataFrame:
                        f"{', '.join(levels)})")
     condcov = state.conditional_covariances()
     covs = res._term_covariances()
-    resid = model.endog - model.exog @ sol.beta
+    resid = model.engine_endog - model.exog @ sol.beta
     for t, b in zip(terms, sol.b):
         if t.level != level and _is_ancestor(t.level, level):
             resid = resid - _term_contribution(t, b)
     level_terms = [terms[i] for i in idx]
-    raw = _unpooled(level_terms, resid)
+    raw = _unpooled(level_terms, resid, model.weights)
     n = np.bincount(level_terms[0].codes, minlength=level_terms[0].n_units)
     z = norm.ppf(1 - alpha / 2)
     frames, col = [], 0
@@ -217,14 +222,18 @@ def _term_contribution(t, b) -> np.ndarray:
     return rb[:, 0] if t.z is None else np.einsum("nq,nq->n", t.z, rb)
 
 
-def _unpooled(level_terms, resid) -> np.ndarray:
-    """Per-unit least squares of ``resid`` on the level's random-effect covariates.
+def _unpooled(level_terms, resid, weights=None) -> np.ndarray:
+    """Per-unit (weighted) least squares of ``resid`` on the level's random-effect
+    covariates.
 
     Returns (units, total q); NaN rows where a unit cannot identify its coefficients.
     """
     codes, m = level_terms[0].codes, level_terms[0].n_units
     zcols = [np.ones(len(codes)) if t.z is None else t.z[:, a]
              for t in level_terms for a in range(t.q)]
+    if weights is not None:  # rows scaled by sqrt(w)
+        resid = resid * np.sqrt(weights)
+        zcols = [z * np.sqrt(weights) for z in zcols]
     q = len(zcols)
     ztz = np.empty((m, q, q))
     zty = np.empty((m, q))

@@ -27,10 +27,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
-from scipy.special import expit, logit
+from scipy.special import expit
 from scipy.stats import norm
 
-__all__ = ["GEEComparison", "compare_gee", "ATTENUATION_C", "marginal_probabilities"]
+__all__ = ["GEEComparison", "compare_gee", "ATTENUATION_C", "marginal_means",
+           "marginal_probabilities"]
 
 ATTENUATION_C = 16 * np.sqrt(3) / (15 * np.pi)
 _STRUCTURES = ("independence", "exchangeable", "ar1")
@@ -87,12 +88,31 @@ class GEEComparison:
         return ax
 
 
-def marginal_probabilities(eta: np.ndarray, variance: np.ndarray, n_nodes: int = 40):
-    """``E[expit(eta + b)]`` for ``b ~ N(0, variance)`` per row (Gauss-Hermite)."""
+def marginal_means(inverse_link, eta: np.ndarray, variance: np.ndarray, n_nodes: int = 40):
+    """``E[inverse_link(eta + b)]`` for ``b ~ N(0, variance)`` per row (Gauss-Hermite)."""
     nodes, weights = np.polynomial.hermite_e.hermegauss(n_nodes)
     weights = weights / weights.sum()
     sd = np.sqrt(np.maximum(variance, 0.0))
-    return expit(eta[:, None] + sd[:, None] * nodes[None, :]) @ weights
+    return inverse_link(eta[:, None] + sd[:, None] * nodes[None, :]) @ weights
+
+
+def marginal_probabilities(eta: np.ndarray, variance: np.ndarray, n_nodes: int = 40):
+    """``E[expit(eta + b)]`` for ``b ~ N(0, variance)`` per row (Gauss-Hermite)."""
+    return marginal_means(expit, eta, variance, n_nodes)
+
+
+def _approximate_marginal(res, cond, exog) -> np.ndarray:
+    """The closed-form marginal coefficients of random-intercept models: the logit's
+    attenuation ``beta / sqrt(1 + c^2 sigma^2)``; for a log link only the intercept
+    moves, by ``sigma^2 / 2``. NaN with random slopes."""
+    if any(t.z is not None for t in res.model.random_terms):
+        return np.full(len(cond), np.nan)
+    total = sum(float(c[0, 0]) for c in res._term_covariances())
+    if res.family.name == "binomial":
+        return cond / np.sqrt(1 + ATTENUATION_C ** 2 * total)
+    out = cond.copy()
+    out[np.all(exog == 1.0, axis=0)] += total / 2  # exp(eta + b) averages to exp(eta + s2/2)
+    return out
 
 
 def _row_random_variance(res) -> np.ndarray:
@@ -118,7 +138,7 @@ def compare_gee(res, cov_struct: str = "exchangeable", *, exp: bool = False,
 
     Parameters
     ----------
-    res : MixedLMResults or BinomialMixedResults
+    res : MixedLMResults or MixedGLMResults
     cov_struct : {"exchangeable", "independence", "ar1"}
         Working correlation within the outermost clusters.
 
@@ -139,19 +159,20 @@ def compare_gee(res, cov_struct: str = "exchangeable", *, exp: bool = False,
         raise ValueError(f"cov_struct must be one of {', '.join(_STRUCTURES)}, "
                          f"not {cov_struct!r}")
     model = res.model
-    binomial = hasattr(model, "fit_ml")
+    glmm = hasattr(model, "fit_ml")
     cluster = _outermost(res)
     exog = np.asarray(model.exog, dtype=float)
-    names = list(model.fep_names if binomial else model.exog_names)
+    names = list(model.fep_names if glmm else model.exog_names)
+    offset = res._offset if glmm else None
     order = np.argsort(cluster.codes, kind="stable")
     working = {"exchangeable": sm.cov_struct.Exchangeable,
                "independence": sm.cov_struct.Independence,
                "ar1": lambda: sm.cov_struct.Autoregressive(grid=True)}[cov_struct]()
-    if binomial:
-        trials = res.family.trials
+    if glmm:
+        trials, prior = res.family.trials, res.family.weights
         endog = res.family.y / trials
-        family = sm.families.Binomial()
-        weights = trials if np.any(trials != 1) else None
+        family = res.family.glm_family()
+        weights = trials * prior if np.any(trials * prior != 1) else None
         cond = res.fe_params.to_numpy()
         cond_se = res.bse.to_numpy()
     else:
@@ -164,16 +185,17 @@ def compare_gee(res, cov_struct: str = "exchangeable", *, exp: bool = False,
         warnings.simplefilter("ignore")
         gee = sm.GEE(endog[order], exog[order], groups=cluster.codes[order], family=family,
                      cov_struct=working,
-                     weights=None if weights is None else weights[order])
+                     weights=None if weights is None else weights[order],
+                     offset=None if offset is None else offset[order])
         gres = gee.fit(maxiter=maxiter)
-    if binomial:
-        pbar = marginal_probabilities(exog @ cond, _row_random_variance(res))
-        implied = np.linalg.lstsq(exog, logit(np.clip(pbar, 1e-12, 1 - 1e-12)),
-                                  rcond=None)[0]
-        slopes = any(t.z is not None for t in model.random_terms)
-        total = sum(float(c[0, 0]) for c in res._term_covariances())
-        approx = np.full(len(cond), np.nan) if slopes else cond / np.sqrt(
-            1 + ATTENUATION_C ** 2 * total)
+    if glmm:
+        link = res.family.link
+        fixed = offset + exog @ cond
+        mbar = marginal_means(res.family.mean, fixed, _row_random_variance(res))
+        if res.family.name == "binomial":
+            mbar = np.clip(mbar, 1e-12, 1 - 1e-12)
+        implied = np.linalg.lstsq(exog, link(mbar) - offset, rcond=None)[0]
+        approx = _approximate_marginal(res, cond, exog)
     else:
         implied = cond.copy()  # linear: integrating the random effects out changes nothing
         approx = cond.copy()

@@ -296,6 +296,8 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
         self._require_rows("fittedvalues")
         sol = self._state.solution
         fit = self.model.exog @ sol.beta
+        if self.model.offset is not None:
+            fit = fit + self.model.offset
         for t, b in zip(self._state.terms, sol.b):
             rb = b[t.codes]
             fit += rb[:, 0] if t.z is None else np.einsum("nq,nq->n", t.z, rb)
@@ -375,15 +377,20 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
                             index=pd.Index(self.model.exog_names, name="term"))
 
     # -- prediction and simulation (mixedext.results.prediction) ---------------------------------
-    def predict(self, exog=None, transform=True, *args, which: str = "marginal", **kwargs):
+    def predict(self, exog=None, transform=True, *args, which: str = "marginal",
+                offset=None, **kwargs):
         """Predictions: ``which="marginal"`` ``X beta`` (statsmodels'), ``"conditional"``
         adds the conditional modes of the units seen in the fit (0 for unseen units;
-        nested units matched by their full path). See :mod:`mixedext.results.prediction`."""
+        nested units matched by their full path). A model with an offset adds it: the
+        fitted rows' own, or for new data ``offset=`` (a column name or one value per
+        row), by default the column it was fitted with. See
+        :mod:`mixedext.results.prediction`."""
         if isinstance(exog, dict):
             exog = pd.DataFrame(exog)
-        if which == "marginal" and exog is not None and not isinstance(exog, pd.DataFrame):
+        if which == "marginal" and exog is not None and not isinstance(exog, pd.DataFrame) \
+                and self.model.offset is None and offset is None:
             return super().predict(exog, transform, *args, **kwargs)
-        values = predict(self, exog, which=which)
+        values = predict(self, exog, which=which, offset=offset)
         if isinstance(exog, pd.DataFrame):  # as statsmodels: labelled by the new rows
             return pd.Series(values, index=exog.index)
         return values

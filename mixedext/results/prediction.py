@@ -118,24 +118,55 @@ def on_complete_rows(frame, columns, compute):
     return out
 
 
-def predict(res, exog=None, which: str = "marginal") -> np.ndarray:
+def predict(res, exog=None, which: str = "marginal", offset=None) -> np.ndarray:
     """Predictions; see the module docstring."""
     if which not in ("marginal", "conditional"):
         raise ValueError(f"which must be 'marginal' or 'conditional', not {which!r}")
+    known = new_offset(res.model, exog, offset)
     if isinstance(exog, pd.DataFrame):
         terms = res.fit_state.terms if res.engine_fit else ()
-        return on_complete_rows(exog, needed_columns(res.model, exog, which, terms),
+        frame = exog.assign(__offset__=known)
+        return on_complete_rows(frame, needed_columns(res.model, exog, which, terms),
                                 lambda part: _predict(res, part, which))
-    return _predict(res, exog, which)
+    return _predict(res, exog, which, known)
 
 
-def _predict(res, exog, which):
+def new_offset(model, exog, offset) -> np.ndarray:
+    """The offset of the rows a prediction is for: the model's own for ``exog=None``,
+    else ``offset`` (a column of ``exog`` or one value per row), by default the column
+    the model's offset was read from (0 for a model without offset)."""
+    if exog is None:
+        if offset is not None:
+            raise ValueError("offset= is for new data; the fitted rows use the model's own")
+        return 0.0 if model.offset is None else model.offset
+    n = len(exog)
+    if offset is None:
+        if model.offset is None:
+            return np.zeros(n)
+        if model.offset_source is None:
+            raise ValueError("the model was fitted with an offset given as an array: give "
+                             "predict() the new rows' offset=")
+        offset = model.offset_source
+    if isinstance(offset, str):
+        if not isinstance(exog, pd.DataFrame) or offset not in exog.columns:
+            raise KeyError(f"new data lacks the offset column {offset!r} (or give offset=)")
+        return exog[offset].to_numpy(dtype=float)
+    values = np.asarray(offset, dtype=float)
+    if values.shape != (n,):
+        raise ValueError(f"offset must be a column name or one value per row of the new "
+                         f"data ({n}), got shape {values.shape}")
+    return values
+
+
+def _predict(res, exog, which, known=0.0):
     fe = np.asarray(res.fe_params)
     if exog is None:
         if which == "conditional":
             return np.asarray(res.fittedvalues)
-        return np.asarray(res.model.exog) @ fe
-    mean = _fixed_design(res, exog) @ fe
+        return np.asarray(res.model.exog) @ fe + known
+    if isinstance(exog, pd.DataFrame) and "__offset__" in exog.columns:
+        known = exog["__offset__"].to_numpy(dtype=float)
+    mean = _fixed_design(res, exog) @ fe + known
     if which == "marginal":
         return mean
     if not isinstance(exog, pd.DataFrame):
@@ -151,7 +182,9 @@ def get_prediction(res, exog=None, which: str = "marginal", alpha: float = 0.05)
     mean of a seen unit); the prediction interval adds the residual variance and, for a
     marginal prediction or an unseen unit, the random-effect variance ``z' Sigma z``.
     Every prediction needs the random-effect terms (marginal intervals include the
-    random-effect variance), so rows missing any variable of them are NaN.
+    random-effect variance), so rows missing any variable of them are NaN. With prior
+    weights the residual variance of a fitted row is ``sigma^2 / w_i``, of a new row
+    ``sigma^2``; a model's offset is added to the mean.
     """
     if isinstance(exog, pd.DataFrame):
         columns = needed_columns(res.model, exog, "conditional", res.fit_state.terms)
@@ -169,7 +202,7 @@ def _get_prediction(res, exog, which, alpha):
     fe = np.asarray(res.fe_params)
     k = len(fe)
     vbeta = np.asarray(res.cov_params())[:k, :k]
-    mean = x @ fe
+    mean = x @ fe + new_offset(res.model, exog, None)
     var_mean = np.einsum("na,ab,nb->n", x, vbeta, x)
     var_re = np.zeros(len(x))
     need_frame = which == "conditional" or exog is not None
@@ -199,7 +232,10 @@ def _get_prediction(res, exog, which, alpha):
             mean = mean + zb
     q = norm.ppf(1 - alpha / 2)
     se = np.sqrt(var_mean)
-    obs_sd = np.sqrt(var_mean + var_re + res.scale)
+    resid_var = res.scale  # a new row's weight is 1; the fitted rows' own otherwise
+    if exog is None and res.model.weights is not None:
+        resid_var = res.scale / res.model.weights
+    obs_sd = np.sqrt(var_mean + var_re + resid_var)
     return pd.DataFrame({"mean": mean, "mean_se": se, "mean_ci_lower": mean - q * se,
                          "mean_ci_upper": mean + q * se, "obs_ci_lower": mean - q * obs_sd,
                          "obs_ci_upper": mean + q * obs_sd})
@@ -215,6 +251,8 @@ def simulate(res, nsim: int = 1, seed=None) -> np.ndarray:
     model = res.model
     n = model.nobs
     mean = np.asarray(model.exog) @ np.asarray(res.fe_params)
+    if model.offset is not None:
+        mean = mean + model.offset
     out = np.repeat(mean[:, None], nsim, axis=1)
     state = res.fit_state
     sigma = np.sqrt(state.sigma2)
@@ -224,8 +262,10 @@ def simulate(res, nsim: int = 1, seed=None) -> np.ndarray:
         draws = rng.standard_normal((nsim, t.n_units, t.q)) @ (sigma * lam).T  # (nsim, m, q)
         z = np.ones((n, 1)) if t.z is None else t.z
         out += np.einsum("nq,snq->ns", z, draws[:, t.codes, :])
-    out += np.sqrt(res.scale) * _residual_draws(res, nsim, rng)
-    return out
+    resid = np.sqrt(res.scale) * _residual_draws(res, nsim, rng)
+    if model.weights is not None:  # residual variance sigma^2 / w
+        resid /= np.sqrt(model.weights)[:, None]
+    return out + resid
 
 
 def _residual_draws(res, nsim, rng) -> np.ndarray:

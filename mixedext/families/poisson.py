@@ -1,0 +1,72 @@
+"""Counts: ``y_i ~ Poisson(mu_i)``, ``log(mu_i) = eta_i`` (an offset such as the log of
+the exposure is part of ``eta``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import statsmodels.api as sm
+from scipy.special import gammaln, xlogy
+from statsmodels.genmod.families import links
+
+from mixedext.families.base import Family, register
+
+__all__ = ["Poisson", "check_counts"]
+
+MAX_ETA = 700.0  # exp overflows beyond
+
+
+def check_counts(y, name: str) -> None:
+    """Refuse an outcome that is not a count (negative or non-integer values)."""
+    y = np.asarray(y, dtype=float)
+    bad = y[(y < 0) | (y != np.round(y))]
+    if bad.size:
+        raise ValueError(f"outcome {name!r} must hold counts (integers >= 0); found "
+                         f"{', '.join(f'{v:g}' for v in np.unique(bad)[:5])}")
+
+
+@register
+class Poisson(Family):
+    """Poisson with log link."""
+
+    name = "poisson"
+    title = "Poisson"
+    link = links.Log()
+    latent_needs_mean = True
+
+    def __init__(self, y, trials=None, weights=None, dispersion=None):
+        super().__init__(y, trials, weights, dispersion)
+        self.log_factorial = gammaln(self.y + 1.0)
+
+    @staticmethod
+    def check_outcome(y, name: str) -> None:
+        check_counts(y, name)
+
+    def mean(self, eta):
+        return np.exp(np.minimum(eta, MAX_ETA))
+
+    def loglik_rows(self, eta, constant: bool = True) -> np.ndarray:
+        out = self.y * eta - self.mean(eta)
+        return self.weights * (out - self.log_factorial if constant else out)
+
+    def working(self, eta):
+        mu = np.maximum(self.mean(eta), 1e-300)
+        return self.weights * mu, (self.y - mu) / mu
+
+    def variance(self, mu):
+        return mu
+
+    def deviance_residuals(self, eta):
+        mu = self.mean(eta)
+        unit = 2.0 * (xlogy(self.y, self.y) - xlogy(self.y, mu) - (self.y - mu))
+        return np.sign(self.y - mu) * np.sqrt(np.maximum(self.weights * unit, 0.0))
+
+    def sample(self, eta, rng):
+        return rng.poisson(self.mean(eta)).astype(float)
+
+    def latent_variance(self, eta_null: float) -> float:
+        """``log(1 + 1 / lambda)``, ``lambda = exp(eta_null)`` (the lognormal
+        approximation)."""
+        return float(np.log1p(np.exp(-eta_null)))
+
+    def glm_family(self):
+        return sm.families.Poisson()

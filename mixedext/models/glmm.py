@@ -1,0 +1,341 @@
+"""Generalised linear mixed models by maximum likelihood, on statsmodels' Bayes mixed GLMs.
+
+Model: ``g(E[y_i | b]) = eta_i = offset_i + x_i' beta + z_i' b``, ``b = Lambda_theta u``,
+``u ~ N(0, I)``, ``y_i | b`` from the model's family (:mod:`mixedext.families`) with
+prior weights ``w_i`` multiplying its log-likelihood row. :class:`MixedGLMMixin` adds
+``fit_ml(nagq=1)`` (as ``lme4::glmer`` / ``glmmTMB``: the Laplace approximation for any
+nesting, crossing and random slopes, adaptive Gauss-Hermite quadrature for one scalar
+term; a family's dispersion estimated jointly) to a statsmodels model class; each
+family's model is that mixin on statsmodels' class plus its ``family_class``.
+:func:`glmm_from_formula` builds any of them from a formula with lme4-style terms.
+
+Names: ``theta`` the relative covariance factors, ``beta`` the fixed effects, ``trials``
+binomial trials per row, ``weights`` prior weights, ``offset`` the known part of ``eta``.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import patsy
+import scipy.sparse as sp
+import statsmodels.api as sm
+
+from mixedext._engine.crossprod import RandomTerm
+from mixedext._engine.differences import central_hessian, steps
+from mixedext._engine.factor import theta_bounds
+from mixedext._engine.fitting import fit_laplace
+from mixedext._engine.pirls import LaplaceDeviance
+from mixedext.formula.data import prepare_frame
+from mixedext.formula.terms import build_term, formula_variables, split_formula, term_from_level
+from mixedext.models.linear import warn_if_singular
+
+__all__ = ["MixedGLMMixin", "glmm_from_formula", "row_values"]
+
+
+class MixedGLMMixin:
+    """Maximum likelihood for a statsmodels Bayes mixed GLM (see the module docstring).
+
+    A subclass sets ``family_class`` (a :class:`~mixedext.families.Family`) and
+    ``results_class``, and calls :meth:`_init_ml` after statsmodels' ``__init__``.
+    """
+
+    family_class = None
+    results_class = None
+
+    def _init_ml(self, re_terms, trials=None, weights=None, offset=None):
+        n = len(self.endog)
+        self.trials = None if trials is None else np.asarray(trials, dtype=float)
+        self.weights = None if weights is None else np.asarray(weights, dtype=float)
+        self.offset = None if offset is None else np.asarray(offset, dtype=float)
+        for name, values in (("weights", self.weights), ("offset", self.offset)):
+            if values is not None and values.shape != (n,):
+                raise ValueError(f"{name} must have one value per row ({n}), got shape "
+                                 f"{values.shape}")
+        if self.weights is not None and (np.any(self.weights <= 0)
+                                         or not np.all(np.isfinite(self.weights))):
+            raise ValueError("weights must be positive and finite")
+        self._terms = re_terms if re_terms is not None else _terms_from_vc(
+            self.exog_vc, self.ident, self.vcp_names)
+
+    @classmethod
+    def from_formula(cls, formula, vc_formulas, data, vcp_p=1, fe_p=2):
+        """statsmodels' constructor (``vc_formulas[name]`` a one-sided formula)."""
+        return glmm_from_formula(cls, formula, data, vc_formulas, vcp_p=vcp_p, fe_p=fe_p,
+                                 eval_env=2)
+
+    @property
+    def design_info(self):
+        """patsy's design information of the fixed effects (models built from a formula in
+        this session; None after unpickling)."""
+        return self.__dict__.get("_design_info")
+
+    @property
+    def random_terms(self) -> tuple:
+        """The random-effect terms, in the order of the variance components."""
+        return tuple(self._terms)
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_design_info", None)  # patsy's DesignInfo cannot be pickled
+        return state
+
+    # -- statsmodels' Bayes fits, where they apply -----------------------------------------
+    def fit_vb(self, *args, **kwargs):
+        self._bayes_ok("fit_vb")
+        return super().fit_vb(*args, **kwargs)
+
+    def fit_map(self, *args, **kwargs):
+        self._bayes_ok("fit_map")
+        return super().fit_map(*args, **kwargs)
+
+    def _bayes_ok(self, name):
+        given = [arg for arg in ("trials", "weights", "offset")
+                 if getattr(self, arg, None) is not None]
+        if given:
+            raise NotImplementedError(f"{name}: statsmodels' Bayes fits take no "
+                                      f"{' or '.join(given)}; use fit_ml()")
+
+    # -- maximum likelihood ------------------------------------------------------------------
+    def ml_family(self, dispersion=None):
+        """The model's family bound to its outcome (at ``dispersion``)."""
+        return self.family_class(self.endog, self.trials, self.weights, dispersion)
+
+    @classmethod
+    def check_data(cls, y, yname: str, trials=None, trials_name=None) -> None:
+        """Refuse an outcome the family cannot describe (at construction)."""
+        cls.family_class.check_outcome(y, yname)
+
+    def _check_outcome(self):
+        """Refuse outcomes there is nothing to fit to (a subclass may add to this)."""
+        y = np.asarray(self.endog, dtype=float)
+        name = getattr(self, "endog_name", "y")
+        self.check_data(y, name, self.trials)
+        if np.all(y == y[0]):
+            raise ValueError(f"the outcome {name!r} is constant ({y[0]:g} in every row): "
+                             "there is nothing to fit")
+
+    def fit_ml(self, nagq: int = 1, *, maxiter: int = 2000):
+        """Maximum likelihood (as ``lme4::glmer`` and ``glmmTMB``).
+
+        Parameters
+        ----------
+        nagq : int
+            1: Laplace approximation; more: adaptive Gauss-Hermite quadrature with that
+            many nodes (a single scalar random-effect term only).
+        maxiter : int
+            L-BFGS-B's iteration limit.
+
+        Returns
+        -------
+        MixedGLMResults
+            The results class of the family (``results_class``).
+
+        Notes
+        -----
+        The deviance ``-2 log L(theta, beta[, log dispersion])`` is minimised jointly
+        (L-BFGS-B with finite differences, Newton-polished), starting from the GLM fit
+        without random effects; the conditional modes come from penalised IRLS at each
+        evaluation. Standard errors come from the numerical Hessian of the deviance in
+        all parameters, as glmer's default (``use.hessian = TRUE``) and glmmTMB's.
+        """
+        if self._terms is None:
+            raise NotImplementedError("fit_ml needs random effects given as grouping "
+                                      "factors ((1 | g) terms, groups= or indicator "
+                                      "vc_formulas); this exog_vc is general")
+        if isinstance(nagq, bool) or not float(nagq).is_integer() or nagq < 1:
+            raise ValueError(f"nagq must be a positive integer, got {nagq!r}")
+        nagq = int(nagq)
+        self._check_outcome()
+        beta0, dispersion0 = self._start()
+        family = self.ml_family(dispersion0)
+        dev = LaplaceDeviance(self.exog, family, self._terms, offset=self.offset)
+        opt = fit_laplace(dev, beta0, nagq, maxiter=maxiter, dispersion0=dispersion0)
+        if not opt.converged:
+            warnings.warn(f"fit_ml did not converge ({opt.message}); try rescaling "
+                          "covariates or a simpler random-effect structure",
+                          RuntimeWarning, stacklevel=2)
+        k, p = dev.n_theta, len(beta0)
+        lower = np.concatenate([theta_bounds(self._terms), np.full(len(opt.theta) - k,
+                                                                    -np.inf)])
+
+        def objective(x):
+            if family.n_dispersion:
+                dev.set_dispersion(np.exp(x[-1]))
+            return dev.deviance(x[:k], x[k:k + p], nagq)
+
+        # steps of 1e-3 (at least 1e-4): well above the noise of the PIRLS modes
+        hess = central_hessian(objective, opt.theta, steps(opt.theta, 1e-3, 0.1), lower)
+        objective(opt.theta)
+        state = dev.pirls(opt.theta[:k], opt.theta[k:k + p])
+        res = self.results_class(self, dev, opt, state, hess, nagq)
+        warn_if_singular(res)
+        return res
+
+    def _start(self):
+        """``(beta0, dispersion0)`` from the GLM without random effects."""
+        family = self.ml_family(1.0 if self.family_class.n_dispersion else None)
+        endog = np.asarray(self.endog, dtype=float)
+        kw = {}
+        if self.trials is not None:
+            endog = np.column_stack([endog, self.trials - endog])
+        if self.offset is not None:
+            kw["offset"] = self.offset
+        if self.weights is not None:
+            kw["var_weights"] = self.weights
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                glm = sm.GLM(endog, self.exog, family=family.glm_family(), **kw).fit()
+            beta0 = np.asarray(glm.params)
+            if not np.all(np.isfinite(beta0)):
+                raise ValueError
+        except Exception:  # noqa: BLE001 - a start value only
+            beta0 = np.zeros(self.exog.shape[1])
+            glm = None
+        return beta0, self._dispersion_start(glm)
+
+    def _dispersion_start(self, glm):
+        """The dispersion's start (None for families without one): the moment estimate
+        from the GLM's fitted means."""
+        name = self.family_class.dispersion_name
+        if name is None:
+            return None
+        y = np.asarray(self.endog, dtype=float)
+        mu = np.asarray(glm.fittedvalues) if glm is not None else np.full_like(y, y.mean())
+        if name == "theta":  # Var = mu + mu^2 / theta
+            excess = np.mean((y - mu) ** 2 - mu)
+            return float(np.clip(np.mean(mu ** 2) / excess, 0.05, 1e4)) if excess > 0 else 1e2
+        return float(np.clip(1.0 / np.mean(((y - mu) / mu) ** 2), 1e-3, 1e6))  # shape
+
+
+def _terms_from_vc(exog_vc, ident, names):
+    """Random-intercept terms from statsmodels' indicator variance components."""
+    exog_vc = sp.csc_array(exog_vc)
+    terms = []
+    for j, name in enumerate(names):
+        cols = np.flatnonzero(ident == j)
+        block = exog_vc[:, cols].tocsr()
+        nnz = np.diff(block.indptr)
+        if not (np.all(nnz == 1) and np.allclose(block.data, 1.0)):
+            return None
+        codes = block.indices.astype(np.int64)
+        terms.append(build_term(name, [codes], None, ("Intercept",)))
+    return terms
+
+
+def _exog_vc(terms):
+    """statsmodels' (exog_vc, ident, names) for the Bayes fits: one independent variance
+    component per (term, covariate)."""
+    mats, ident, names, vc_names = [], [], [], []
+    n = len(terms[0].codes) if terms else 0
+    for t in terms:
+        shared = t.cov == "scalar" and t.q > 1  # one variance for all its columns
+        for a, cov_name in enumerate(t.names):
+            z = np.ones(n) if t.z is None else t.z[:, a]
+            mats.append(sp.csr_array((z, (np.arange(n), t.codes)), shape=(n, t.n_units)))
+            if shared:
+                ident.append(np.full(t.n_units, len(names) - (a > 0)))
+                if a == 0:
+                    names.append(t.component or t.level)
+                vc_names.extend(f"{names[-1]}[{cov_name}]" for _ in t.unit_labels)
+                continue
+            ident.append(np.full(t.n_units, len(names)))
+            names.append(t.level if t.q == 1 else f"{t.level}:{cov_name}")
+            vc_names.extend(f"{names[-1]}[{lab}]" for lab in t.unit_labels)
+    return sp.hstack(mats, format="csr"), np.concatenate(ident).astype(int), names, vc_names
+
+
+def row_values(arg, frame: pd.DataFrame, name: str) -> np.ndarray | None:
+    """A per-row argument given as a column name or an array (None stays None)."""
+    if arg is None:
+        return None
+    if isinstance(arg, str):
+        return frame[arg].to_numpy(dtype=float)
+    values = np.asarray(arg, dtype=float)
+    if values.shape != (len(frame),):
+        raise ValueError(f"{name} must be a column name or one value per row of data "
+                         f"({len(frame)}), got shape {values.shape}")
+    return values
+
+
+def glmm_from_formula(cls, formula, data, vc_formulas=None, *, groups=None, nested=None,
+                      missing="drop", vcp_p=1, fe_p=2, columns=(), eval_env: int = 1,
+                      **row_args):
+    """Build a ``cls`` model (a :class:`MixedGLMMixin` subclass) from a formula.
+
+    ``row_args`` (``trials``, ``weights``, ``offset``, ``exposure``) are column names or
+    arrays of one value per row of ``data``; named columns join the columns whose missing
+    values drop a row. ``columns`` lists other columns to keep; ``eval_env`` how many
+    frames up the formula's names are looked up (1: the caller's).
+    """
+    if isinstance(data, dict):  # statsmodels accepts a dict of columns
+        data = pd.DataFrame(data)
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError(f"data must be a DataFrame (or a dict of columns), not "
+                        f"{type(data).__name__}")
+    fixed, levels = split_formula(formula)
+    nested = [nested] if isinstance(nested, str) else list(nested or [])
+    named = [v for v in row_args.values() if isinstance(v, str)]
+    for arg, value in row_args.items():
+        if isinstance(value, str) and value not in data.columns:
+            raise KeyError(f"{arg}={value!r} is not a column of data")
+    offset_source = {row_args[k]: transform for k, transform in (("offset", None),
+                                                                  ("exposure", "log"))
+                     if isinstance(row_args.get(k), str)}  # read again from new data
+    arrays = {k: v for k, v in row_args.items() if v is not None and not isinstance(v, str)}
+    if arrays:  # arrays are aligned with data's rows: carry them as columns
+        data = data.assign(**{f"__{k}__": row_values(v, data, k) for k, v in arrays.items()})
+        row_args = row_args | {k: f"__{k}__" for k in arrays}
+        named += [f"__{k}__" for k in arrays]
+    group_cols = [f for lev in levels for f in lev.factors]
+    group_cols += ([groups] if groups else []) + nested + named + list(columns)
+    formulas = [formula, *(vc_formulas or {}).values()]
+    frame, _ = prepare_frame(data, columns=formula_variables(formulas, list(data.columns)),
+                             group_columns=group_cols, missing=missing)
+    env = patsy.EvalEnvironment.capture(eval_env)
+    y, x = patsy.dmatrices(fixed, frame, eval_env=env, return_type="dataframe",
+                           NA_action="raise")
+    if y.shape[1] != 1:
+        raise TypeError(f"the outcome {formula.split('~')[0].strip()!r} must be numeric")
+    yname = y.columns[0]
+    y = y.iloc[:, 0].to_numpy(dtype=float)
+    values = {k: row_values(v, frame, k) for k, v in row_args.items()}
+    cls.check_data(y, yname, values.get("trials"), row_args.get("trials"))
+    exposure = values.pop("exposure", None)
+    if exposure is not None:
+        if np.any(exposure <= 0):
+            raise ValueError("exposure must be positive (its log is the offset)")
+        values["offset"] = np.log(exposure) + (0.0 if values.get("offset") is None
+                                               else values["offset"])
+    terms = [term_from_level(lev, frame, env) for lev in levels]
+    if groups:
+        path = [groups]
+        terms.append(build_term(groups, [np.asarray(frame[groups])], None, ("Intercept",),
+                                lhs="1", factors=path))
+        for col in nested:
+            path = [*path, col]
+            terms.append(build_term("/".join(path), [np.asarray(frame[c]) for c in path],
+                                    None, ("Intercept",), lhs="1", factors=path))
+    for name, vf in (vc_formulas or {}).items():
+        mat = patsy.dmatrix(vf, frame, eval_env=env, return_type="dataframe")
+        vals = mat.to_numpy(float)
+        if np.all((vals == 0) | (vals == 1)) and np.all(vals.sum(axis=1) == 1):
+            labels = np.array([c.split("[", 1)[-1].rstrip("]") for c in mat.columns],
+                              dtype=object)
+            terms.append(RandomTerm(name, vals.argmax(axis=1).astype(np.int64), labels))
+        else:  # statsmodels' meaning: every column an effect, all with one variance
+            terms.append(build_term(name, [np.zeros(len(vals), dtype=np.int64)], vals,
+                                    list(mat.columns), cov="scalar", component=name))
+    if not terms:
+        raise ValueError("no random effects: give (1 | g) terms, groups= or vc_formulas")
+    exog_vc, ident, vcp_names, vc_names = _exog_vc(terms)
+    model = cls(y, x, exog_vc, ident, vcp_p=vcp_p, fe_p=fe_p, fep_names=list(x.columns),
+                vcp_names=vcp_names, vc_names=vc_names, re_terms=terms, yname=yname,
+                **{k: v for k, v in values.items() if v is not None})
+    model.formula = formula
+    model.offset_source = offset_source
+    model._design_info = x.design_info  # for predictions on new data (not pickled)
+    return model
