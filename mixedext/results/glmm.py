@@ -168,9 +168,17 @@ class MixedGLMResults(RandomEffectsReport):
         return self.family.latent_variance(self._null_intercept()) + extra
 
     def _null_intercept(self) -> float | None:
-        """``beta_0`` of the null model, for families whose latent variance needs it."""
+        """``beta_0`` of the null model, for families whose latent variance needs it
+        (fitted once; the optimiser's probes where the deviance overflows stay quiet)."""
         if not self.family.latent_needs_mean:
             return None
+        if "_null_beta0" not in self.__dict__:
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
+                warnings.simplefilter("ignore", RuntimeWarning)
+                self.__dict__["_null_beta0"] = self._fit_null_intercept()
+        return self.__dict__["_null_beta0"]
+
+    def _fit_null_intercept(self) -> float:
         ones = np.ones((self.nobs, 1))
         family = self.family if not self.family.n_dispersion else \
             self.family.with_dispersion(self.family.dispersion)
