@@ -21,7 +21,8 @@ The traces come from the blocked factor ``L = [[L_11, 0], [L_21, L_22]]`` (one
 block-diagonal prefix term, a dense tail): with ``S = L_22 L_22'`` and
 ``B = L_21 L_11^-1``, the prefix block of ``Omega^-1`` has trace
 ``sum 1 / L_11^2 + <S^-1, B B'>`` and a tail term's block the trace of its block of
-``S^-1`` (``S^-1`` from LAPACK's ``potri``, about the cost of one more factorisation).
+``S^-1`` (the lower triangle of ``S^-1`` from LAPACK's ``potri``, about the cost of two
+factorisations; ``B B'`` by the factor's gather of the tail update, with other weights).
 Other block structures (several block-diagonal terms, vector terms) have no analytic
 gradient here: :func:`supports_gradient` says which.
 """
@@ -42,12 +43,30 @@ def supports_gradient(dev) -> bool:
             and chol.n_prefix <= 1 and bool(chol.tail))
 
 
-def _tail_inverse(tail_chol: np.ndarray) -> np.ndarray:
-    """``S^-1`` from the lower Cholesky factor of ``S`` (full symmetric matrix)."""
-    inv, info = lapack.dpotri(tail_chol, lower=1)
+def _tail_inverse_lower(tail_chol: np.ndarray) -> np.ndarray:
+    """The lower triangle (diagonal included; 0 above) of ``S^-1`` from the lower
+    Cholesky factor of ``S`` (whose upper triangle is 0), overwriting it."""
+    inv, info = lapack.dpotri(tail_chol, lower=1, overwrite_c=1)
     if info != 0:
         raise np.linalg.LinAlgError("potri failed")
-    return np.tril(inv) + np.tril(inv, -1).T
+    return inv
+
+
+def _tail_update_upper(dev, f) -> np.ndarray:
+    """The upper triangle (diagonal included; 0 below) of ``B B'``, ``B = L_21 L_11^-1``:
+    ``D_T A diag(lambda_0^2 / L_11^4) A' D_T`` by the factor's gather when it has one."""
+    chol = dev.chol
+    kinv = f.chol_inv[0][:, 0, 0]
+    if chol.tail_outer is not None:
+        lam0 = f.lambdas[0][0, 0]
+        scale = np.concatenate([np.full(chol.terms[l].n_units, f.lambdas[l][0, 0])
+                                for l in chol.tail])
+        upper = chol.tail_outer.upper(lam0 ** 2 * kinv ** 4)
+        upper *= scale[:, None]
+        upper *= scale[None, :]
+        return upper
+    b = f.below[("T", 0)].multiply(kinv[None, :]).tocsr()
+    return np.triu((b @ b.T).toarray())
 
 
 def deviance_and_gradient(dev, theta: np.ndarray, reml: bool) -> tuple[float, np.ndarray]:
@@ -61,20 +80,22 @@ def deviance_and_gradient(dev, theta: np.ndarray, reml: bool) -> tuple[float, np
     f, chol, plan = sol.factor, dev.chol, dev.plan
     p = dev.p
     n_eff = dev.n - p if reml else dev.n
-    s_inv = _tail_inverse(f.tail_chol)
+    off = chol.tail_offsets
+    cols = []
+    if reml:  # G = Omega^-1 W, block by block: back-substitution on the factor's X rows
+        rows = list(f.xrow) + [f.tail_xrow[off[j]:off[j + 1]] for j in range(len(chol.tail))]
+        cols = [chol.solve_upper(f, [r[:, a] for r in rows]) for a in range(p)]
+    s_inv = _tail_inverse_lower(f.tail_chol)  # the factor is not used after this
+    diag = np.diag(s_inv).copy()
     # traces of Omega^-1 per term, in elimination order
     traces = []
     if chol.n_prefix:
         kinv = f.chol_inv[0][:, 0, 0]
-        b = f.below[("T", 0)].multiply(kinv[None, :]).tocsr()  # L_21 L_11^-1
-        bbt = (b @ b.T).toarray()
-        traces.append(float(np.sum(kinv ** 2) + np.sum(s_inv * bbt)))
-    diag = np.diag(s_inv)
-    off = chol.tail_offsets
+        upper = _tail_update_upper(dev, f)
+        # <S^-1, B B'> from the two triangles: twice the lower sum less the diagonal
+        inner = 2.0 * np.einsum("ij,ji->", s_inv, upper) - float(diag @ np.diag(upper))
+        traces.append(float(np.sum(kinv ** 2) + inner))
     traces += [float(diag[off[j]:off[j + 1]].sum()) for j in range(len(chol.tail))]
-    # G = Omega^-1 W, block by block: back-substitution on the X columns of the factor
-    rows = list(f.xrow) + [f.tail_xrow[off[j]:off[j + 1]] for j in range(len(chol.tail))]
-    cols = [chol.solve_upper(f, [r[:, a] for r in rows]) for a in range(p)]
     c = sol.xtvinvx_inv
     grad_elim = np.zeros(len(plan.order))
     for pos, i in enumerate(plan.order):
