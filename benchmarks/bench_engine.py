@@ -49,6 +49,9 @@ d. per-evaluation cost vs rows: ``y ~ x + (1 | g)`` with 1,000 groups at 10^4, 1
    (rows of ``res.optim_history``) and the mean time of one evaluation of
    ``res.model.deviance_function(theta, True)`` at the optimum (200 calls in 5 batches,
    the fastest batch's mean).
+e. lme4's InstEval (``mx.datasets.load("insteval")``, 73,421 ratings, 2,972 students x
+   1,128 instructors): ``y ~ service + (1 | s) + (1 | d)`` and ``+ (1 | dept)`` (three
+   crossed factors); statsmodels not run (see case c).
 """
 
 from __future__ import annotations
@@ -117,8 +120,15 @@ def data_crossed(n_items: int, n_subj: int, p: float = 0.1, seed: int = 20240612
     return pd.DataFrame({"y": y, "x": x, "item": item, "subj": subj})
 
 
+def data_insteval(**_):
+    sys.path.insert(0, str(ROOT))
+    import mixedext as mx
+
+    return mx.datasets.load("insteval")
+
+
 DATA = {"call_center": data_call_center, "ri": data_random_intercept,
-        "crossed": data_crossed}
+        "crossed": data_crossed, "insteval": data_insteval, "insteval3": data_insteval}
 
 # model of each data set, per tool
 MODELS = {
@@ -134,6 +144,12 @@ MODELS = {
         sm=dict(groups="__ones__", re_formula="0",
                 vc_formula={"item": "0 + C(item)", "subj": "0 + C(subj)"}),
         factors=["item", "subj"]),
+    "insteval": dict(
+        formula="y ~ service + (1 | s) + (1 | d)", fixed="y ~ service",
+        factors=["s", "d", "service"]),
+    "insteval3": dict(
+        formula="y ~ service + (1 | s) + (1 | d) + (1 | dept)", fixed="y ~ service",
+        factors=["s", "d", "service", "dept"]),
 }
 
 
@@ -467,6 +483,16 @@ class Driver:
             self.py(case, "mixedext", "ri", {"n_groups": 1000, "n_rows": n},
                     eval_timing=200)
 
+    def case_e(self):
+        self.log("case e: InstEval, crossed students x instructors (73,421 rows)")
+        for dataset, label in (("insteval", "e InstEval (1|s)+(1|d)"),
+                               ("insteval3", "e InstEval +(1|dept)")):
+            self.py(label, "mixedext", dataset, {})
+            self.r(label, dataset, {})
+            self.mixedlm(label, dataset, {})
+        self.notes.append("case e: statsmodels is not run (crossed factors only as dense "
+                          "variance components of one group: see case c)")
+
     # -- output --------------------------------------------------------------------------
     def table(self) -> str:
         lines = []
@@ -560,7 +586,8 @@ def main(argv=None):
     p.add_argument("--skip-statsmodels", action="store_true")
     p.add_argument("--skip-r", action="store_true", help="do not run lme4")
     p.add_argument("--skip-mixedlm", action="store_true", help="do not run the Rust mixedlm")
-    p.add_argument("--cases", default="a,b,c,d", help="comma-separated subset of a,b,c,d")
+    p.add_argument("--cases", default="a,b,c,d,e",
+                   help="comma-separated subset of a,b,c,d,e")
     p.add_argument("--sizes", type=int, nargs="+",
                    help="case d: numbers of rows (default 10^4 10^5 10^6)")
     p.add_argument("--blas-threads", type=int, default=1,

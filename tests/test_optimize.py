@@ -30,8 +30,9 @@ def _early_stopping_lbfgsb(monkeypatch, first_maxiter=2):
 ])
 def test_early_stop_is_detected_and_resumed(monkeypatch, formula, dataset):
     """An L-BFGS-B run from a far start, cut at 2 iterations, still ends at the optimum:
-    the Newton check does not settle there, so L-BFGS-B resumes (llf within 1e-7 of the
-    normal fit)."""
+    the Newton check (or, with the analytic gradient of crossed scalar terms, the
+    gradient) does not settle there, so L-BFGS-B resumes (llf within 1e-7 of the normal
+    fit)."""
     d = mx.datasets.load(dataset)
     want = mx.mixedlm(formula, d).fit()
     real_start = fitting.default_start

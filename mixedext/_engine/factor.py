@@ -282,8 +282,12 @@ class _TailOuterProducts:
         per_col = np.diff(a.tocsc().indptr)
         return int(np.sum(per_col.astype(np.int64) ** 2)) // 2 <= cls.MAX_PRODUCTS
 
+    def upper(self, c: np.ndarray) -> np.ndarray:
+        """The upper triangle (diagonal included) of ``A diag(c) A'``; 0 below."""
+        return (self.gather @ c).reshape(self.shape)
+
     def __call__(self, c: np.ndarray) -> np.ndarray:
-        upper = (self.gather @ c).reshape(self.shape)
+        upper = self.upper(c)
         return upper + np.triu(upper, 1).T
 
 
@@ -369,8 +373,9 @@ class BlockedCholesky:
             if all(lams[l].shape == (1, 1) for l in self.tail):  # scalar terms: scaling
                 tail_scale = np.concatenate([np.full(terms[l].n_units, lams[l][0, 0])
                                              for l in self.tail])
-                tail_a = tail_scale[:, None] * self.tail_ztz * tail_scale[None, :]
-                tail_a[np.diag_indices_from(tail_a)] += 1.0
+                tail_a = np.multiply(self.tail_ztz, tail_scale[:, None])
+                tail_a *= tail_scale[None, :]
+                tail_a.flat[::tail_a.shape[0] + 1] += 1.0
             else:
                 lam_t = sla.block_diag(*[np.kron(np.eye(terms[l].n_units), lams[l])
                                          for l in self.tail])
@@ -404,10 +409,13 @@ class BlockedCholesky:
                 wt = _scale_columns(tail_rows[k], right)
                 below[("T", k)] = wt
                 if k == 0 and self.tail_outer is not None:
-                    # W W' = D_T (A diag(c^2) A') D_T, c = lambda_0 / L_0 per unit
+                    # W W' = D_T (A diag(c^2) A') D_T, c = lambda_0 / L_0 per unit; only
+                    # the lower triangle is updated: the Cholesky factor reads no other
                     c = (lams[0][0, 0] * kinv[:, 0, 0]) ** 2
-                    d_t = tail_scale
-                    tail_a -= d_t[:, None] * self.tail_outer(c) * d_t[None, :]
+                    update = self.tail_outer.upper(c)
+                    update *= tail_scale[:, None]
+                    update *= tail_scale[None, :]
+                    tail_a -= update.T
                 else:
                     tail_a -= (wt @ wt.T).toarray()
                 tail_x -= wt @ wx

@@ -11,10 +11,13 @@ so does a GLMM's joint minimisation over ``(theta, beta)`` (:func:`fit_laplace`)
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from mixedext._engine.deviance import CorrelatedDeviance, ProfiledDeviance
 from mixedext._engine.factor import theta_bounds
+from mixedext._engine.gradient import deviance_and_gradient, supports_gradient
 from mixedext._engine.optimize import minimize_theta, newton_polish
 from mixedext._engine.state import FitState
 
@@ -44,14 +47,47 @@ def theta_scales(dev: ProfiledDeviance) -> np.ndarray:
     return np.asarray(out, dtype=float)
 
 
+def single_term_start(dev: ProfiledDeviance, reml: bool) -> np.ndarray:
+    """``theta`` of each scalar term fitted alone (no dense block, so each costs a few
+    milliseconds): a start for crossed terms that halves the evaluations from lme4's
+    (InstEval: 9 instead of 21). A term whose own fit fails starts at 1."""
+    out = []
+    for t in dev.terms:
+        single = ProfiledDeviance(None, None, [t], cp=_single_term_products(dev.cp, dev.terms, t))
+        try:
+            opt = minimize_theta(lambda th, d=single: d(th, reml), np.ones(1), np.zeros(1))
+            out.append(float(opt.theta[0]) if np.isfinite(opt.deviance) else 1.0)
+        except np.linalg.LinAlgError:
+            out.append(1.0)
+    return np.asarray(out)
+
+
+def _single_term_products(cp, terms, term):
+    """The cross-products of the model with only ``term`` (no pairs with other terms)."""
+    i = next(j for j, t in enumerate(terms) if t is term)
+    return replace(cp, ztz=[cp.ztz[i]], ztxy=[cp.ztxy[i]], pairs={}, counts=[cp.counts[i]])
+
+
 def fit_profiled(dev: ProfiledDeviance, reml: bool, theta0=None, options=None):
     """Minimise the profiled deviance over ``theta``: ``(OptimResult, Solution)``
     (``options``: L-BFGS-B's, see :func:`minimize_theta`). The optimiser's coordinates
-    are ``theta * theta_scales(dev)``; its start, lme4's in those coordinates."""
+    are ``theta * theta_scales(dev)``; its start, lme4's in those coordinates. Crossed
+    scalar terms use the analytic gradient (:mod:`mixedext._engine.gradient`), others
+    central differences and a Newton polish."""
     scale = theta_scales(dev)
     phi0 = default_start(dev.terms) if theta0 is None else np.asarray(theta0) * scale
+    jac, polish = "3-point", True
+    if supports_gradient(dev):  # analytic: d/dphi = d/dtheta / scale; no Newton polish
+        polish = False         # needed, L-BFGS-B converges on the exact gradient
+        if theta0 is None:
+            phi0 = single_term_start(dev, reml) * scale
+
+        def jac(phi):
+            val, grad = deviance_and_gradient(dev, phi / scale, reml)
+            return val, grad / scale
+
     opt = minimize_theta(lambda phi: dev(phi / scale, reml), phi0, theta_bounds(dev.terms),
-                         polish=True, **(options or {}))
+                         polish=polish, jac=jac, **(options or {}))
     opt.theta = opt.theta / scale
     opt.history = [(*(np.asarray(row[:-1]) / scale), row[-1]) for row in opt.history]
     return opt, dev.solution(opt.theta, reml)

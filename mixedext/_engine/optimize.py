@@ -35,7 +35,7 @@ class OptimResult:
 
 
 def minimize_theta(fun, theta0, lower, *, maxiter: int = 2000, ftol: float = 1e-13,
-                   gtol: float = 1e-6, jac: str = "3-point", polish: bool = False,
+                   gtol: float = 1e-6, jac="3-point", polish: bool = False,
                    maxls: int = 50, maxcor: int = 10) -> OptimResult:
     """Minimise ``fun(theta)`` subject to ``theta >= lower``.
 
@@ -47,9 +47,10 @@ def minimize_theta(fun, theta0, lower, *, maxiter: int = 2000, ftol: float = 1e-
         Start (lme4's: 1 on the diagonals of Lambda, 0 elsewhere).
     lower : array_like
         Lower bounds (``-inf`` for unbounded).
-    jac : {"3-point", "2-point"}
+    jac : {"3-point", "2-point"} or callable
         Finite-difference gradient (central by default; forward where a Newton polish
-        follows).
+        follows), or a function returning ``(fun(theta), gradient)`` (an analytic
+        gradient; ``fun`` is then used only by the boundary checks and the polish).
     polish : bool
         Finish with :func:`newton_polish` (up to 6 parameters): L-BFGS-B may stop ~1e-6
         short of the optimum on flat deviances, and by a different amount for the same
@@ -64,6 +65,19 @@ def minimize_theta(fun, theta0, lower, *, maxiter: int = 2000, ftol: float = 1e-
         history.append((*theta, val))
         return val
 
+    if callable(jac):
+        with_gradient = jac
+
+        def jac(theta):  # noqa: F811 - L-BFGS-B's (value, gradient) form
+            val, grad = with_gradient(theta)
+            history.append((*theta, float(val)))
+            return float(val), np.asarray(grad, dtype=float)
+
+        objective = jac
+        lbfgs_jac = True
+    else:
+        objective, lbfgs_jac = logged, jac
+
     theta0 = np.asarray(theta0, dtype=float)
     if theta0.size == 0:
         val = logged(theta0)
@@ -74,7 +88,7 @@ def minimize_theta(fun, theta0, lower, *, maxiter: int = 2000, ftol: float = 1e-
     lbfgsb = dict(ftol=ftol, gtol=gtol, maxiter=maxiter, maxls=maxls, maxcor=maxcor)
     start, nit = theta0, 0
     for _ in range(4):  # restarts away from a spurious stop on the boundary
-        res = minimize(logged, start, method="L-BFGS-B", jac=jac, bounds=bounds,
+        res = minimize(objective, start, method="L-BFGS-B", jac=lbfgs_jac, bounds=bounds,
                        options=lbfgsb)
         nit += int(res.nit)
         theta = np.maximum(res.x, lower)
@@ -82,19 +96,35 @@ def minimize_theta(fun, theta0, lower, *, maxiter: int = 2000, ftol: float = 1e-
         start = _escape_boundary(logged, theta, best, lower)
         if start is None:
             break
+    if lbfgs_jac is True:  # an analytic gradient: resume while it is not ~0 at the stop
+        for _ in range(3):
+            if _settled(res, lower, best):
+                break
+            res = minimize(objective, theta, method="L-BFGS-B", jac=True, bounds=bounds,
+                           options=lbfgsb)
+            nit += int(res.nit)
+            theta, best = np.maximum(res.x, lower), float(res.fun)
     if polish and theta.size <= 6 and np.isfinite(best):
         for _ in range(3):  # when Newton steps do not settle, L-BFGS-B stopped early
             theta, best, settled = newton_polish(logged, theta, lower, fx=best)
             if settled:
                 break
-            res = minimize(logged, theta, method="L-BFGS-B", jac=jac, bounds=bounds,
-                           options=lbfgsb)
+            res = minimize(objective, theta, method="L-BFGS-B", jac=lbfgs_jac,
+                           bounds=bounds, options=lbfgsb)
             nit += int(res.nit)
             if res.fun < best:
                 theta, best = np.maximum(res.x, lower), logged(np.maximum(res.x, lower))
     converged = bool(res.success) and np.isfinite(best)
     msg = res.message if isinstance(res.message, str) else str(res.message)
     return OptimResult(theta, best, converged, msg, len(history), nit, history)
+
+
+def _settled(res, lower, best) -> bool:
+    """L-BFGS-B's projected gradient at its stop is negligible (relative to the value)."""
+    grad = np.asarray(res.jac, dtype=float)
+    at_bound = (res.x - lower) <= 1e-10
+    projected = np.where(at_bound & (grad > 0), 0.0, grad)
+    return bool(np.max(np.abs(projected), initial=0.0) <= 1e-6 * max(1.0, abs(best)))
 
 
 def _escape_boundary(fun, theta, best, lower):

@@ -20,6 +20,7 @@ name            rows  grouping factors (pandas ``Categorical``)
 ``owls``         599  ``Nest``, ``FoodTreatment``, ``SexParent`` (glmmTMB; Roulin & Bersier 2007)
 ``salamanders``  644  ``site``, ``mined``, ``spp`` (glmmTMB; Price et al. 2016)
 ``earthquake``   182  ``Quake``, ``soil`` (nlme; Joyner & Boore 1981)
+``insteval``   73421  ``s``, ``d``, ``studage``, ``lectage``, ``service``, ``dept`` (lme4)
 ==============  ====  ===========================================================
 
 Simulated data sets (deterministic, one ``np.random.RandomState(seed)`` each):
@@ -82,6 +83,9 @@ _FACTORS: dict[str, dict[str, tuple[str, ...] | None]] = {
         "spp": ("GP", "PR", "DM", "EC-A", "EC-L", "DES-L", "DF"),
     },
     "earthquake": {"Quake": None, "soil": None},
+    "insteval": {"s": None, "d": None, "studage": None, "lectage": None, "service": None,
+                 "dept": ("15", "5", "10", "12", "6", "7", "4", "8", "9", "14", "1", "3",
+                          "11", "2")},
 }
 
 _SUFFIXES = (".csv", ".csv.gz")

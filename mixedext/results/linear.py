@@ -54,6 +54,26 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
 
     _state = None  # FitState of fits by mixedext's engine
 
+    @property
+    def normalized_cov_params(self):
+        """statsmodels' ``normalized_cov_params``; for the engine's fits the block of the
+        variance parameters (a numerical Hessian) is computed on first use."""
+        cov = self.__dict__["_normalized_cov_params"]
+        pending = self.__dict__.pop("_psi_block_pending", None)
+        if pending is not None:
+            k_fe, sigma2 = pending
+            cov[k_fe:, k_fe:] = self._psi_covariance / sigma2 ** 2
+        return cov
+
+    @normalized_cov_params.setter
+    def normalized_cov_params(self, value):
+        self.__dict__["_normalized_cov_params"] = value
+
+    @cached_property
+    def _psi_covariance(self) -> np.ndarray:
+        """Covariance of ``(psi)``, the variance parameters (see :func:`_psi_covariance`)."""
+        return _psi_covariance(self.model, self._state)
+
     def __init__(self, model, params, cov_params):
         if model.exog is not None:
             super().__init__(model, params, cov_params)
@@ -101,10 +121,9 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
         if not state.terms and not state.reml:
             # marginal (gls) model by ML: nlme's gls scales vcov(beta) by n / (n - p)
             ncov[:k_fe, :k_fe] *= model.nobs / (model.nobs - k_fe)
-        psi_cov = _psi_covariance(model, state)
-        ncov[k_fe:, k_fe:] = psi_cov / sigma2 ** 2
         res = cls(model, packed, ncov)
         res._state = state
+        res.__dict__["_psi_block_pending"] = (k_fe, sigma2)  # filled on first use
         res.params_object = params_obj
         res.fe_params = np.array(sol.beta)  # statsmodels' attributes: copies, writeable
         res.cov_re = cov_re
@@ -341,8 +360,7 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
                 table["upper"] = np.quantile(draws, 1 - alpha / 2, axis=0)
             else:
                 z = norm.ppf(1 - alpha / 2)
-                se_var = np.sqrt(np.diag(np.atleast_2d(_psi_covariance(self.model,
-                                                                       self._state))))
+                se_var = np.sqrt(np.diag(np.atleast_2d(self._psi_covariance)))
                 se = np.full(len(table), np.nan)
                 if self.model.statsmodels_layout is None and all(
                         t.q == 1 or t.cov == "scalar" for t in self._state.terms):
