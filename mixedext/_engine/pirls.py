@@ -9,7 +9,8 @@ modes ``u*``: each step solves the penalised weighted least squares system
 ``(Lambda' Z' W Z Lambda + I) u = Lambda' Z' W z`` with the blocked Cholesky factor of
 :mod:`mixedext._engine.factor` (``W`` the observed information, so each step is a Newton
 step, and the working response ``z``), with step halving on the penalised deviance,
-until the modes move by less than 1e-8. Then
+until the penalised deviance settles (and, for a non-canonical link, whose Newton steps
+use the observed rather than Fisher's information, the modes move by less than 1e-8). Then
 
 * Laplace (``nagq = 1``): ``-2 log L = -2 sum log p(y | u*) + |u*|^2 + log|L|^2``, with
   ``L`` the factor of ``Lambda' Z' H Z Lambda + I`` and ``H`` the observed information
@@ -109,15 +110,19 @@ class LaplaceDeviance:
         u = [uk.copy() for uk in self._u]
         eta, b = self._linear(offset, lams, u)
         pdev = self._pdev(eta, u)
+        canonical = self.family.canonical  # Fisher scoring is Newton's method then
         it = 0
         for it in range(1, maxiter + 1):  # noqa: B007 (iterations reported)
             # Newton steps: the observed information as weights, the score over it as
             # the working residual (Fisher scoring would converge only linearly for a
             # non-canonical link, leaving the modes, and so log|L|, noisy)
             fisher, resid = self.family.working(eta)
-            w = np.maximum(self.family.hessian_weights(eta), 1e-300)
+            if canonical:
+                w, work = fisher, (eta - offset) + resid
+            else:
+                w = np.maximum(self.family.hessian_weights(eta), 1e-300)
+                work = (eta - offset) + fisher * resid / w
             sw = np.sqrt(w)
-            work = (eta - offset) + fisher * resid / w
             wterms = [RandomTerm(t.level, t.codes, t.unit_labels, t.names, z * sw[:, None],
                                  t.cov) for t, z in zip(self.terms, self._zcols)]
             cp = cross_products(self._empty, sw * work, wterms)
@@ -144,10 +149,11 @@ class LaplaceDeviance:
             moved = max((float(np.max(np.abs(c - uo))) for c, uo in zip(cand, u)
                          if c.size), default=0.0)
             u, eta, b, pdev = cand, eta_c, b_c, pdev_c
-            if abs(change) < tol * (abs(pdev) + 0.1) and moved < 1e-8:
+            if abs(change) < tol * (abs(pdev) + 0.1) and (canonical or moved < 1e-8):
                 break
         # the factor at the converged modes, with the observed information there
-        sw = np.sqrt(np.maximum(self.family.hessian_weights(eta), 1e-300))
+        info = self.family.working(eta)[0] if canonical else self.family.hessian_weights(eta)
+        sw = np.sqrt(np.maximum(info, 1e-300))
         wterms = [RandomTerm(t.level, t.codes, t.unit_labels, t.names, z * sw[:, None], t.cov)
                   for t, z in zip(self.terms, self._zcols)]
         chol = BlockedCholesky(wterms, cross_products(self._empty, np.zeros(len(eta)), wterms),

@@ -13,7 +13,7 @@ report:
   working residual ``(y - E[y]) / (dE[y]/deta)``;
 * ``hessian_weights(eta)``: ``-d^2 loglik_i / deta^2``, the observed information, used in
   the Laplace approximation's determinant (equal to the Fisher weights for a canonical
-  link: binomial logit, Poisson log);
+  link: binomial logit, Poisson log, whose classes set ``canonical = True``);
 * ``mean(eta)``, ``variance(mu)`` (per unit dispersion), ``deviance_residuals(eta)``,
   ``sample(eta, rng)``;
 * ``latent_variance(eta_null)``: the residual variance on the latent scale for the ICC
@@ -53,6 +53,7 @@ class Family:
     n_dispersion = 0
     dispersion_name: str | None = None
     latent_needs_mean = False  # latent_variance needs the null model's intercept
+    canonical = False  # canonical link: Fisher's information is the observed one
 
     def __init__(self, y, trials=None, weights=None, dispersion=None):
         self.y = np.asarray(y, dtype=float)

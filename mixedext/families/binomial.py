@@ -19,6 +19,7 @@ class Binomial(Family):
 
     name = "binomial"
     title = "Binomial"
+    canonical = True
     link = links.Logit()
 
     def __init__(self, y, trials=None, weights=None, dispersion=None):

@@ -30,6 +30,7 @@ class Poisson(Family):
 
     name = "poisson"
     title = "Poisson"
+    canonical = True
     link = links.Log()
     latent_needs_mean = True
 
