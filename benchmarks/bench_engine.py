@@ -9,6 +9,7 @@ Usage (from the repository root)::
     python benchmarks/bench_engine.py --full          # case b: statsmodels at 100,000 groups too
     python benchmarks/bench_engine.py --blas-threads 0  # keep the environment's BLAS threads
     python benchmarks/bench_engine.py --json out.json # also write the raw results
+    python benchmarks/bench_engine.py --busy 1 --blas-threads 0  # beside a CPU-bound process
 
 Every fit runs in a fresh Python (or R) process, started by this script, with
 single-threaded BLAS by default (``--blas-threads``; see benchmarks/README.md for why):
@@ -565,7 +566,7 @@ def machine_line(busy: float | None) -> str:
         sm_v = statsmodels.__version__
     except Exception:  # pragma: no cover
         sm_v = "?"
-    load = "idle" if busy is None or busy < 0.05 else f"{busy:.0%} busy before the run"
+    load = ("idle" if busy is None or busy < 0.05 else f"{busy:.0%} busy before the run")
     blas = os.environ.get("OPENBLAS_NUM_THREADS", "default")
     try:
         commit = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
@@ -597,6 +598,8 @@ def main(argv=None):
     p.add_argument("--repeat", type=int, default=3,
                    help=f"repeat fits that take less than {REPEAT_BUDGET_S:g} s in all (same "
                         "process, after the first) and report the fastest; default 3")
+    p.add_argument("--busy", type=int, default=0, metavar="N",
+                   help="run N CPU-bound processes beside the fits (a loaded machine)")
     p.add_argument("--json", help="also write the raw results to this JSON file")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -609,6 +612,16 @@ def main(argv=None):
     if args.blas_threads:
         for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ[var] = str(args.blas_threads)  # inherited by the subprocesses
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+               for _ in range(args.busy)]
+    try:
+        _run(args)
+    finally:
+        for proc in burners:
+            proc.kill()
+
+
+def _run(args):
     busy = cpu_busy()
     if busy is not None and busy > 0.25:
         print(f"warning: other processes keep {busy:.0%} of the CPUs busy: timings (above all "
@@ -617,6 +630,8 @@ def main(argv=None):
     drv = Driver(args)
     t0 = time.perf_counter()
     machine = machine_line(busy)
+    if args.busy:
+        machine += f", {args.busy} CPU-bound process(es) running beside the fits"
     if drv.versions:
         machine += ", " + ", ".join(drv.versions)
     print(f"# mixedext benchmark: {machine}", flush=True)

@@ -62,3 +62,28 @@ def test_string_columns_become_categorical():
 ])
 def test_double_bar_is_one_term_per_covariate(double, single):
     assert split_formula(double) == split_formula(single)
+
+
+def test_columns_used_only_as_factors():
+    from mixedext.formula.terms import factor_only_columns
+    cols = ["y", "x1", "x2", "b", "g"]
+    assert factor_only_columns("y ~ x1 + C(x2) + C(b, Sum)", cols) == ["x2", "b"]
+    assert factor_only_columns("y ~ x2 + C(x2)", cols) == []  # also used as a number
+    assert factor_only_columns("y ~ np.log(x1) + C(x2):x1", cols) == ["x2"]
+
+
+def test_int_factor_columns_fit_as_before():
+    """C(int column) is coded from a Categorical: same names, same fit."""
+    rng = np.random.default_rng(0)
+    d = pd.DataFrame({"g": np.repeat(np.arange(30), 6), "x2": rng.integers(0, 4, 180),
+                      "flag": rng.random(180) > 0.5})
+    d["y"] = d.x2 * 0.3 + rng.normal(size=30)[d.g] + rng.normal(size=180)
+    res = mx.mixedlm("y ~ C(x2) + C(flag) + (1 | g)", d).fit()
+    assert list(res.fe_params.index) == ["Intercept", "C(x2)[T.1]", "C(x2)[T.2]",
+                                         "C(x2)[T.3]", "C(flag)[T.True]"]
+    same = mx.mixedlm("y ~ C(x2) + C(flag) + (1 | g)",
+                      d.assign(x2=d.x2.astype(str), flag=d.flag.astype(str))).fit()
+    assert res.llf == pytest.approx(same.llf, abs=1e-9)
+    np.testing.assert_allclose(res.predict(d.head(5)), same.predict(
+        d.head(5).assign(x2=d.x2.head(5).astype(str), flag=d.flag.head(5).astype(str))),
+        rtol=1e-10)

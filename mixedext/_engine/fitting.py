@@ -20,6 +20,7 @@ from mixedext._engine.factor import theta_bounds
 from mixedext._engine.gradient import deviance_and_gradient, supports_gradient
 from mixedext._engine.optimize import minimize_theta, newton_polish
 from mixedext._engine.state import FitState
+from mixedext._engine.threads import blas_threads_for
 
 __all__ = ["default_start", "fit_profiled", "fit_correlated", "fit_state", "refit",
            "fit_laplace"]
@@ -181,7 +182,22 @@ def fit_state(reml: bool, profiled: ProfiledDeviance | None = None,
               correlated: CorrelatedDeviance | None = None, *, residual_spec=None,
               theta0=None, eta0=None, options=None) -> FitState:
     """Fit by REML or ML and capture the state (the deviance objects given are moved to
-    the optimum; the state keeps copies of its own). ``options``: L-BFGS-B's."""
+    the optimum; the state keeps copies of its own). ``options``: L-BFGS-B's. BLAS runs
+    on one thread unless the dense block is large (:mod:`mixedext._engine.threads`)."""
+    dense = profiled if correlated is None else correlated
+    with blas_threads_for(_dense_size(dense)):
+        return _fit_state(reml, profiled, correlated, residual_spec, theta0, eta0, options)
+
+
+def _dense_size(dev) -> int:
+    """Columns of the dense tail of a deviance's factor (0 without one)."""
+    chol = getattr(dev, "chol", None)
+    if chol is None or not chol.tail:
+        return 0
+    return int(chol.tail_offsets[-1])
+
+
+def _fit_state(reml, profiled, correlated, residual_spec, theta0, eta0, options):
     if correlated is None:
         opt, sol = fit_profiled(profiled, reml, theta0, options)
         return FitState.capture(reml, sol, opt, profiled.terms, profiled)

@@ -24,7 +24,8 @@ def _missing_message(counts: dict, missing: str) -> str:
 
 
 def prepare_frame(data, *, columns, group_columns=(), subset=None, missing="none",
-                  arrays=None, raw_columns=()) -> tuple[pd.DataFrame, dict]:
+                  arrays=None, raw_columns=(), factor_columns=()) -> tuple[pd.DataFrame,
+                                                                       dict]:
     """Select, check and clean the columns a model uses.
 
     Parameters
@@ -42,6 +43,8 @@ def prepare_frame(data, *, columns, group_columns=(), subset=None, missing="none
     arrays : dict of array_like, optional
         Extra row-aligned arrays (e.g. ``groups`` given as an array), subset and
         cleaned alike; ``None`` entries are passed through.
+    factor_columns : list of str
+        Numeric or boolean columns used only as factors (``C(x)``): made Categorical.
     raw_columns : list of str
         Columns kept in their dtype (checked by their user, e.g. ``time``).
 
@@ -85,6 +88,10 @@ def prepare_frame(data, *, columns, group_columns=(), subset=None, missing="none
     for col in frame.columns:
         s = frame[col]
         if col in raw_columns:
+            continue
+        if col in factor_columns and not isinstance(s.dtype, pd.CategoricalDtype):
+            values = s.to_numpy(dtype=bool) if pd.api.types.is_bool_dtype(s) else s
+            frame[col] = pd.Categorical(values)
             continue
         extension = isinstance(s.dtype, pd.api.extensions.ExtensionDtype) and not \
             isinstance(s.dtype, pd.CategoricalDtype)

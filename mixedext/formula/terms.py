@@ -157,6 +157,19 @@ def formula_variables(formulas, columns) -> list[str]:
     return [c for c in columns if c in tokens]
 
 
+_C_CALL = re.compile(r"\bC\(\s*(\w+)\s*[,)]")
+
+
+def factor_only_columns(formula: str, columns) -> list[str]:
+    """Columns the formula uses only as ``C(x)`` (the first argument of every mention):
+    as pandas Categoricals patsy codes them from their integer codes, where a numeric
+    column costs it a missing-value check per element. Levels and names are unchanged
+    (both sort the distinct values)."""
+    wrapped = set(_C_CALL.findall(formula))
+    outside = set(formula_variables([_C_CALL.sub("C(", formula)], list(columns)))
+    return [c for c in columns if c in wrapped and c not in outside]
+
+
 def value_labels(values) -> np.ndarray:
     """The label of each value of a grouping column, the same at fit and at prediction:
     integral numbers as integers whatever their dtype (``3`` and ``3.0`` are one unit),

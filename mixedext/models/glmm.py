@@ -29,7 +29,13 @@ from mixedext._engine.factor import theta_bounds
 from mixedext._engine.fitting import fit_laplace
 from mixedext._engine.pirls import LaplaceDeviance
 from mixedext.formula.data import prepare_frame
-from mixedext.formula.terms import build_term, formula_variables, split_formula, term_from_level
+from mixedext.formula.terms import (
+    build_term,
+    factor_only_columns,
+    formula_variables,
+    split_formula,
+    term_from_level,
+)
 from mixedext.models.linear import warn_if_singular
 
 __all__ = ["MixedGLMMixin", "glmm_from_formula", "row_values"]
@@ -294,7 +300,8 @@ def glmm_from_formula(cls, formula, data, vc_formulas=None, *, groups=None, nest
     group_cols += ([groups] if groups else []) + nested + named + list(columns)
     formulas = [formula, *(vc_formulas or {}).values()]
     frame, _ = prepare_frame(data, columns=formula_variables(formulas, list(data.columns)),
-                             group_columns=group_cols, missing=missing)
+                             group_columns=group_cols, missing=missing,
+                             factor_columns=factor_only_columns(fixed, data.columns))
     env = patsy.EvalEnvironment.capture(eval_env)
     y, x = patsy.dmatrices(fixed, frame, eval_env=env, return_type="dataframe",
                            NA_action="raise")

@@ -44,6 +44,7 @@ from mixedext.formula.data import MissingDataError, prepare_frame
 from mixedext.formula.terms import (
     build_term,
     design,
+    factor_only_columns,
     formula_variables,
     split_formula,
     term_from_level,
@@ -311,7 +312,8 @@ class MixedLM(sm_mlm.MixedLM):
             group_columns=group_cols, subset=subset, missing=missing,
             arrays={"groups": None if isinstance(groups, str) else groups,
                     **{k: v for k, v in row_args.items() if not isinstance(v, str)}},
-            raw_columns=[time] if time is not None else [])
+            raw_columns=[time] if time is not None else [],
+            factor_columns=factor_only_columns(fixed, data.columns))
         row_args = {k: (data[v].to_numpy(dtype=float) if isinstance(v, str) else
                         None if v is None else extra[k]) for k, v in row_args.items()}
         if groups is not None:
