@@ -53,6 +53,9 @@ d. per-evaluation cost vs rows: ``y ~ x + (1 | g)`` with 1,000 groups at 10^4, 1
 e. lme4's InstEval (``mx.datasets.load("insteval")``, 73,421 ratings, 2,972 students x
    1,128 instructors): ``y ~ service + (1 | s) + (1 | d)`` and ``+ (1 | dept)`` (three
    crossed factors); statsmodels not run (see case c).
+f. ``mx.datasets.ratings()``: 1,000,209 ratings by 6,040 users of 3,706 items (the shape
+   of MovieLens-1M, heavy-tailed activity), ``rating ~ 1 + (1 | user) + (1 | item)``; not
+   in the default ``--cases``; lme4 and the Rust ``mixedlm`` with ``--full``.
 """
 
 from __future__ import annotations
@@ -128,7 +131,14 @@ def data_insteval(**_):
     return mx.datasets.load("insteval")
 
 
-DATA = {"call_center": data_call_center, "ri": data_random_intercept,
+def data_ratings(**_):
+    sys.path.insert(0, str(ROOT))
+    import mixedext as mx
+
+    return mx.datasets.ratings()
+
+
+DATA = {"ratings": data_ratings, "call_center": data_call_center, "ri": data_random_intercept,
         "crossed": data_crossed, "insteval": data_insteval, "insteval3": data_insteval}
 
 # model of each data set, per tool
@@ -145,6 +155,9 @@ MODELS = {
         sm=dict(groups="__ones__", re_formula="0",
                 vc_formula={"item": "0 + C(item)", "subj": "0 + C(subj)"}),
         factors=["item", "subj"]),
+    "ratings": dict(
+        formula="rating ~ 1 + (1 | user) + (1 | item)", fixed="rating ~ 1",
+        factors=["user", "item"]),
     "insteval": dict(
         formula="y ~ service + (1 | s) + (1 | d)", fixed="y ~ service",
         factors=["s", "d", "service"]),
@@ -271,7 +284,7 @@ def worker(job: dict) -> dict:
                mem_method=mem.method, llf=llf, nobs=len(df))
     if job.get("eval_timing"):
         dev = res.model.deviance_function
-        theta = res._results._engine[0].theta
+        theta = res.fit_state.theta
         dev(theta, True)
         k = int(job["eval_timing"])
         batches = []  # 5 batches of k/5 calls: the fastest batch's mean (robust to noise)
@@ -493,6 +506,17 @@ class Driver:
             self.mixedlm(label, dataset, {})
         self.notes.append("case e: statsmodels is not run (crossed factors only as dense "
                           "variance components of one group: see case c)")
+
+    def case_f(self):
+        self.log("case f: MovieLens-1M-shaped ratings, 6,040 users x 3,706 items")
+        label = "f ratings 6,040 x 3,706 (1,000,209)"
+        self.py(label, "mixedext", "ratings", {}, timeout=900.0)
+        if self.args.full:
+            self.r(label, "ratings", {}, timeout=1800.0)
+            self.mixedlm(label, "ratings", {})
+        else:
+            self.notes.append("case f: lme4 and the Rust mixedlm only with --full (each "
+                              "takes minutes)")
 
     # -- output --------------------------------------------------------------------------
     def table(self) -> str:

@@ -400,3 +400,14 @@ def test_call_center_determinism(calls, calls_truth):
     ]
     t2 = datasets.call_center_truth(seed=11)
     assert not np.array_equal(calls_truth["rep_effect"], t2["rep_effect"])
+
+
+def test_ratings_have_the_movielens_shape():
+    small = datasets.ratings(n_users=300, n_items=1000, n_ratings=20_000, seed=3)
+    assert len(small) == 20_000
+    per_user = small.groupby("user").size()
+    assert per_user.min() >= 20 and per_user.max() > 5 * per_user.median()  # heavy tail
+    assert not small.duplicated(["user", "item"]).any()
+    assert set(small.rating.unique()) <= {1.0, 2.0, 3.0, 4.0, 5.0}
+    again = datasets.ratings(n_users=300, n_items=1000, n_ratings=20_000, seed=3)
+    pd.testing.assert_frame_equal(small, again)

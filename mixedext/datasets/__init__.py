@@ -41,13 +41,20 @@ from importlib import resources
 
 import pandas as pd
 
-from mixedext.datasets._simulate import call_center, call_center_truth, students, students_truth
+from mixedext.datasets._simulate import (
+    call_center,
+    call_center_truth,
+    ratings,
+    students,
+    students_truth,
+)
 
 __all__ = [
     "available",
     "call_center",
     "call_center_truth",
     "load",
+    "ratings",
     "students",
     "students_truth",
 ]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["call_center", "call_center_truth", "students", "students_truth"]
+__all__ = ["call_center", "call_center_truth", "ratings", "students", "students_truth"]
 
 
 # ---------------------------------------------------------------------------
@@ -454,3 +454,37 @@ def call_center_truth(*, seed: int = 10) -> dict:
             The seed.
     """
     return _simulate_call_center(seed)[1]
+
+
+def ratings(*, n_users: int = 6040, n_items: int = 3706, n_ratings: int = 1_000_209,
+            seed: int = 1) -> pd.DataFrame:
+    """Simulated ratings with the shape of MovieLens-1M: users x items, crossed.
+
+    ``n_users`` users rate ``n_ratings`` (user, item) pairs in all, each user at least 20
+    items (as in MovieLens-1M); activity per user is heavy-tailed (log-normal, a few users
+    rate thousands of items) and items are chosen with Zipf-like popularity. A rating is
+    ``3.6 + u_user + v_item + e`` rounded to 1..5 with ``u ~ N(0, 0.45^2)``,
+    ``v ~ N(0, 0.5^2)``, ``e ~ N(0, 0.9^2)``. Columns ``user`` and ``item`` (int codes),
+    ``rating``. Deterministic for a given ``seed``; the model for it is
+    ``rating ~ 1 + (1 | user) + (1 | item)``.
+    """
+    rs = np.random.RandomState(seed)
+    extra = rs.lognormal(mean=0.0, sigma=1.2, size=n_users)
+    counts = 20 + np.floor(extra / extra.sum() * (n_ratings - 20 * n_users)).astype(int)
+    counts = np.minimum(counts, n_items)
+    while counts.sum() < n_ratings:  # exactly n_ratings: top up users below the cap
+        room = np.flatnonzero(counts < n_items)
+        short = n_ratings - int(counts.sum())
+        counts[room[:short]] += 1
+    popularity = 1.0 / np.arange(1, n_items + 1) ** 0.9
+    popularity = popularity[rs.permutation(n_items)]
+    popularity /= popularity.sum()
+    users, items = [], []
+    for u, k in enumerate(counts):
+        users.append(np.full(k, u))
+        items.append(rs.choice(n_items, size=k, replace=False, p=popularity))
+    user = np.concatenate(users)
+    item = np.concatenate(items)
+    mean = 3.6 + 0.45 * rs.randn(n_users)[user] + 0.5 * rs.randn(n_items)[item]
+    rating = np.clip(np.round(mean + 0.9 * rs.randn(len(user))), 1, 5)
+    return pd.DataFrame({"user": user, "item": item, "rating": rating})
