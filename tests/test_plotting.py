@@ -70,3 +70,15 @@ def test_binomial_funnel_limits_on_the_logit_scale():
     p = np.mean(expit(np.asarray(res.model.exog) @ res.fe_params.to_numpy()))
     np.testing.assert_allclose(upper, 1.959963984540054 / np.sqrt(n_line * p * (1 - p)))
     plt.close(ax.figure)
+
+
+@pytest.mark.parametrize("kind", ["caterpillar", "shrinkage", "funnel"])
+def test_count_model_plots_render(kind, tmp_path):
+    import pandas as pd
+
+    data = pd.read_csv(ROOT / "tests/reference/data/poisson_nested.csv")
+    res = mx.poisson_mixedglm("y ~ x + trt + (1 | a)", data, exposure="exposure").fit_ml()
+    ax = getattr(res, f"plot_{kind}")()
+    ax.figure.savefig(tmp_path / f"{kind}.png")
+    assert (tmp_path / f"{kind}.png").stat().st_size > 0
+    plt.close("all")
