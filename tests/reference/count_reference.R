@@ -262,26 +262,8 @@ family_text <- c(poisson = "poisson(link = 'log')",
 
 ## ---- helpers ------------------------------------------------------------------------
 `%||%` <- function(a, b) if (is.null(a)) b else a
-squish <- function(x) gsub("\\s+", " ", trimws(x))
-quietly <- function(expr) {
-  msgs <- character(0)
-  value <- NULL
-  console <- capture.output(
-    value <- withCallingHandlers(
-      tryCatch(expr, error = function(e) {
-        msgs <<- c(msgs, paste("error:", squish(conditionMessage(e))))
-        NULL
-      }),
-      warning = function(w) {
-        msgs <<- c(msgs, paste("warning:", squish(conditionMessage(w))))
-        invokeRestart("muffleWarning")
-      },
-      message = function(mm) {
-        msgs <<- c(msgs, paste("message:", squish(conditionMessage(mm))))
-        invokeRestart("muffleMessage")
-      }))
-  list(value = value, msgs = msgs, console = console)
-}
+## common.R's quietly(), an error recorded instead of raised
+quietly_all <- function(expr) quietly(expr, errors = TRUE)
 as_json_num <- function(x) {
   if (is.null(x)) return(NULL)
   if (!is.null(names(x)) && length(x) >= 1) as.list(x) else unname(x)
@@ -297,7 +279,7 @@ fit_glmer <- function(cs, d, o, start = NULL, devFunOnly = FALSE) {
   f <- as.formula(cs$formula)
   fam <- lme4_family(cs)
   ctl_o <- case_gctrl(cs)[[o]]
-  quietly(if (is.null(cs$weights))
+  quietly_all(if (is.null(cs$weights))
     glmer(f, data = d, family = fam, nAGQ = cs$nAGQ, control = ctl_o, start = start,
           devFunOnly = devFunOnly)
   else
@@ -308,7 +290,7 @@ fit_glmer_nb <- function(cs, d, o) {
   f <- as.formula(cs$formula)
   ctl_o <- case_gctrl(cs)[[o]]
   ## lme4's own glmer.nb (outer optimize over log(size) with its default tol = 5e-5)
-  r0 <- quietly(glmer.nb(f, data = d, control = ctl_o))
+  r0 <- quietly_all(glmer.nb(f, data = d, control = ctl_o))
   m0 <- r0$value
   th0 <- getME(m0, "glmer.nb.theta")
   ## the same outer step with tol = 1e-10, every evaluation a fresh tight glmer fit at
@@ -337,7 +319,7 @@ fit_glmer_nb <- function(cs, d, o) {
 ## glmer at a fixed NB size (for the checks)
 fit_glmer_fixed_nb <- function(cs, d, o, size, start = NULL, devFunOnly = FALSE) {
   f <- as.formula(cs$formula)
-  quietly(glmer(f, data = d, family = MASS::negative.binomial(theta = size),
+  quietly_all(glmer(f, data = d, family = MASS::negative.binomial(theta = size),
                 control = case_gctrl(cs)[[o]], start = start, devFunOnly = devFunOnly))
 }
 fit_tmb <- function(cs, d, o) {
@@ -353,11 +335,11 @@ fit_tmb <- function(cs, d, o) {
   else
     bquote(glmmTMB(.(f), data = d, family = .(fam), dispformula = .(disp),
                    control = .(tctrl[[o]]), weights = .w))
-  quietly(eval(cl))
+  quietly_all(eval(cl))
 }
 fit_lmer <- function(cs, d, reml, o, start = NULL, devFunOnly = FALSE) {
   f <- as.formula(cs$formula)
-  quietly(if (is.null(cs$weights))
+  quietly_all(if (is.null(cs$weights))
     lmer(f, data = d, REML = reml, control = lctrl[[o]], start = start, devFunOnly = devFunOnly)
   else
     lmer(f, data = d, REML = reml, control = lctrl[[o]], start = start, devFunOnly = devFunOnly,
@@ -487,10 +469,10 @@ laplace_check <- function(family, y, eta_fixed, group, sd_b, mult = 1, size = NU
 
 ## ---- performance --------------------------------------------------------------------
 performance_block <- function(m) {
-  ic <- quietly(performance::icc(m))
-  r2 <- quietly(performance::r2_nakagawa(m))
-  gv <- quietly(insight::get_variance(m))
-  nm <- quietly(insight::null_model(m))
+  ic <- quietly_all(performance::icc(m))
+  r2 <- quietly_all(performance::r2_nakagawa(m))
+  gv <- quietly_all(insight::get_variance(m))
+  nm <- quietly_all(insight::null_model(m))
   null_int <- if (is.null(nm$value)) NA else
     unname(if (inherits(nm$value, "glmmTMB")) fixef(nm$value)$cond[1] else fixef(nm$value)[1])
   list(
@@ -537,8 +519,8 @@ fitted_block <- function(m, cs, d, X, beta, varcorr, log_link) {
 }
 
 residuals_block <- function(m, engine) {
-  rp <- quietly(residuals(m, type = "pearson"))
-  rr <- quietly(residuals(m, type = "response"))
+  rp <- quietly_all(residuals(m, type = "pearson"))
+  rr <- quietly_all(residuals(m, type = "response"))
   out <- list(
     pearson_first10 = if (is.null(rp$value)) NULL else first10(rp$value),
     pearson_chi2 = if (is.null(rp$value)) NA else sum(rp$value^2),
@@ -683,7 +665,7 @@ run_glmer <- function(cname, cs, d) {
     e$laplace_check <- lc
   }
   if (isTRUE(cs$tmb_check)) {
-    t <- quietly(if (is.null(cs$weights))
+    t <- quietly_all(if (is.null(cs$weights))
       glmmTMB(as.formula(cs$formula), data = d, family = poisson, control = tctrl$nlminb)
     else glmmTMB(as.formula(cs$formula), data = d, family = poisson, control = tctrl$nlminb,
                  weights = .w))
