@@ -36,7 +36,8 @@ import patsy
 from patsy import EvalEnvironment
 
 __all__ = ["advance_eval_env", "cache_readonly", "get_formula_spec", "set_formula_spec",
-           "design_from_spec", "frame_map", "warn_unused_fit_kwargs", "VC_FORMAT_WARNING"]
+           "design_from_spec", "frame_map", "patsy_formulas", "warn_unused_fit_kwargs",
+           "with_names", "VC_FORMAT_WARNING"]
 
 try:  # statsmodels >= 0.15
     from statsmodels.formula._manager import FormulaManager
@@ -65,6 +66,26 @@ except ImportError:  # statsmodels 0.14
 
 _SPEC_ATTRIBUTE = "design_info" if FormulaManager is None else "model_spec"
 VC_FORMAT_WARNING = UserWarning if FormulaManager is None else FutureWarning
+
+
+def with_names(env, names: dict):
+    """The formula environment ``env`` (a patsy ``EvalEnvironment``) with ``names`` added
+    where it has none of its own, in the form statsmodels takes: the environment itself
+    before 0.15, a dict of variables from 0.15 on (which deprecates environments)."""
+    if FormulaManager is None:
+        return env.with_outer_namespace(names)
+    merged = dict(names)
+    for namespace in reversed(env._namespaces):  # innermost last: it wins
+        merged.update(namespace)
+    return merged
+
+
+def patsy_formulas() -> bool:
+    """Whether statsmodels builds formula designs with patsy (always before 0.15; in
+    0.15 unless formulaic is chosen)."""
+    if FormulaManager is None:
+        return True
+    return getattr(FormulaManager(), "_using_patsy", False)
 
 
 def get_formula_spec(data):

@@ -58,3 +58,17 @@ def test_newton_polish_reports_whether_it_settled():
 
     _, _, settled = optimize.newton_polish(saddle, np.array([0.3, 0.2]), np.array([-np.inf] * 2))
     assert not settled
+
+
+def test_a_small_interior_optimum_next_to_the_boundary_is_found():
+    """Found by the rescaling property test: the slope's SD stopped at 0, where the
+    deviance is flat, 1e-4 log-likelihood units below the interior optimum (SD 0.035);
+    a probe at 0.01 now finds it, in every unit of the covariate."""
+    from test_hardening import _fit, _nested_data
+
+    data = _nested_data(680)
+    fits = [_fit(data.assign(x=data.x * s), reml=False, formula="y ~ x + (1 + x | a)")
+            for s in (0.1, 1.0, 10.0)]
+    for res in fits:
+        assert res.llf == pytest.approx(fits[1].llf, abs=1e-8)
+        assert not res.singular  # the SD is not 0: before, 0.1 and 1.0 stopped there

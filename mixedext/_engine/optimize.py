@@ -135,7 +135,7 @@ def _escape_boundary(fun, theta, best, lower):
     values tells a true boundary optimum (a singular fit) from such a stop.
     """
     for j in np.flatnonzero((lower == 0.0) & (theta < 1e-6)):
-        for h in (0.05, 0.3, 1.0):
+        for h in (0.01, 0.05, 0.3, 1.0):
             x = theta.copy()
             x[j] = h
             if fun(x) < best - 1e-8 * max(1.0, abs(best)):

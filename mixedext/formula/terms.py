@@ -170,6 +170,18 @@ def factor_only_columns(formula: str, columns) -> list[str]:
     return [c for c in columns if c in wrapped and c not in outside]
 
 
+def categorical_c(data, contrast=None, levels=None):
+    """patsy's ``C()``, except that a pandas Categorical without other arguments is
+    returned as it is: patsy codes a bare Categorical from its integer codes, but a
+    ``C()``-wrapped one element by element (0.6 s for 500,000 rows). The factor keeps the
+    name ``C(x)``, its levels (the categories, sorted as ``C`` would sort them) and the
+    default treatment coding."""
+    if contrast is None and levels is None and isinstance(
+            getattr(data, "dtype", None), pd.CategoricalDtype):
+        return data
+    return patsy.builtins.C(data, contrast, levels)
+
+
 def value_labels(values) -> np.ndarray:
     """The label of each value of a grouping column, the same at fit and at prediction:
     integral numbers as integers whatever their dtype (``3`` and ``3.0`` are one unit),
@@ -188,10 +200,18 @@ def value_labels(values) -> np.ndarray:
         text = np.array([str(v) for v in uniques], dtype=object)
     else:
         v = np.asarray(uniques, dtype=float)
-        text = np.array([str(int(x)) if np.isfinite(x) and x == np.round(x) and abs(x) < 2 ** 63
-                         else repr(float(x)) for x in v], dtype=object)
+        whole = np.isfinite(v) & (v == np.round(v)) & (np.abs(v) < 2 ** 63)
+        text = np.empty(len(v), dtype=object)
+        text[whole] = v[whole].astype(np.int64).astype(str)
+        text[~whole] = [repr(float(x)) for x in v[~whole]]
+        return _spread(text, codes, len(s))  # numbers hold no separator to escape
     text = np.array([t.replace("%", "%25").replace("/", "%2F") for t in text], dtype=object)
-    out = np.full(len(s), "nan", dtype=object)
+    return _spread(text, codes, len(s))
+
+
+def _spread(text, codes, n) -> np.ndarray:
+    """Each row's label from the labels of the distinct values (``"nan"`` for missing)."""
+    out = np.full(n, "nan", dtype=object)
     out[codes >= 0] = text[codes[codes >= 0]]
     return out
 

@@ -31,6 +31,7 @@ from mixedext._engine.pirls import LaplaceDeviance
 from mixedext.formula.data import prepare_frame
 from mixedext.formula.terms import (
     build_term,
+    categorical_c,
     factor_only_columns,
     formula_variables,
     split_formula,
@@ -303,8 +304,8 @@ def glmm_from_formula(cls, formula, data, vc_formulas=None, *, groups=None, nest
                              group_columns=group_cols, missing=missing,
                              factor_columns=factor_only_columns(fixed, data.columns))
     env = patsy.EvalEnvironment.capture(eval_env)
-    y, x = patsy.dmatrices(fixed, frame, eval_env=env, return_type="dataframe",
-                           NA_action="raise")
+    y, x = patsy.dmatrices(fixed, frame, return_type="dataframe", NA_action="raise",
+                           eval_env=env.with_outer_namespace({"C": categorical_c}))
     if y.shape[1] != 1:
         raise TypeError(f"the outcome {formula.split('~')[0].strip()!r} must be numeric")
     yname = y.columns[0]

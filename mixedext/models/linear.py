@@ -32,8 +32,10 @@ from statsmodels.regression import mixed_linear_model as sm_mlm
 from mixedext._compat import (
     VC_FORMAT_WARNING,
     advance_eval_env,
+    patsy_formulas,
     set_formula_spec,
     warn_unused_fit_kwargs,
+    with_names,
 )
 from mixedext._engine import fitting
 from mixedext._engine.crossprod import RandomTerm
@@ -43,6 +45,7 @@ from mixedext._engine.state import FitState
 from mixedext.formula.data import MissingDataError, prepare_frame
 from mixedext.formula.terms import (
     build_term,
+    categorical_c,
     design,
     factor_only_columns,
     formula_variables,
@@ -261,7 +264,11 @@ class MixedLM(sm_mlm.MixedLM):
                    else patsy.EvalEnvironment.capture((user_env or 0) + 1))
         else:
             env = user_env
-        advance_eval_env(kwargs)  # statsmodels' fixed-effect design, one frame down
+        if user_env in (None, 0) and patsy_formulas():
+            # the caller's frame, with C() handing Categoricals to patsy as they are
+            kwargs["eval_env"] = with_names(env, {"C": categorical_c})
+        else:
+            advance_eval_env(kwargs)  # statsmodels' fixed-effect design, one frame down
 
         if is_dask_frame(data):
             if weights is not None or offset is not None:
