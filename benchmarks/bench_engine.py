@@ -53,6 +53,8 @@ d. per-evaluation cost vs rows: ``y ~ x + (1 | g)`` with 1,000 groups at 10^4, 1
 e. lme4's InstEval (``mx.datasets.load("insteval")``, 73,421 ratings, 2,972 students x
    1,128 instructors): ``y ~ service + (1 | s) + (1 | d)`` and ``+ (1 | dept)`` (three
    crossed factors); statsmodels not run (see case c).
+g. case b's data with ``C(x2)`` of an int column (5 levels): ``y ~ x + C(x2) + (1 | g)``
+   (the Rust ``mixedlm`` cannot parse ``C()``: it gets the same factor as strings).
 f. ``mx.datasets.ratings()``: 1,000,209 ratings by 6,040 users of 3,706 items (the shape
    of MovieLens-1M, heavy-tailed activity), ``rating ~ 1 + (1 | user) + (1 | item)``; not
    in the default ``--cases``; lme4 and the Rust ``mixedlm`` with ``--full``.
@@ -131,6 +133,17 @@ def data_insteval(**_):
     return mx.datasets.load("insteval")
 
 
+def data_random_intercept_factor(n_groups: int = 100_000):
+    """Case b's data with ``x2``, an int column of 5 levels used as ``C(x2)`` (and the same
+    as strings, ``x2s``, for tools that cannot parse ``C()``); ``y`` gains ``0.2 x2``."""
+    d = data_random_intercept(n_groups)
+    rs = np.random.RandomState(7)
+    d["x2"] = rs.randint(0, 5, len(d))
+    d["x2s"] = "L" + d["x2"].astype(str)
+    d["y"] = d["y"] + 0.2 * d["x2"]
+    return d
+
+
 def data_ratings(**_):
     sys.path.insert(0, str(ROOT))
     import mixedext as mx
@@ -138,7 +151,7 @@ def data_ratings(**_):
     return mx.datasets.ratings()
 
 
-DATA = {"ratings": data_ratings, "call_center": data_call_center, "ri": data_random_intercept,
+DATA = {"ri_factor": data_random_intercept_factor, "ratings": data_ratings, "call_center": data_call_center, "ri": data_random_intercept,
         "crossed": data_crossed, "insteval": data_insteval, "insteval3": data_insteval}
 
 # model of each data set, per tool
@@ -155,6 +168,9 @@ MODELS = {
         sm=dict(groups="__ones__", re_formula="0",
                 vc_formula={"item": "0 + C(item)", "subj": "0 + C(subj)"}),
         factors=["item", "subj"]),
+    "ri_factor": dict(
+        formula="y ~ x + C(x2) + (1 | g)", rust_formula="y ~ x + x2s + (1 | g)",
+        fixed="y ~ x + C(x2)", sm=dict(groups="g"), factors=["g"]),
     "ratings": dict(
         formula="rating ~ 1 + (1 | user) + (1 | item)", fixed="rating ~ 1",
         factors=["user", "item"]),
@@ -245,7 +261,7 @@ def _fit_callable(tool: str, dataset: str, df: pd.DataFrame):
         import mixedlm
 
         def fit(d):
-            res = mixedlm.lmer(spec["formula"], d, REML=True)
+            res = mixedlm.lmer(spec.get("rust_formula", spec["formula"]), d, REML=True)
             return res, float(res.logLik().value)
     else:
         raise ValueError(tool)
@@ -507,6 +523,13 @@ class Driver:
         self.notes.append("case e: statsmodels is not run (crossed factors only as dense "
                           "variance components of one group: see case c)")
 
+    def case_g(self):
+        self.log("case g: random intercept, 100,000 groups, with C(x2) of an int column")
+        row = self.py("g RI + C(x2)", "mixedext", "ri_factor", {})
+        case = f"g RI + C(x2) ({row.get('nobs', 0):,} rows)"
+        row["case"] = case
+        self.mixedlm(case, "ri_factor", {}, note="x2 as strings (it cannot parse C())")
+
     def case_f(self):
         self.log("case f: MovieLens-1M-shaped ratings, 6,040 users x 3,706 items")
         label = "f ratings 6,040 x 3,706 (1,000,209)"
@@ -611,8 +634,8 @@ def main(argv=None):
     p.add_argument("--skip-statsmodels", action="store_true")
     p.add_argument("--skip-r", action="store_true", help="do not run lme4")
     p.add_argument("--skip-mixedlm", action="store_true", help="do not run the Rust mixedlm")
-    p.add_argument("--cases", default="a,b,c,d,e",
-                   help="comma-separated subset of a,b,c,d,e")
+    p.add_argument("--cases", default="a,b,c,d,e,g",
+                   help="comma-separated subset of a,b,c,d,e,f,g")
     p.add_argument("--sizes", type=int, nargs="+",
                    help="case d: numbers of rows (default 10^4 10^5 10^6)")
     p.add_argument("--blas-threads", type=int, default=1,
