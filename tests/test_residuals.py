@@ -9,26 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import ROOT, load_reference
+from test_nlme_reference import CALLS as NLME_CALLS
 
 import mixedext as mx
 
 CASES = load_reference("normalized_reference")["cases"]
 
-CALLS = {
-    "ar1_ri": ("y ~ t + trt + x + (1 | subject)", dict(cov_struct="ar1", time="t")),
-    "ar1_gls": ("y ~ t + trt + x", dict(groups="subject", re_formula="0", cov_struct="ar1",
-                                        time="t")),
-    "ovary_ar1": ("follicles ~ np.sin(2 * np.pi * Time) + np.cos(2 * np.pi * Time) "
-                  "+ (1 | Mare)", dict(cov_struct="ar1", time="visit")),
-    "car1_ri": ("y ~ time + (1 | subject)", dict(cov_struct="car1", time="time")),
-    "un_gls": ("y ~ t + grp", dict(groups="subject", re_formula="0",
-                                   cov_struct="unstructured", time="t")),
-    "cs_gls": ("y ~ t", dict(groups="subject", re_formula="0", cov_struct="exchangeable")),
-    "varident_ri": ("y ~ x + (1 | cluster)", dict(het_var="site")),
-    "orthodont_un": ("distance ~ age + Sex", dict(groups="Subject", re_formula="0",
-                                                  cov_struct="unstructured", time="age")),
-    "sleepstudy_lme": ("Reaction ~ Days + (Days | Subject)", {}),
-}
+# the nlme_reference models, fitted as test_nlme_reference fits them, and lme without
+# a residual structure
+CALLS = {**NLME_CALLS, "sleepstudy_lme": ("Reaction ~ Days + (Days | Subject)", {})}
 
 
 @pytest.fixture(scope="module", params=CASES, ids=lambda c: c["case"])
