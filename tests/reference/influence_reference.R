@@ -18,6 +18,10 @@
 ##                   criterion's under REML); sigma.
 ## lme4's own influence() (default controls, started at the full theta) is stored too
 ## ("lme4_influence"), as a check of the definitions.
+##
+## GLMM case (cbpp_herd): glmer(family = binomial, nAGQ = 1) with glmer_reference.R's two
+## tight controls (tolPwrss = 1e-12), the lower deviance kept, for the full fit and every
+## refit; vcov() as glmer's default (use.hessian = TRUE).
 
 suppressPackageStartupMessages({
   library(lme4)
@@ -46,8 +50,18 @@ cases <- list(
                          classic("penicillin", "penicillin.csv", c("plate", "sample"))),
   crossed_sim = c(list(formula = "y ~ x + (1 | item) + (1 | subj)", group = "subj",
                        reml = TRUE),
-                  simulated("crossed_sim.csv", c("item", "subj")))
+                  simulated("crossed_sim.csv", c("item", "subj"))),
+  cbpp_herd = c(list(formula = "cbind(incidence, size - incidence) ~ period + (1 | herd)",
+                     group = "herd", reml = NA, family = "binomial"),
+                classic("cbpp", "cbpp.csv", c("herd", "period")))
 )
+
+glmer_ctrl <- list(
+  bobyqa = glmerControl(optimizer = "bobyqa", optCtrl = list(maxfun = 1e5, rhoend = 1e-10),
+                        tolPwrss = 1e-12),
+  nloptwrap = glmerControl(optimizer = "nloptwrap",
+                           optCtrl = list(xtol_abs = 1e-12, ftol_abs = 1e-14, maxeval = 1e5),
+                           tolPwrss = 1e-12))
 
 read_case_data <- function(cs) {
   d <- read.csv(cs$path, stringsAsFactors = FALSE)
@@ -55,11 +69,15 @@ read_case_data <- function(cs) {
   d
 }
 
-## the fit with the lower criterion of the two tight controls
-best_fit <- function(formula, data, reml) {
-  fits <- lapply(names(ctrl), function(o)
-    quietly(eval(bquote(lmer(.(as.formula(formula)), data = data, REML = .(reml),
-                             control = ctrl[[.(o)]])))))
+## the fit with the lower criterion of the two tight controls (glmer for a family)
+best_fit <- function(formula, data, reml, family = NULL) {
+  fits <- lapply(names(ctrl), function(o) quietly(
+    if (is.null(family))
+      eval(bquote(lmer(.(as.formula(formula)), data = data, REML = .(reml),
+                       control = ctrl[[.(o)]])))
+    else
+      eval(bquote(glmer(.(as.formula(formula)), data = data, family = .(family),
+                        control = glmer_ctrl[[.(o)]])))))
   crits <- sapply(fits, function(f) -2 * as.numeric(logLik(f$value)))
   k <- which.min(crits)
   list(model = fits[[k]]$value, optimizer = names(ctrl)[k], msgs = fits[[k]]$msgs,
@@ -70,7 +88,7 @@ results <- list()
 for (cname in names(cases)) {
   cs <- cases[[cname]]
   d <- read_case_data(cs)
-  full <- best_fit(cs$formula, d, cs$reml)
+  full <- best_fit(cs$formula, d, cs$reml, cs$family)
   m <- full$model
   b <- fixef(m)
   V <- as.matrix(vcov(m))
@@ -80,7 +98,7 @@ for (cname in names(cases)) {
   rows <- list()
   for (u in units) {
     sub <- droplevels(d[d[[cs$group]] != u, ])
-    f <- best_fit(cs$formula, sub, cs$reml)
+    f <- best_fit(cs$formula, sub, cs$reml, cs$family)
     mi <- f$model
     bi <- fixef(mi)
     Vi <- as.matrix(vcov(mi))
@@ -107,6 +125,7 @@ for (cname in names(cases)) {
     messages = I(inf$msgs))
   results[[length(results) + 1]] <- list(
     case = cname, formula = cs$formula, group = cs$group, reml = cs$reml,
+    family = if (is.null(cs$family)) NA else cs$family,
     data = cs$data, data_file = cs$path, nobs = nobs(m),
     llf = as.numeric(logLik(m)), sigma = sigma(m),
     fixef_names = I(names(b)), fixef = as.list(b), vcov = unname(V),
@@ -129,7 +148,8 @@ out <- list(
       "deletions: one entry per unit of `group` (factor level order); the refit uses the rows of the other units (droplevels).",
       "cooks_distance = (b_(-i) - b)' solve(vcov(full)) (b_(-i) - b) / p (influence.ME); cooks_lme4 = cooks_distance * (K - p) / K as lme4's cooks.distance.influence.merMod.",
       "dfbeta = b_(-i) - b; dfbetas = dfbeta / sqrt(diag(vcov(refit))) (lme4's dfbeta / dfbetas for influence.merMod, formerly car's).",
-      "llf: logLik of the refit (the REML log-likelihood under REML); varcorr as lmer_reference.json.",
+      "llf: logLik of the refit (the REML log-likelihood under REML; Laplace for glmer); varcorr as lmer_reference.json.",
+      "cbpp_herd: glmer(binomial, nAGQ = 1), tolPwrss = 1e-12, reml null; its fixed effects are period2..4 as factor(period).",
       "lme4_influence: lme4's influence(m, groups = group) with its default control (maxfun = 1000) started at the full theta: a check of the definitions, not a tight reference."
     ))
   )),
