@@ -33,7 +33,7 @@ from mixedext._engine.downdate import UnitDeletion
 from mixedext._engine.factor import lambda_blocks
 from mixedext._engine.fitting import fit_profiled
 
-__all__ = ["influence_table", "component_names", "component_values"]
+__all__ = ["influence_table", "component_names", "component_values", "deleted_level"]
 
 
 def component_names(terms) -> list[str]:
@@ -67,7 +67,9 @@ def component_values(theta, sigma2, terms) -> np.ndarray:
     return np.array([*out, sigma2])
 
 
-def _deleted_level(terms, level):
+def deleted_level(terms, level):
+    """The first term of ``level`` (default: the outermost level); a KeyError lists the
+    levels."""
     levels = list(dict.fromkeys(t.level for t in terms))
     if level is None:
         level = levels[0]
@@ -120,7 +122,7 @@ def influence_table(res, level=None, progress=None) -> pd.DataFrame:
     if not state.terms:
         raise ValueError("influence() deletes the units of a random-effect level; this "
                          "model has none")
-    term = _deleted_level(state.terms, level)
+    term = deleted_level(state.terms, level)
     cp = state.profiled.cp
     deletion = UnitDeletion(state.terms, cp, model.exog, model.engine_endog, term.codes,
                             term.n_units, weights=model.weights)
