@@ -37,6 +37,8 @@ from mixedext.results.checking import (
     glmm_residual_plot,
     glmm_simulated_residuals,
 )
+from mixedext.results.checkplots import plot_influence
+from mixedext.results.glmm_influence import glmm_influence_table
 from mixedext.results.prediction import needed_columns, on_complete_rows, random_contribution
 from mixedext.results.reporting import RandomEffectsReport, conditional_sds, frames_by_level
 
@@ -334,13 +336,17 @@ class MixedGLMResults(RandomEffectsReport):
         """
         return glmm_simulated_residuals(self, n_sim, seed, conditional, progress)
 
-    def influence(self, level=None, progress=None):
-        """Not available for GLMMs."""
-        raise NotImplementedError(
-            "influence() of a GLMM is not available: its refits cannot be downdated from "
-            "cross-products (each needs PIRLS on the remaining rows). Refit by hand with "
-            "fit_ml() on the rows without each unit, or use simulated_residuals() and "
-            "shrinkage() to look for unusual units")
+    def influence(self, level=None, progress=None) -> pd.DataFrame:
+        """Group-deletion influence: the model refitted by maximum likelihood (as
+        ``fit_ml``) on the rows without each unit of ``level`` (default the outermost).
+        Cook's distance, DFBETAS, the change of every variance component (and of the
+        dispersion), the refit's log-likelihood; see
+        :mod:`mixedext.results.glmm_influence`."""
+        return glmm_influence_table(self, level, progress)
+
+    def plot_influence(self, level=None, ax=None, progress=None):
+        """Cook's distance per unit of ``level`` with the ``4 / K`` line."""
+        return plot_influence(self.influence(level, progress), ax=ax)
 
     def plot_residuals(self, ax=None):
         """Pearson residuals against the fitted conditional means (for discrete outcomes
