@@ -69,6 +69,8 @@ def test_glmm_plots(cbpp_fit, tmp_path):
     assert len(panels) == 2
     assert "KS p" in panels[0].get_title()
     assert _saved(panels[0].figure, tmp_path, "sim") > 3000
+    ax = cbpp_fit.plot_influence()
+    assert len(ax.collections) >= 2 and ax.get_xlabel() == "unit of herd"
     plt.close("all")
 
 
