@@ -45,21 +45,9 @@ def _subset_terms(terms, keep):
 
 
 def glmm_influence_table(res, level=None, progress=None) -> pd.DataFrame:
-    """Group-deletion diagnostics of a GLMM fit; see the module docstring.
-
-    Parameters
-    ----------
-    res : MixedGLMResults
-    level : str, optional
-        The level whose units are deleted (default: the outermost level).
-    progress : bool, optional
-        A tqdm progress bar over the units; None shows it on interactive terminals.
-
-    Returns
-    -------
-    DataFrame
-        Indexed by the level's units.
-    """
+    """Group-deletion diagnostics of a GLMM fit (see the module docstring): a DataFrame
+    indexed by the units of ``level``; ``level`` and ``progress`` as
+    :func:`mixedext.results.influence.influence_table`."""
     terms = res._terms
     term = deleted_level(terms, level)
     family = res.family
