@@ -24,9 +24,8 @@ import scipy.sparse as sp
 import statsmodels.api as sm
 
 from mixedext._engine.crossprod import RandomTerm
-from mixedext._engine.differences import central_hessian, steps
-from mixedext._engine.factor import theta_bounds
 from mixedext._engine.fitting import fit_laplace
+from mixedext._engine.laplace_hessian import laplace_hessian
 from mixedext._engine.pirls import LaplaceDeviance
 from mixedext.formula.data import prepare_frame
 from mixedext.formula.terms import (
@@ -165,17 +164,7 @@ class MixedGLMMixin:
                           "covariates or a simpler random-effect structure",
                           RuntimeWarning, stacklevel=2)
         k, p = dev.n_theta, len(beta0)
-        lower = np.concatenate([theta_bounds(self._terms), np.full(len(opt.theta) - k,
-                                                                    -np.inf)])
-
-        def objective(x):
-            if family.n_dispersion:
-                dev.set_dispersion(np.exp(x[-1]))
-            return dev.deviance(x[:k], x[k:k + p], nagq)
-
-        # steps of 1e-3 (at least 1e-4): well above the noise of the PIRLS modes
-        hess = central_hessian(objective, opt.theta, steps(opt.theta, 1e-3, 0.1), lower)
-        objective(opt.theta)
+        hess = laplace_hessian(dev, opt.theta, p, nagq)
         state = dev.pirls(opt.theta[:k], opt.theta[k:k + p])
         res = self.results_class(self, dev, opt, state, hess, nagq)
         warn_if_singular(res)

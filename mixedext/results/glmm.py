@@ -32,6 +32,13 @@ from mixedext._checks import check_alpha, check_count
 from mixedext._engine.factor import lambda_blocks, theta_bounds
 from mixedext._engine.fitting import fit_laplace
 from mixedext._engine.pirls import LaplaceDeviance
+from mixedext.results.checking import (
+    glmm_qq_plots,
+    glmm_residual_plot,
+    glmm_simulated_residuals,
+)
+from mixedext.results.checkplots import plot_influence
+from mixedext.results.glmm_influence import glmm_influence_table
 from mixedext.results.prediction import needed_columns, on_complete_rows, random_contribution
 from mixedext.results.reporting import RandomEffectsReport, conditional_sds, frames_by_level
 
@@ -320,6 +327,43 @@ class MixedGLMResults(RandomEffectsReport):
                 eta += np.einsum("nq,nq->n", z, b[t.codes])
             out[:, j] = self.family.sample(eta, rng)
         return out
+
+    # -- model checking (mixedext.results.checking) ----------------------------------------
+    def simulated_residuals(self, n_sim: int = 250, seed=None, conditional: bool = False,
+                            progress=None):
+        """DHARMa's scaled quantile residuals from ``n_sim`` simulations (randomised PIT
+        for binomial, Poisson and negative binomial outcomes), with ``test_uniformity()``,
+        ``test_dispersion()``, ``test_zero_inflation()``, ``test_outliers()`` and
+        ``plot()``.
+
+        By default each simulation draws fresh random effects (unconditional, as
+        :meth:`simulate` and DHARMa's default for lme4), so the residuals check the
+        random-effect distribution as well as the family; ``conditional=True`` draws
+        from the family at the fitted conditional means (sharper for dispersion and zero
+        inflation). See :mod:`mixedext.results.checking`.
+        """
+        return glmm_simulated_residuals(self, n_sim, seed, conditional, progress)
+
+    def influence(self, level=None, progress=None) -> pd.DataFrame:
+        """Group-deletion influence: the model refitted by maximum likelihood (as
+        ``fit_ml``) on the rows without each unit of ``level`` (default the outermost).
+        Cook's distance, DFBETAS, the change of every variance component (and of the
+        dispersion), the refit's log-likelihood; see
+        :mod:`mixedext.results.glmm_influence`."""
+        return glmm_influence_table(self, level, progress)
+
+    def plot_influence(self, level=None, ax=None, progress=None):
+        """Cook's distance per unit of ``level`` with the ``4 / K`` line."""
+        return plot_influence(self.influence(level, progress), ax=ax)
+
+    def plot_residuals(self, ax=None):
+        """Pearson residuals against the fitted conditional means (for discrete outcomes
+        :meth:`simulated_residuals` is easier to read)."""
+        return glmm_residual_plot(self, ax)
+
+    def plot_qq(self, axes=None):
+        """Normal QQ plots of the Pearson residuals and of each level's random effects."""
+        return glmm_qq_plots(self, axes)
 
     # -- shrinkage -------------------------------------------------------------------------
     def _intercept_term(self, level):

@@ -30,6 +30,13 @@ from mixedext._engine.differences import central_hessian, steps
 from mixedext._engine.factor import lambda_blocks, theta_bounds
 from mixedext.inference.ddf import anova_table, ddf_table
 from mixedext.inference.profile import NaturalParameters, Profile, bootstrap_refits
+from mixedext.results.checking import (
+    linear_qq_plots,
+    linear_residual_plot,
+    linear_simulated_residuals,
+)
+from mixedext.results.checkplots import plot_influence
+from mixedext.results.influence import influence_table
 from mixedext.results.prediction import get_prediction, predict, simulate
 from mixedext.results.reporting import (
     RandomEffectsReport,
@@ -37,6 +44,7 @@ from mixedext.results.reporting import (
     conditional_sds,
     frames_by_level,
 )
+from mixedext.results.residuals import normalized_residuals, pearson_residuals
 from mixedext.results.summary import build_summary
 from mixedext.structures.spec import cov_struct_intervals, residual_covariance
 
@@ -429,6 +437,56 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
         nsim = check_count("nsim", nsim)
         self._require_engine("simulate")
         return simulate(self, nsim=nsim, seed=seed)
+
+    # -- model checking (mixedext.results.checking, .residuals, .influence) ---------------
+    @property
+    def resid_pearson(self) -> pd.Series:
+        """Conditional residuals ``y - X beta - Z b`` over ``sigma`` times each row's
+        residual SD ratio (nlme's ``resid(type = "pearson")``); see
+        :mod:`mixedext.results.residuals`."""
+        return pearson_residuals(self)
+
+    @property
+    def resid_normalized(self) -> pd.Series:
+        """Conditional residuals whitened by the residual structure within each residual
+        unit (nlme's ``resid(type = "normalized")``); the Pearson residuals without a
+        residual correlation. See :mod:`mixedext.results.residuals`."""
+        return normalized_residuals(self)
+
+    def simulated_residuals(self, n_sim: int = 250, seed=None, conditional: bool = False,
+                            progress=None):
+        """DHARMa's scaled quantile residuals from ``n_sim`` simulations, with
+        ``test_uniformity()``, ``test_dispersion()``, ``test_zero_inflation()``,
+        ``test_outliers()`` and ``plot()``.
+
+        By default the simulations draw fresh random effects (unconditional, DHARMa's
+        default ``re.form = NA`` for lme4): each residual compares the observation with
+        its marginal distribution under the model, so the random-effect distribution is
+        checked too. ``conditional=True`` simulates the fitted values plus residual
+        draws (from the residual structure). See :mod:`mixedext.results.checking` and
+        :mod:`mixedext.results.simulated`.
+        """
+        return linear_simulated_residuals(self, n_sim, seed, conditional, progress)
+
+    def influence(self, level=None, progress=None) -> pd.DataFrame:
+        """Group-deletion influence: the model refitted without each unit of ``level``
+        (default the outermost), exactly, from downdated cross-products. Cook's
+        distance, DFBETAS per fixed effect, the change of every variance component, the
+        refit's log-likelihood; see :mod:`mixedext.results.influence`."""
+        return influence_table(self, level, progress)
+
+    def plot_influence(self, level=None, ax=None, progress=None):
+        """Cook's distance per unit of ``level`` with the ``4 / K`` line."""
+        return plot_influence(self.influence(level, progress), ax=ax)
+
+    def plot_residuals(self, kind: str = "pearson", ax=None):
+        """Residuals (``kind`` ``"pearson"``, ``"normalized"`` or ``"response"``)
+        against the fitted values."""
+        return linear_residual_plot(self, kind, ax)
+
+    def plot_qq(self, kind: str = "pearson", axes=None):
+        """Normal QQ plots of the residuals and of the random effects of each level."""
+        return linear_qq_plots(self, kind, axes)
 
     # -- summary -------------------------------------------------------------------------
     def summary(self, yname=None, xname_fe=None, xname_re=None, title=None, alpha=0.05,

@@ -1,0 +1,168 @@
+"""Group-deletion influence of a linear mixed model: each unit of a level deleted in turn.
+
+For unit ``i`` of a level the model is refitted (same criterion, REML or ML) without the
+rows of ``i`` (and so without the units nested in it), exactly: from the full data's
+cross-products downdated by the unit's rows (:mod:`mixedext._engine.downdate`), with the
+optimiser started at the full fit's ``theta`` (and from lme4's default start as well
+where that stops short of convergence). The table reports, per unit,
+
+* ``cooks_distance``: ``D_i = (beta_hat - beta_(-i))' V^-1 (beta_hat - beta_(-i)) / p``,
+  ``V`` the full fit's covariance of ``beta_hat`` (influence.ME's ``cooks.distance``);
+  lme4's ``cooks.distance(influence(m))`` (formerly car's) is ``D_i (K - p) / K``;
+* ``dfbetas_<name>``: ``(beta_(-i) - beta_hat) / SE_(-i)`` per fixed effect, the SE from
+  the refit's covariance (lme4's / car's ``dfbetas`` for ``influence.merMod``; note the
+  sign: the refit minus the full fit, the opposite of ``stats::dfbetas`` for ``lm``);
+* ``delta_<component>``: the refit's variance component minus the full fit's
+  (``var[level:term]``, ``cov[level:term,term2]``, ``var[Residual]``);
+* ``llf``: the refit's log-likelihood (REML criterion for REML fits), ``nobs`` its rows,
+  ``converged``.
+
+Names: ``K`` units of the deleted level, ``p`` fixed effects.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from mixedext._engine.deviance import NotPositiveDefinite, ProfiledDeviance
+from mixedext._engine.downdate import UnitDeletion
+from mixedext._engine.factor import lambda_blocks
+from mixedext._engine.fitting import fit_profiled
+
+__all__ = ["influence_table", "component_names", "component_values", "deleted_level"]
+
+
+def component_names(terms) -> list[str]:
+    """Labels of every variance and covariance of ``terms``, then the residual's."""
+    out = []
+    for t in terms:
+        if t.cov == "scalar" or t.q == 1:
+            out.append(f"var[{t.level}:{t.component or t.names[0]}]")
+            continue
+        for a in range(t.q):
+            out.append(f"var[{t.level}:{t.names[a]}]")
+        for a in range(t.q):
+            for b in range(a + 1, t.q):
+                out.append(f"cov[{t.level}:{t.names[a]},{t.names[b]}]")
+    return [*out, "var[Residual]"]
+
+
+def component_values(theta, sigma2, terms) -> np.ndarray:
+    """The variances and covariances ``sigma^2 Lambda Lambda'`` in the order of
+    :func:`component_names`."""
+    out = []
+    for t, lam in zip(terms, lambda_blocks(np.asarray(theta), terms)):
+        cov = sigma2 * lam @ lam.T
+        if t.cov == "scalar" or t.q == 1:
+            out.append(cov[0, 0])
+            continue
+        out.extend(np.diag(cov))
+        for a in range(t.q):
+            for b in range(a + 1, t.q):
+                out.append(cov[a, b])
+    return np.array([*out, sigma2])
+
+
+def deleted_level(terms, level):
+    """The first term of ``level`` (default: the outermost level); a KeyError lists the
+    levels."""
+    levels = list(dict.fromkeys(t.level for t in terms))
+    if level is None:
+        level = levels[0]
+    for t in terms:
+        if t.level == level:
+            return t
+    raise KeyError(f"level {level!r} is not a level of the model (levels: "
+                   f"{', '.join(map(str, levels))})")
+
+
+def _refit(dev, reml, theta0):
+    """The optimum of the reduced deviance from the full fit's ``theta``: ``(converged,
+    Solution)``. Where L-BFGS-B stops without convergence (a line search at the noise
+    floor of a flat deviance), a fit from lme4's default start is made too and the
+    lower optimum kept; it counts as converged when either fit converged and the two
+    optima agree (1e-6 relative in the deviance)."""
+    opt, sol = fit_profiled(dev, reml, theta0)
+    if opt.converged:
+        return True, sol
+    cold, sol_cold = fit_profiled(dev, reml)
+    agree = abs(cold.deviance - opt.deviance) <= 1e-6 * max(1.0, abs(opt.deviance))
+    best = sol_cold if cold.deviance < opt.deviance else sol
+    return bool(cold.converged and agree), best
+
+
+def influence_table(res, level=None, progress=None) -> pd.DataFrame:
+    """Group-deletion diagnostics of a linear mixed model; see the module docstring.
+
+    Parameters
+    ----------
+    res : MixedLMResults
+        A fit by mixedext's engine, with its rows and without residual structure.
+    level : str, optional
+        The level whose units are deleted (default: the outermost level).
+    progress : bool, optional
+        A tqdm progress bar over the units; None shows it on interactive terminals.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by the level's units (see the module docstring for the columns).
+    """
+    state = res.fit_state
+    if state.has_structure:
+        raise NotImplementedError("influence() with a residual structure (cov_struct= / "
+                                  "het_var=) is not available: the deletion downdates "
+                                  "the cross-products of independent residuals")
+    res._require_rows("influence()")
+    model = res.model
+    if not state.terms:
+        raise ValueError("influence() deletes the units of a random-effect level; this "
+                         "model has none")
+    term = deleted_level(state.terms, level)
+    cp = state.profiled.cp
+    deletion = UnitDeletion(state.terms, cp, model.exog, model.engine_endog, term.codes,
+                            term.n_units, weights=model.weights)
+    sol = state.solution
+    beta = np.asarray(sol.beta)
+    p = len(beta)
+    vinv = np.linalg.inv(sol.sigma2 * sol.xtvinvx_inv)
+    full_vc = component_values(state.theta, state.sigma2, state.terms)
+    n_vc = len(full_vc)
+    rows = np.full((term.n_units, 1 + p + n_vc + 3), np.nan)
+    disable = None if progress is None else not progress  # None: off when not a terminal
+    failed = []
+    for i in tqdm(range(term.n_units), disable=disable, desc="influence", leave=False):
+        try:
+            terms_i, cp_i = deletion.reduced(i)
+            converged, sol_i = _refit(ProfiledDeviance(None, None, terms_i, cp=cp_i),
+                                      state.reml, state.theta)
+        except (ValueError, NotPositiveDefinite, np.linalg.LinAlgError):
+            failed.append(term.unit_labels[i])
+            continue
+        diff = np.asarray(sol_i.beta) - beta
+        se_i = np.sqrt(sol_i.sigma2 * np.diag(sol_i.xtvinvx_inv))
+        rows[i, 0] = diff @ vinv @ diff / p
+        rows[i, 1:1 + p] = diff / se_i
+        rows[i, 1 + p:1 + p + n_vc] = component_values(sol_i.theta, sol_i.sigma2,
+                                                       terms_i) - full_vc
+        rows[i, -3] = -0.5 * sol_i.deviance
+        rows[i, -2] = cp_i.n
+        rows[i, -1] = converged
+    if failed:
+        warnings.warn(f"influence(): the model could not be refitted without unit(s) "
+                      f"{', '.join(map(str, failed[:5]))} of {term.level!r} (a term left "
+                      "without units, or fixed effects no longer identified): NaN rows",
+                      RuntimeWarning, stacklevel=3)
+    names = list(model.exog_names)
+    columns = ["cooks_distance", *[f"dfbetas_{n}" for n in names],
+               *[f"delta_{c}" for c in component_names(state.terms)], "llf", "nobs",
+               "converged"]
+    out = pd.DataFrame(rows, columns=columns, index=pd.Index(term.unit_labels,
+                                                             name=term.level))
+    out["nobs"] = out["nobs"].astype("Int64")
+    out["converged"] = out["converged"].map({1.0: True, 0.0: False}).astype("boolean")
+    return out
