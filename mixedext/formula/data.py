@@ -108,3 +108,17 @@ def prepare_frame(data, *, columns, group_columns=(), subset=None, missing="none
     if len(frame) == 0:
         raise ValueError("no rows left to fit (after subset/missing handling)")
     return frame, {k: (None if v is None else v.to_numpy()) for k, v in arrays.items()}
+
+
+def row_array(values, name: str, n: int, positive: bool = False):
+    """A per-row array argument (``weights``, ``offset``) as floats, checked: one finite
+    value per row (positive with ``positive``); None stays None."""
+    if values is None:
+        return None
+    values = np.asarray(values, dtype=float)
+    if values.shape != (n,):
+        raise ValueError(f"{name} must have one value per row ({n}), got shape "
+                         f"{values.shape}")
+    if not np.all(np.isfinite(values)) or (positive and np.any(values <= 0)):
+        raise ValueError(f"{name} must be {'positive and ' if positive else ''}finite")
+    return values

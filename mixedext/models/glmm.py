@@ -27,7 +27,7 @@ from mixedext._engine.crossprod import RandomTerm
 from mixedext._engine.fitting import fit_laplace
 from mixedext._engine.laplace_hessian import laplace_hessian
 from mixedext._engine.pirls import LaplaceDeviance
-from mixedext.formula.data import prepare_frame
+from mixedext.formula.data import prepare_frame, row_array
 from mixedext.formula.terms import (
     build_term,
     categorical_c,
@@ -50,19 +50,13 @@ class MixedGLMMixin:
 
     family_class = None
     results_class = None
+    offset_source = None  # {column: None or "log"}: the offset read again from new data
 
     def _init_ml(self, re_terms, trials=None, weights=None, offset=None):
         n = len(self.endog)
         self.trials = None if trials is None else np.asarray(trials, dtype=float)
-        self.weights = None if weights is None else np.asarray(weights, dtype=float)
-        self.offset = None if offset is None else np.asarray(offset, dtype=float)
-        for name, values in (("weights", self.weights), ("offset", self.offset)):
-            if values is not None and values.shape != (n,):
-                raise ValueError(f"{name} must have one value per row ({n}), got shape "
-                                 f"{values.shape}")
-        if self.weights is not None and (np.any(self.weights <= 0)
-                                         or not np.all(np.isfinite(self.weights))):
-            raise ValueError("weights must be positive and finite")
+        self.weights = row_array(weights, "weights", n, positive=True)
+        self.offset = row_array(offset, "offset", n)
         self._terms = re_terms if re_terms is not None else _terms_from_vc(
             self.exog_vc, self.ident, self.vcp_names)
 
@@ -280,7 +274,7 @@ def glmm_from_formula(cls, formula, data, vc_formulas=None, *, groups=None, nest
             raise KeyError(f"{arg}={value!r} is not a column of data")
     offset_source = {row_args[k]: transform for k, transform in (("offset", None),
                                                                   ("exposure", "log"))
-                     if isinstance(row_args.get(k), str)}  # read again from new data
+                     if isinstance(row_args.get(k), str)} or None  # read from new data
     arrays = {k: v for k, v in row_args.items() if v is not None and not isinstance(v, str)}
     if arrays:  # arrays are aligned with data's rows: carry them as columns
         data = data.assign(**{f"__{k}__": row_values(v, data, k) for k, v in arrays.items()})

@@ -42,7 +42,7 @@ from mixedext._engine.crossprod import RandomTerm
 from mixedext._engine.deviance import NotPositiveDefinite, ProfiledDeviance
 from mixedext._engine.factor import theta_bounds
 from mixedext._engine.state import FitState
-from mixedext.formula.data import MissingDataError, prepare_frame
+from mixedext.formula.data import MissingDataError, prepare_frame, row_array
 from mixedext.formula.terms import (
     build_term,
     categorical_c,
@@ -114,7 +114,7 @@ class MixedLM(sm_mlm.MixedLM):
 
     weights = None        # prior weights (residual variance sigma^2 / w)
     offset = None         # a known part of the mean
-    offset_source = None  # the offset's column, read again from new data
+    offset_source = None  # {column: None}: the offset's column, read again from new data
 
     def __init__(self, endog, exog, groups=None, exog_re=None, exog_vc=None, use_sqrt=True,
                  missing="none", *, re_terms=None, sm_layout=None, residual=None, **kwargs):
@@ -154,8 +154,8 @@ class MixedLM(sm_mlm.MixedLM):
         self._correlated = None
         self._set_parameter_layout(exog_vc)
         self._engine_cache = None
-        self.weights = _row_argument(weights, "weights", self.nobs, positive=True)
-        self.offset = _row_argument(offset, "offset", self.nobs)
+        self.weights = row_array(weights, "weights", self.nobs, positive=True)
+        self.offset = row_array(offset, "offset", self.nobs)
         if (self.weights is not None or self.offset is not None) and residual is not None:
             raise NotImplementedError("weights= and offset= with a residual covariance "
                                       "structure (cov_struct/het_var) are not available yet")
@@ -347,7 +347,7 @@ class MixedLM(sm_mlm.MixedLM):
         mod = LikelihoodModel.from_formula.__func__(cls, fixed, data, None, None, *args,
                                                     **kwargs)
         mod.formula = formula
-        mod.offset_source = offset if isinstance(offset, str) else None
+        mod.offset_source = {offset: None} if isinstance(offset, str) else None
         return mod
 
     @classmethod
@@ -620,19 +620,6 @@ def _warn_if_structure_on_boundary(res) -> None:
                   f"range ({shown}); the estimates are valid, but the structure is "
                   "degenerate: consider a simpler residual structure", SingularFitWarning,
                   stacklevel=3)
-
-
-def _row_argument(values, name: str, n: int, positive: bool = False):
-    """A per-row array argument (``weights``, ``offset``), checked, or None."""
-    if values is None:
-        return None
-    values = np.asarray(values, dtype=float)
-    if values.shape != (n,):
-        raise ValueError(f"{name} must have one value per row ({n}), got shape "
-                         f"{values.shape}")
-    if not np.all(np.isfinite(values)) or (positive and np.any(values <= 0)):
-        raise ValueError(f"{name} must be {'positive and ' if positive else ''}finite")
-    return values
 
 
 def _check_outcome(fixed: str, data) -> None:

@@ -39,7 +39,12 @@ from mixedext.results.checking import (
 )
 from mixedext.results.checkplots import plot_influence
 from mixedext.results.glmm_influence import glmm_influence_table
-from mixedext.results.prediction import needed_columns, on_complete_rows, random_contribution
+from mixedext.results.prediction import (
+    needed_columns,
+    new_offset,
+    on_complete_rows,
+    random_contribution,
+)
 from mixedext.results.reporting import RandomEffectsReport, conditional_sds, frames_by_level
 
 __all__ = ["MixedGLMResults"]
@@ -260,7 +265,7 @@ class MixedGLMResults(RandomEffectsReport):
             exog = pd.DataFrame(exog)
         if isinstance(exog, pd.DataFrame):
             columns = needed_columns(self.model, exog, which, self._terms)
-            known = self._new_offset(exog, offset, exposure)
+            known = new_offset(self.model, exog, offset, exposure)
             values = on_complete_rows(exog.assign(__offset__=known), columns,
                                       lambda part: self._predict(part, which, linear))
             return pd.Series(values, index=exog.index)
@@ -269,35 +274,9 @@ class MixedGLMResults(RandomEffectsReport):
                             "columns")
         x = np.asarray(exog, float)
         x = x[:, None] if x.ndim == 1 else x
-        known = self._new_offset(pd.DataFrame(index=range(len(x))), offset, exposure)
+        known = new_offset(self.model, x, offset, exposure)
         eta = known + x @ self.fe_params.to_numpy()
         return eta if linear else self.family.mean(eta)
-
-    def _new_offset(self, frame, offset, exposure) -> np.ndarray:
-        out = np.zeros(len(frame))
-        for arg, value, transform in (("offset", offset, None), ("exposure", exposure, np.log)):
-            if value is None:
-                continue
-            values = frame[value].to_numpy(float) if isinstance(value, str) else \
-                np.asarray(value, dtype=float)
-            if values.shape != (len(frame),):
-                raise ValueError(f"{arg} must be a column name or one value per row of the "
-                                 f"new data ({len(frame)}), got shape {values.shape}")
-            if transform is not None and np.any(values <= 0):
-                raise ValueError("exposure must be positive (its log is the offset)")
-            out = out + (values if transform is None else transform(values))
-        if offset is None and exposure is None and self.model.offset is not None:
-            source = getattr(self.model, "offset_source", {})
-            if not source:
-                raise ValueError("the model was fitted with an offset given as an array: "
-                                 "give predict() the new rows' offset= or exposure=")
-            for col, transform in source.items():
-                if col not in frame.columns:
-                    raise KeyError(f"new data lacks the column {col!r} the model's "
-                                   "offset is read from (or give offset= / exposure=)")
-                values = frame[col].to_numpy(float)
-                out = out + (np.log(values) if transform == "log" else values)
-        return out
 
     def _predict(self, frame, which, linear):
         info = self.model.design_info

@@ -131,31 +131,45 @@ def predict(res, exog=None, which: str = "marginal", offset=None) -> np.ndarray:
     return _predict(res, exog, which, known)
 
 
-def new_offset(model, exog, offset) -> np.ndarray:
-    """The offset of the rows a prediction is for: the model's own for ``exog=None``,
-    else ``offset`` (a column of ``exog`` or one value per row), by default the column
-    the model's offset was read from (0 for a model without offset)."""
+def new_offset(model, exog, offset=None, exposure=None) -> np.ndarray:
+    """The offset of the rows a prediction is for: the model's own for ``exog=None``;
+    for new data ``offset`` plus ``log(exposure)`` (each a column of ``exog`` or one value
+    per row), by default read from the columns the model's offset came from
+    (``model.offset_source``, ``{column: None or "log"}``; 0 for a model without one)."""
     if exog is None:
-        if offset is not None:
-            raise ValueError("offset= is for new data; the fitted rows use the model's own")
+        if offset is not None or exposure is not None:
+            raise ValueError("offset= and exposure= are for new data; the fitted rows use "
+                             "the model's own")
         return 0.0 if model.offset is None else model.offset
     n = len(exog)
-    if offset is None:
+    given = {k: v for k, v in (("offset", offset), ("exposure", exposure)) if v is not None}
+    if not given:
         if model.offset is None:
             return np.zeros(n)
-        if model.offset_source is None:
+        if not model.offset_source:
             raise ValueError("the model was fitted with an offset given as an array: give "
-                             "predict() the new rows' offset=")
-        offset = model.offset_source
-    if isinstance(offset, str):
-        if not isinstance(exog, pd.DataFrame) or offset not in exog.columns:
-            raise KeyError(f"new data lacks the offset column {offset!r} (or give offset=)")
-        return exog[offset].to_numpy(dtype=float)
-    values = np.asarray(offset, dtype=float)
-    if values.shape != (n,):
-        raise ValueError(f"offset must be a column name or one value per row of the new "
-                         f"data ({n}), got shape {values.shape}")
-    return values
+                             "predict() the new rows' offset= (or exposure=)")
+        given = {("offset" if how is None else "exposure"): col
+                 for col, how in model.offset_source.items()}
+    out = np.zeros(n)
+    for arg, value in given.items():
+        if isinstance(value, str):
+            if not isinstance(exog, pd.DataFrame) or value not in exog.columns:
+                what = "offset column" if arg == "offset" else "column"
+                raise KeyError(f"new data lacks the {what} {value!r} the model's offset is "
+                               "read from (or give offset= / exposure=)")
+            values = exog[value].to_numpy(dtype=float)
+        else:
+            values = np.asarray(value, dtype=float)
+            if values.shape != (n,):
+                raise ValueError(f"{arg} must be a column name or one value per row of the "
+                                 f"new data ({n}), got shape {values.shape}")
+        if arg == "exposure":
+            if np.any(values <= 0):
+                raise ValueError("exposure must be positive (its log is the offset)")
+            values = np.log(values)
+        out += values
+    return out
 
 
 def _predict(res, exog, which, known=0.0):
