@@ -95,6 +95,32 @@ def test_plan_nested_is_block_diagonal_crossed_is_dense():
     assert plan.n_prefix == 1  # a/b eliminated block-diagonally; a and c form the tail
 
 
+def test_plan_puts_the_cheaper_term_in_the_dense_tail():
+    """A vector term on fewer units but more columns is eliminated first by cost (its
+    units are block-diagonal and the scalar term, fewer columns, forms the tail); the
+    deviance is that of the dense marginal likelihood either way."""
+    from mixedext._engine.factor import Plan, elimination_cost
+
+    rs = np.random.RandomState(5)
+    n, n_items, n_users = 1500, 60, 90
+    item, user = rs.randint(0, n_items, n), rs.randint(0, n_users, n)
+    x, z = rs.normal(size=n), rs.normal(size=n)
+    X = np.column_stack([np.ones(n), x])
+    y = X @ [1.0, 0.3] + rs.normal(size=n)
+    terms = [build_term("user", [user], None, ("Intercept",)),
+             build_term("item", [item], np.column_stack([np.ones(n), x, z]),
+                        ("Intercept", "x", "z"))]
+    cp = cross_products(X, y, terms)
+    plan = plan_elimination(terms, cp)
+    assert plan.order == (1, 0) and plan.n_prefix == 1
+    by_units = Plan(order=(0, 1), n_prefix=1)
+    assert elimination_cost(terms, cp, plan) < elimination_cost(terms, cp, by_units)
+    dev = ProfiledDeviance(X, y, terms)
+    theta = np.array([0.7, 0.9, 0.2, 0.5, -0.1, 0.1, 0.4])
+    want = _dense_deviance(X, y, terms, theta, True)[0]
+    assert dev.solution(theta, True).deviance == pytest.approx(want, rel=1e-10)
+
+
 def test_cross_products_match_dense():
     X, y, terms = _design()
     cp = cross_products(X, y, terms)
@@ -135,20 +161,24 @@ def test_central_hessian_of_known_functions():
     assert min(v[0] for v in seen) == 0.0
 
 
-def test_tail_outer_products_kernel():
+@pytest.mark.parametrize("max_products", [10**9, 300, 0])  # gathered, split, all dense
+def test_tail_outer_products_kernel(max_products):
     import scipy.sparse as sp
 
-    from mixedext._engine.factor import _TailOuterProducts
+    from mixedext._engine.tail_update import TailOuterProducts
 
     rs = np.random.RandomState(3)
     a = sp.random(40, 120, density=0.08, random_state=rs, format="csr")
-    a = sp.hstack([a, sp.csr_matrix((40, 1))], format="csr")  # a unit meeting no tail row
+    heavy = sp.csr_matrix(rs.poisson(2.0, size=(40, 3)).astype(float))  # dense columns
+    empty = sp.csr_matrix((40, 1))  # a unit meeting no tail row
+    a = sp.hstack([a, heavy, empty], format="csr")
     c = rs.rand(a.shape[1])
-    kernel = _TailOuterProducts(a)
-    np.testing.assert_allclose(kernel(c), (a @ sp.diags(c) @ a.T).toarray(), atol=1e-13)
-    assert _TailOuterProducts.worth_it(a)
-    dense_col = sp.csr_matrix(np.ones((4000, 1)))  # 8 million products: too many
-    assert not _TailOuterProducts.worth_it(dense_col)
+    kernel = TailOuterProducts(a, max_products=max_products)
+    want = (a @ sp.diags(c) @ a.T).toarray()
+    np.testing.assert_allclose(kernel(c), want, atol=1e-12)
+    np.testing.assert_allclose(kernel.upper(c), np.triu(want), atol=1e-12)
+    n_dense, met = kernel.dense_idx.size, int((a.getnnz(axis=0) > 0).sum())
+    assert {10**9: n_dense == 3, 300: 3 < n_dense < met, 0: n_dense == met}[max_products]
 
 
 @pytest.mark.parametrize("sorted_codes", [True, False])

@@ -30,9 +30,10 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 
 from mixedext._engine.crossprod import CrossProducts, RandomTerm
+from mixedext._engine.tail_update import TailOuterProducts
 
-__all__ = ["BlockedCholesky", "Factor", "Plan", "lambda_blocks", "plan_elimination",
-           "theta_bounds"]
+__all__ = ["BlockedCholesky", "Factor", "Plan", "elimination_cost", "lambda_blocks",
+           "plan_elimination", "theta_bounds"]
 
 
 class NotPositiveDefinite(np.linalg.LinAlgError):
@@ -97,18 +98,23 @@ def _unit_pattern(block: sp.csr_matrix, ql: int, qk: int, ml: int, mk: int) -> s
 def plan_elimination(terms: list[RandomTerm], cp: CrossProducts) -> Plan:
     """Choose the elimination order and how many terms factor block-diagonally.
 
-    Simulates the fill of the elimination on unit-level sparsity patterns: term ``k``
-    is block-diagonal if, for every term eliminated before it, each unit meets at most
-    one unit of ``k`` (so the update ``W W'`` of its diagonal block is block-diagonal).
+    Two orders are considered, terms by units and by columns (most first; they differ
+    only with vector terms), and the one of lower :func:`elimination_cost` is kept.
     """
-    order = sorted(range(len(terms)), key=lambda i: -terms[i].n_units)
-    pat = {}
-    for a, ia in enumerate(order):
-        for b in range(a):
-            ib = order[b]
-            blk = cp.pairs[(ia, ib)] if ia > ib else cp.pairs[(ib, ia)].T.tocsr()
-            pat[(a, b)] = _unit_pattern(blk, terms[ia].q, terms[ib].q,
-                                        terms[ia].n_units, terms[ib].n_units)
+    by_units = sorted(range(len(terms)), key=lambda i: -terms[i].n_units)
+    by_columns = sorted(range(len(terms)), key=lambda i: (-terms[i].n_units * terms[i].q,
+                                                          -terms[i].n_units))
+    plans = [_plan_for_order(terms, cp, order)
+             for order in dict.fromkeys([tuple(by_units), tuple(by_columns)])]
+    return min(plans, key=lambda plan: elimination_cost(terms, cp, plan))
+
+
+def _plan_for_order(terms, cp, order) -> Plan:
+    """The plan of one elimination order: simulates the fill of the elimination on
+    unit-level sparsity patterns; term ``k`` is block-diagonal if, for every term
+    eliminated before it, each unit meets at most one unit of ``k`` (so the update
+    ``W W'`` of its diagonal block is block-diagonal)."""
+    pat = _unit_patterns(terms, cp, order)
     n_prefix = 0
     for k in range(len(order)):
         if any(pat[(k, j)].getnnz(axis=0).max(initial=0) > 1 for j in range(k)):
@@ -118,6 +124,41 @@ def plan_elimination(terms: list[RandomTerm], cp: CrossProducts) -> Plan:
             for l2 in range(l + 1, len(order)):
                 pat[(l2, l)] = (pat[(l2, l)] + pat[(l2, k)] @ pat[(l, k)].T).astype(bool)
     return Plan(order=tuple(order), n_prefix=n_prefix)
+
+
+def _unit_patterns(terms, cp, order) -> dict:
+    """``(a, b) -> `` which units of the ``a``-th term in ``order`` meet which of the
+    ``b``-th (``a > b``), as a boolean sparse matrix."""
+    pat = {}
+    for a, ia in enumerate(order):
+        for b in range(a):
+            ib = order[b]
+            blk = cp.pairs[(ia, ib)] if ia > ib else cp.pairs[(ib, ia)].T.tocsr()
+            pat[(a, b)] = _unit_pattern(blk, terms[ia].q, terms[ib].q,
+                                        terms[ia].n_units, terms[ib].n_units)
+    return pat
+
+
+def elimination_cost(terms: list[RandomTerm], cp: CrossProducts, plan: Plan) -> float:
+    """Flops of one factorisation under ``plan``, roughly: the batched Cholesky factors
+    of the prefix terms (``m q^3``), the first prefix term's update of the dense tail
+    (``q^2`` times the squared tail units each of its units meets), and the tail's
+    dense Cholesky factor with its inverse (``M_T^3``, as the gradient needs both)."""
+    order, npre = plan.order, plan.n_prefix
+    cost = float(sum(terms[i].n_units * terms[i].q ** 3 for i in order[:npre]))
+    tail = order[npre:]
+    m_tail = sum(terms[i].n_units * terms[i].q for i in tail)
+    cost += float(m_tail) ** 3
+    if npre and tail:
+        first = order[0]
+        met = np.zeros(terms[first].n_units)
+        for i in tail:
+            blk = cp.pairs[(i, first)] if i > first else cp.pairs[(first, i)].T.tocsr()
+            pat = _unit_pattern(blk, terms[i].q, terms[first].q, terms[i].n_units,
+                                terms[first].n_units)
+            met += pat.getnnz(axis=0) * terms[i].q
+        cost += float(np.sum((met * terms[first].q) ** 2))
+    return cost
 
 
 @dataclass
@@ -246,51 +287,6 @@ def _scale_pair(block, lam_l, lam_k, ml, mk):
     return (left @ block @ right).tocsr()
 
 
-class _TailOuterProducts:
-    """``A diag(c) A'`` for a fixed sparse ``A`` (tail rows x units) and new weights
-    ``c`` each evaluation, as one sparse matrix-vector product.
-
-    The update of the dense tail by the first block-diagonal term is ``W W'`` with
-    ``W = D_T A D_k`` (``A = Z_T'Z_k`` unscaled, ``D`` diagonal scalings by theta and the
-    term's Cholesky factor) when that term and the tail terms are scalar; the products
-    ``A[r, i] A[s, i]`` (``r <= s``) are gathered once, so an evaluation costs one pass
-    over them instead of a sparse matrix product with its symbolic phase.
-    """
-
-    MAX_PRODUCTS = 4_000_000  # ~48 MB; beyond that the sparse product is used
-
-    def __init__(self, a: sp.csr_matrix):
-        cols = a.tocsc()
-        cols.sort_indices()
-        per_col = np.diff(cols.indptr)
-        col_of = np.repeat(np.arange(cols.shape[1]), per_col)  # unit of each nonzero
-        reps = per_col[col_of]  # partners of each nonzero: its column's nonzeros
-        left = np.repeat(np.arange(cols.nnz), reps)
-        first = np.repeat(np.cumsum(reps) - reps, reps)
-        right = cols.indptr[col_of[left]] + (np.arange(len(left)) - first)
-        r, c = cols.indices[left], cols.indices[right]
-        upper = r <= c
-        left, right, r, c = left[upper], right[upper], r[upper], c[upper]
-        m_t = a.shape[0]
-        self.shape = (m_t, m_t)
-        self.gather = sp.csr_matrix((cols.data[left] * cols.data[right],
-                                     (r.astype(np.int64) * m_t + c, col_of[left])),
-                                    shape=(m_t * m_t, cols.shape[1]))
-
-    @classmethod
-    def worth_it(cls, a: sp.csr_matrix) -> bool:
-        per_col = np.diff(a.tocsc().indptr)
-        return int(np.sum(per_col.astype(np.int64) ** 2)) // 2 <= cls.MAX_PRODUCTS
-
-    def upper(self, c: np.ndarray) -> np.ndarray:
-        """The upper triangle (diagonal included) of ``A diag(c) A'``; 0 below."""
-        return (self.gather @ c).reshape(self.shape)
-
-    def __call__(self, c: np.ndarray) -> np.ndarray:
-        upper = self.upper(c)
-        return upper + np.triu(upper, 1).T
-
-
 class BlockedCholesky:
     """Refactor ``Omega(theta)`` for new ``theta``: one object per model.
 
@@ -324,20 +320,28 @@ class BlockedCholesky:
             a0 = np.zeros((mt, mt))
             for j, l in enumerate(self.tail):
                 s = slice(self.tail_offsets[j], self.tail_offsets[j + 1])
-                a0[s, s] = sla.block_diag(*self.ztz[l])
+                a0[s, s] = (np.diag(self.ztz[l][:, 0, 0]) if self.terms[l].q == 1
+                            else sla.block_diag(*self.ztz[l]))
                 for j2, l2 in enumerate(self.tail[:j]):
                     s2 = slice(self.tail_offsets[j2], self.tail_offsets[j2 + 1])
                     a0[s, s2] = self.pairs[(l, l2)].toarray()
                     a0[s2, s] = a0[s, s2].T
             self.tail_ztz = a0
-            # scalar first term and scalar tail: its update of the tail by one gather, built
-            # at the second factorisation (a factor refactored once, as in PIRLS, would not
-            # repay it)
+            # scalar first term and scalar tail: its update of the tail by a kernel built
+            # at the second factorisation or the first gradient (a factor refactored once,
+            # as in PIRLS, would not repay it)
             if self.n_prefix and self.terms[0].q == 1 and all(
                     self.terms[l].q == 1 for l in self.tail):
-                a = sp.vstack([self.pairs[(l, 0)] for l in self.tail], format="csr")
-                if _TailOuterProducts.worth_it(a):
-                    self._tail_outer_source = a
+                self._tail_outer_source = sp.vstack([self.pairs[(l, 0)] for l in self.tail],
+                                                    format="csr")
+
+    def tail_outer_products(self) -> TailOuterProducts | None:
+        """The kernel of the first term's update of the tail (None where the terms are not
+        scalar), built on first use."""
+        if self._tail_outer_source is not None:
+            self.tail_outer = TailOuterProducts(self._tail_outer_source)
+            self._tail_outer_source = None
+        return self.tail_outer
 
     # -- step 1: set theta -------------------------------------------------------------
     def _lambdas(self, theta_user: np.ndarray, user_terms: list[RandomTerm]) -> list:
@@ -352,9 +356,8 @@ class BlockedCholesky:
         lams = self._lambdas(theta_user, user_terms)
         terms, npre = self.terms, self.n_prefix
         self._factorizations += 1
-        if self._tail_outer_source is not None and self._factorizations == 2:
-            self.tail_outer = _TailOuterProducts(self._tail_outer_source)
-            self._tail_outer_source = None
+        if self._factorizations == 2:
+            self.tail_outer_products()
         p1 = self.cp.p + 1
         diag = [_lambda_t_a_lambda(lam, z) + np.eye(lam.shape[0])
                 for lam, z in zip(lams[:npre], self.ztz[:npre])]

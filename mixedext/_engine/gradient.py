@@ -57,11 +57,12 @@ def _tail_update_upper(dev, f) -> np.ndarray:
     ``D_T A diag(lambda_0^2 / L_11^4) A' D_T`` by the factor's gather when it has one."""
     chol = dev.chol
     kinv = f.chol_inv[0][:, 0, 0]
-    if chol.tail_outer is not None:
+    kernel = chol.tail_outer_products()
+    if kernel is not None:
         lam0 = f.lambdas[0][0, 0]
         scale = np.concatenate([np.full(chol.terms[l].n_units, f.lambdas[l][0, 0])
                                 for l in chol.tail])
-        upper = chol.tail_outer.upper(lam0 ** 2 * kinv ** 4)
+        upper = kernel.upper(lam0 ** 2 * kinv ** 4)
         upper *= scale[:, None]
         upper *= scale[None, :]
         return upper

@@ -1,0 +1,122 @@
+"""The update of the dense tail by a scalar block-diagonal term: ``A diag(c) A'``.
+
+With a scalar first term (``m`` units) and scalar tail terms (``M_T`` columns), the update
+of the tail's diagonal block in each factorisation is ``D_T A diag(c) A' D_T`` for a fixed
+sparse ``A = Z_T'Z_1`` (``M_T x m``, unscaled), new unit weights ``c`` and the tail's
+scaling ``D_T``; the gradient needs the same product with other weights. A sparse matrix
+product recomputes its symbolic phase each time and costs ``sum_i nnz_i^2`` scattered
+operations (``nnz_i`` the nonzeros of unit ``i``'s column). Here the columns are split:
+
+* **sparse units** (few nonzeros): the products ``A[r, i] A[s, i]`` (``r <= s``) are
+  gathered once into a CSC matrix ``G`` of shape ``(M_T^2, m)``, so the upper triangle of
+  the update is ``G c``, one pass over the products;
+* **dense units** (many nonzeros, e.g. the most active users of a ratings matrix): their
+  columns are kept as a dense ``M_T x k`` block ``A_d`` and their part of the update is
+  one BLAS rank-``k`` update ``(A_d C^{1/2})(A_d C^{1/2})'`` (``syrk``).
+
+A unit is dense when its share of the gathered products would cost more than its BLAS
+update (``nnz_i^2 / 2`` scattered products against ``M_T^2`` flops at BLAS speed), and
+further units, densest first, while the gathered products exceed :data:`MAX_PRODUCTS`
+(the memory of ``G``: 12 bytes a product).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.linalg import blas
+
+__all__ = ["TailOuterProducts"]
+
+MAX_PRODUCTS = 40_000_000  # gathered products kept (~480 MB)
+BLAS_ADVANTAGE = 40.0  # one BLAS flop costs about 1/40 of one gathered product
+CHUNK_PRODUCTS = 4_000_000  # products built at once while gathering
+
+
+class TailOuterProducts:
+    """``A diag(c) A'`` for a fixed sparse ``A`` and new nonnegative weights ``c``.
+
+    Parameters
+    ----------
+    a : scipy.sparse matrix, shape (M_T, m)
+        The unscaled cross-products of the tail columns (rows) with the units of the
+        block-diagonal term (columns).
+    max_products : int
+        Budget of gathered products (sparse units).
+    """
+
+    def __init__(self, a, *, max_products: int = MAX_PRODUCTS):
+        cols = sp.csc_matrix(a)
+        cols.sum_duplicates()
+        cols.sort_indices()
+        m_t, m = cols.shape
+        self.shape = (m_t, m_t)
+        nnz = np.diff(cols.indptr).astype(np.int64)
+        dense = self.dense_units(nnz, m_t, max_products)
+        self.dense_idx = np.flatnonzero(dense)
+        self.sparse_idx = np.flatnonzero(~dense)
+        # the dense units' columns, Fortran-ordered for syrk
+        self.dense_cols = np.asfortranarray(cols[:, self.dense_idx].toarray())
+        self.gather = self._gather(cols[:, self.sparse_idx], m_t)
+
+    @staticmethod
+    def dense_units(nnz: np.ndarray, m_t: int, max_products: int = MAX_PRODUCTS) -> np.ndarray:
+        """Which units (by their column's nonzeros ``nnz``) are updated by BLAS."""
+        pairs = nnz * (nnz + 1) // 2
+        dense = pairs * BLAS_ADVANTAGE > float(m_t) ** 2
+        order = np.argsort(-nnz, kind="stable")
+        kept = np.cumsum(np.where(dense, 0, pairs)[order][::-1])[::-1]  # from each on
+        over = kept > max_products
+        dense[order[over]] = True
+        return dense
+
+    @staticmethod
+    def _gather(cols: sp.csc_matrix, m_t: int) -> sp.csc_matrix:
+        """The CSC matrix ``G``: column ``i`` holds ``A[r, i] A[s, i]`` at row
+        ``r M_T + s`` for the pairs ``r <= s`` of the column's nonzeros."""
+        nnz = np.diff(cols.indptr).astype(np.int64)
+        pairs = nnz * (nnz + 1) // 2
+        indptr = np.concatenate([[0], np.cumsum(pairs)])
+        total = int(indptr[-1])
+        index_type = np.int32 if m_t * m_t < 2 ** 31 else np.int64
+        indices = np.empty(total, dtype=index_type)
+        data = np.empty(total)
+        start = 0
+        while start < len(nnz):  # chunks of units, so the temporaries stay small
+            stop = int(np.searchsorted(indptr, indptr[start] + CHUNK_PRODUCTS, "right")) - 1
+            stop = min(max(stop, start + 1), len(nnz))
+            left, right = _upper_pairs(cols.indptr, start, stop)
+            out = slice(indptr[start], indptr[stop])
+            r, s = cols.indices[left], cols.indices[right]
+            indices[out] = r.astype(np.int64) * m_t + s
+            data[out] = cols.data[left] * cols.data[right]
+            start = stop
+        return sp.csc_matrix((data, indices, indptr), shape=(m_t * m_t, len(nnz)))
+
+    def upper(self, c: np.ndarray) -> np.ndarray:
+        """The upper triangle (diagonal included; 0 below) of ``A diag(c) A'``."""
+        c = np.asarray(c, dtype=float)
+        out = (self.gather @ c[self.sparse_idx]).reshape(self.shape)
+        if self.dense_idx.size:
+            scaled = self.dense_cols * np.sqrt(c[self.dense_idx])[None, :]
+            out += blas.dsyrk(1.0, np.asfortranarray(scaled), lower=0)
+        return out
+
+    def __call__(self, c: np.ndarray) -> np.ndarray:
+        """The whole (symmetric) ``A diag(c) A'``."""
+        upper = self.upper(c)
+        return upper + np.triu(upper, 1).T
+
+
+def _upper_pairs(indptr: np.ndarray, start: int, stop: int):
+    """Positions ``(left, right)`` in the CSC arrays of every pair of nonzeros of the
+    same column, ``left <= right``, for the columns ``start:stop``."""
+    lo, hi = indptr[start:stop].astype(np.int64), indptr[start + 1:stop + 1].astype(np.int64)
+    n = hi - lo
+    col_of = np.repeat(np.arange(len(n)), n)  # local column of each nonzero
+    pos = np.arange(lo[0], hi[-1]) if len(n) else np.zeros(0, dtype=np.int64)
+    reps = (hi[col_of] - pos)  # partners at or after each nonzero
+    left = np.repeat(pos, reps)
+    first = np.repeat(np.cumsum(reps) - reps, reps)
+    right = left + (np.arange(len(left)) - first)
+    return left, right
