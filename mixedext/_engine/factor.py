@@ -320,8 +320,10 @@ class BlockedCholesky:
             a0 = np.zeros((mt, mt))
             for j, l in enumerate(self.tail):
                 s = slice(self.tail_offsets[j], self.tail_offsets[j + 1])
-                a0[s, s] = (np.diag(self.ztz[l][:, 0, 0]) if self.terms[l].q == 1
-                            else sla.block_diag(*self.ztz[l]))
+                if self.terms[l].q == 1:
+                    np.fill_diagonal(a0[s, s], self.ztz[l][:, 0, 0])
+                else:
+                    a0[s, s] = sla.block_diag(*self.ztz[l])
                 for j2, l2 in enumerate(self.tail[:j]):
                     s2 = slice(self.tail_offsets[j2], self.tail_offsets[j2 + 1])
                     a0[s, s2] = self.pairs[(l, l2)].toarray()
