@@ -176,7 +176,7 @@ def test_tail_outer_products_kernel(max_products):
     kernel = TailOuterProducts(a, max_products=max_products)
     want = (a @ sp.diags(c) @ a.T).toarray()
     np.testing.assert_allclose(kernel(c), want, atol=1e-12)
-    np.testing.assert_allclose(kernel.upper(c), np.triu(want), atol=1e-12)
+    np.testing.assert_allclose(kernel.lower(c), np.tril(want), atol=1e-12)
     n_dense, met = kernel.dense_idx.size, int((a.getnnz(axis=0) > 0).sum())
     assert {10**9: n_dense == 3, 300: 3 < n_dense < met, 0: n_dense == met}[max_products]
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
+from scipy.linalg import lapack
 
 from mixedext._engine.crossprod import CrossProducts, RandomTerm
 from mixedext._engine.tail_update import TailOuterProducts
@@ -194,6 +195,19 @@ class Factor:
     lxx: np.ndarray | None
     logdet: float
     lambdas: list
+
+
+def cholesky_lower_inplace(a: np.ndarray) -> np.ndarray:
+    """The lower Cholesky factor of the symmetric C-ordered ``a`` (only its lower triangle
+    is read), computed in ``a``'s memory; 0 above the diagonal."""
+    if not a.flags.c_contiguous:
+        a = np.ascontiguousarray(a)
+    # a.T is Fortran-ordered and its upper triangle is a's lower one: LAPACK factors it
+    # as U'U in place, and U' is the lower factor of a
+    u, info = lapack.dpotrf(a.T, lower=0, clean=1, overwrite_a=1)
+    if info != 0:
+        raise np.linalg.LinAlgError("matrix is not positive definite")
+    return u.T
 
 
 def batched_cholesky(d: np.ndarray) -> np.ndarray:
@@ -375,7 +389,9 @@ class BlockedCholesky:
                     [_scale_pair(self.pairs[(l, k)], lams[l], lams[k],
                                  terms[l].n_units, terms[k].n_units) for l in self.tail],
                     format="csr")
-            if all(lams[l].shape == (1, 1) for l in self.tail):  # scalar terms: scaling
+            if self.tail_outer is not None and len(self.tail) == 1:
+                pass  # one scalar tail term: its block is built from the kernel's update
+            elif all(lams[l].shape == (1, 1) for l in self.tail):  # scalar terms: scaling
                 tail_scale = np.concatenate([np.full(terms[l].n_units, lams[l][0, 0])
                                              for l in self.tail])
                 tail_a = np.multiply(self.tail_ztz, tail_scale[:, None])
@@ -414,13 +430,10 @@ class BlockedCholesky:
                 wt = _scale_columns(tail_rows[k], right)
                 below[("T", k)] = wt
                 if k == 0 and self.tail_outer is not None:
-                    # W W' = D_T (A diag(c^2) A') D_T, c = lambda_0 / L_0 per unit; only
-                    # the lower triangle is updated: the Cholesky factor reads no other
+                    # W W' = D_T (A diag(c) A') D_T, c = (lambda_0 / L_0)^2 per unit; only
+                    # the lower triangle is formed: the Cholesky factor reads no other
                     c = (lams[0][0, 0] * kinv[:, 0, 0]) ** 2
-                    update = self.tail_outer.upper(c)
-                    update *= tail_scale[:, None]
-                    update *= tail_scale[None, :]
-                    tail_a -= update.T
+                    tail_a = self._tail_block_updated(tail_a, c, lams)
                 else:
                     tail_a -= (wt @ wt.T).toarray()
                 tail_x -= wt @ wx
@@ -428,7 +441,7 @@ class BlockedCholesky:
                     tail_rows[l] = (tail_rows[l] - wt @ w.T).tocsr()
         tail_chol = tail_xrow = None
         if self.tail:
-            tail_chol = np.linalg.cholesky(tail_a)
+            tail_chol = cholesky_lower_inplace(tail_a)
             tail_xrow = sla.solve_triangular(tail_chol, tail_x, lower=True)
             xx -= tail_xrow.T @ tail_xrow
             logdet += 2.0 * np.log(np.diag(tail_chol)).sum()
@@ -441,6 +454,24 @@ class BlockedCholesky:
         return Factor(chol=chol, chol_inv=chol_inv, below=below, xrow=xrow,
                       tail_chol=tail_chol, tail_xrow=tail_xrow, lxx=lxx, logdet=logdet,
                       lambdas=lams)
+
+    def _tail_block_updated(self, tail_a, c, lams):
+        """The tail's diagonal block less the first term's update, ``D_T A diag(c) A' D_T``
+        (lower triangle): built from the update for one tail term (``tail_a`` None; its
+        block before the update is diagonal), else subtracted from ``tail_a``."""
+        if tail_a is None:
+            lam_t = lams[self.tail[0]][0, 0]
+            out = self.tail_outer.lower(c * lam_t ** 2)
+            out *= -1.0
+            out.flat[::out.shape[0] + 1] += lam_t ** 2 * self.ztz[self.tail[0]][:, 0, 0] + 1.0
+            return out
+        scale = np.concatenate([np.full(self.terms[l].n_units, lams[l][0, 0])
+                                for l in self.tail])
+        update = self.tail_outer.lower(c)
+        update *= scale[:, None]
+        update *= scale[None, :]
+        tail_a -= update
+        return tail_a
 
     # -- solves with the random-effect part of the factor ------------------------------
     def solve_upper(self, f: Factor, v: list) -> list:

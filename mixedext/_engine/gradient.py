@@ -45,16 +45,16 @@ def supports_gradient(dev) -> bool:
 
 def _tail_inverse_lower(tail_chol: np.ndarray) -> np.ndarray:
     """The lower triangle (diagonal included; 0 above) of ``S^-1`` from the lower
-    Cholesky factor of ``S`` (whose upper triangle is 0), overwriting it."""
-    inv, info = lapack.dpotri(tail_chol, lower=1, overwrite_c=1)
+    Cholesky factor of ``S`` (C-ordered, 0 above the diagonal), in the factor's memory."""
+    inv, info = lapack.dpotri(tail_chol.T, lower=0, overwrite_c=1)  # as U = L'
     if info != 0:
         raise np.linalg.LinAlgError("potri failed")
-    return inv
+    return inv.T
 
 
-def _tail_update_upper(dev, f) -> np.ndarray:
-    """The upper triangle (diagonal included; 0 below) of ``B B'``, ``B = L_21 L_11^-1``:
-    ``D_T A diag(lambda_0^2 / L_11^4) A' D_T`` by the factor's gather when it has one."""
+def _tail_update_lower(dev, f) -> np.ndarray:
+    """The lower triangle (diagonal included; 0 above) of ``B B'``, ``B = L_21 L_11^-1``:
+    ``D_T A diag(lambda_0^2 / L_11^4) A' D_T`` by the factor's kernel when it has one."""
     chol = dev.chol
     kinv = f.chol_inv[0][:, 0, 0]
     kernel = chol.tail_outer_products()
@@ -62,12 +62,12 @@ def _tail_update_upper(dev, f) -> np.ndarray:
         lam0 = f.lambdas[0][0, 0]
         scale = np.concatenate([np.full(chol.terms[l].n_units, f.lambdas[l][0, 0])
                                 for l in chol.tail])
-        upper = kernel.upper(lam0 ** 2 * kinv ** 4)
-        upper *= scale[:, None]
-        upper *= scale[None, :]
-        return upper
+        lower = kernel.lower(lam0 ** 2 * kinv ** 4)
+        lower *= scale[:, None]
+        lower *= scale[None, :]
+        return lower
     b = f.below[("T", 0)].multiply(kinv[None, :]).tocsr()
-    return np.triu((b @ b.T).toarray())
+    return np.tril((b @ b.T).toarray())
 
 
 def deviance_and_gradient(dev, theta: np.ndarray, reml: bool) -> tuple[float, np.ndarray]:
@@ -92,9 +92,9 @@ def deviance_and_gradient(dev, theta: np.ndarray, reml: bool) -> tuple[float, np
     traces = []
     if chol.n_prefix:
         kinv = f.chol_inv[0][:, 0, 0]
-        upper = _tail_update_upper(dev, f)
-        # <S^-1, B B'> from the two triangles: twice the lower sum less the diagonal
-        inner = 2.0 * np.einsum("ij,ji->", s_inv, upper) - float(diag @ np.diag(upper))
+        lower = _tail_update_lower(dev, f)
+        # <S^-1, B B'> from the lower triangles: twice their sum less the diagonal
+        inner = 2.0 * np.einsum("ij,ij->", s_inv, lower) - float(diag @ np.diag(lower))
         traces.append(float(np.sum(kinv ** 2) + inner))
     traces += [float(diag[off[j]:off[j + 1]].sum()) for j in range(len(chol.tail))]
     c = sol.xtvinvx_inv

@@ -7,12 +7,15 @@ scaling ``D_T``; the gradient needs the same product with other weights. A spars
 product recomputes its symbolic phase each time and costs ``sum_i nnz_i^2`` scattered
 operations (``nnz_i`` the nonzeros of unit ``i``'s column). Here the columns are split:
 
-* **sparse units** (few nonzeros): the products ``A[r, i] A[s, i]`` (``r <= s``) are
-  gathered once into a CSC matrix ``G`` of shape ``(M_T^2, m)``, so the upper triangle of
+* **sparse units** (few nonzeros): the products ``A[r, i] A[s, i]`` (``r >= s``) are
+  gathered once into a CSC matrix ``G`` of shape ``(M_T^2, m)``, so the lower triangle of
   the update is ``G c``, one pass over the products;
 * **dense units** (many nonzeros, e.g. the most active users of a ratings matrix): their
   columns are kept as a dense ``M_T x k`` block ``A_d`` and their part of the update is
-  one BLAS rank-``k`` update ``(A_d C^{1/2})(A_d C^{1/2})'`` (``syrk``).
+  one BLAS rank-``k`` update ``(A_d C^{1/2})(A_d C^{1/2})'`` (``syrk``), added in place.
+
+Only the lower triangle is formed (the Cholesky factorisation reads no other), in a new
+array each call.
 
 A unit is dense when its share of the gathered products would cost more than its BLAS
 update (``nnz_i^2 / 2`` scattered products against ``M_T^2`` flops at BLAS speed), and
@@ -73,7 +76,8 @@ class TailOuterProducts:
     @staticmethod
     def _gather(cols: sp.csc_matrix, m_t: int) -> sp.csc_matrix:
         """The CSC matrix ``G``: column ``i`` holds ``A[r, i] A[s, i]`` at row
-        ``r M_T + s`` for the pairs ``r <= s`` of the column's nonzeros."""
+        ``s M_T + r`` (row ``s``, column ``r`` of the update) for the pairs ``r <= s`` of
+        the column's nonzeros."""
         nnz = np.diff(cols.indptr).astype(np.int64)
         pairs = nnz * (nnz + 1) // 2
         indptr = np.concatenate([[0], np.cumsum(pairs)])
@@ -88,24 +92,26 @@ class TailOuterProducts:
             left, right = _upper_pairs(cols.indptr, start, stop)
             out = slice(indptr[start], indptr[stop])
             r, s = cols.indices[left], cols.indices[right]
-            indices[out] = r.astype(np.int64) * m_t + s
+            indices[out] = s.astype(np.int64) * m_t + r
             data[out] = cols.data[left] * cols.data[right]
             start = stop
         return sp.csc_matrix((data, indices, indptr), shape=(m_t * m_t, len(nnz)))
 
-    def upper(self, c: np.ndarray) -> np.ndarray:
-        """The upper triangle (diagonal included; 0 below) of ``A diag(c) A'``."""
+    def lower(self, c: np.ndarray) -> np.ndarray:
+        """The lower triangle (diagonal included; 0 above) of ``A diag(c) A'``."""
         c = np.asarray(c, dtype=float)
         out = (self.gather @ c[self.sparse_idx]).reshape(self.shape)
         if self.dense_idx.size:
             scaled = self.dense_cols * np.sqrt(c[self.dense_idx])[None, :]
-            out += blas.dsyrk(1.0, np.asfortranarray(scaled), lower=0)
+            # out.T is Fortran-ordered: its upper triangle is out's lower one
+            blas.dsyrk(1.0, np.asfortranarray(scaled), beta=1.0, c=out.T, lower=0,
+                       overwrite_c=1)
         return out
 
     def __call__(self, c: np.ndarray) -> np.ndarray:
         """The whole (symmetric) ``A diag(c) A'``."""
-        upper = self.upper(c)
-        return upper + np.triu(upper, 1).T
+        lower = self.lower(c)
+        return lower + np.tril(lower, -1).T
 
 
 def _upper_pairs(indptr: np.ndarray, start: int, stop: int):
