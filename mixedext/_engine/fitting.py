@@ -18,9 +18,16 @@ import numpy as np
 from mixedext._engine.deviance import CorrelatedDeviance, ProfiledDeviance
 from mixedext._engine.factor import theta_bounds
 from mixedext._engine.gradient import deviance_and_gradient, supports_gradient
-from mixedext._engine.optimize import minimize_theta, newton_polish
+from mixedext._engine.optimize import GRADIENT_RTOL, minimize_theta, newton_polish
 from mixedext._engine.state import FitState
 from mixedext._engine.threads import blas_threads_for
+
+# With the analytic gradient, L-BFGS-B works on theta x scale x GRADIENT_STRETCH: its first
+# step has unit length, so about a tenth of theta, and the single-term starts are
+# typically within 10-20% of the optimum (evaluations: InstEval 8 instead of 9, with three
+# factors 10 as before, the 2,000 x 300 crossed case 8 instead of 9, 200 x 50 6 instead
+# of 8). Its gradient tolerance shrinks by the same factor.
+GRADIENT_STRETCH = 10.0
 
 __all__ = ["default_start", "fit_profiled", "fit_correlated", "fit_state", "refit",
            "fit_laplace"]
@@ -73,22 +80,25 @@ def fit_profiled(dev: ProfiledDeviance, reml: bool, theta0=None, options=None):
     """Minimise the profiled deviance over ``theta``: ``(OptimResult, Solution)``
     (``options``: L-BFGS-B's, see :func:`minimize_theta`). The optimiser's coordinates
     are ``theta * theta_scales(dev)``; its start, lme4's in those coordinates. Crossed
-    scalar terms use the analytic gradient (:mod:`mixedext._engine.gradient`), others
+    scalar terms use the analytic gradient (:mod:`mixedext._engine.gradient`; the
+    coordinates stretched by :data:`GRADIENT_STRETCH`, from single-term starts), others
     central differences and a Newton polish."""
     scale = theta_scales(dev)
     phi0 = default_start(dev.terms) if theta0 is None else np.asarray(theta0) * scale
-    jac, polish = "3-point", True
+    jac, polish, kw = "3-point", True, {}
     if supports_gradient(dev):  # analytic: d/dphi = d/dtheta / scale; no Newton polish
         polish = False         # needed, L-BFGS-B converges on the exact gradient
-        if theta0 is None:
-            phi0 = single_term_start(dev, reml) * scale
+        scale = scale * GRADIENT_STRETCH
+        kw["gradient_rtol"] = GRADIENT_RTOL / GRADIENT_STRETCH
+        phi0 = (single_term_start(dev, reml) if theta0 is None
+                else np.asarray(theta0, dtype=float)) * scale
 
         def jac(phi):
             val, grad = deviance_and_gradient(dev, phi / scale, reml)
             return val, grad / scale
 
     opt = minimize_theta(lambda phi: dev(phi / scale, reml), phi0, theta_bounds(dev.terms),
-                         polish=polish, jac=jac, **(options or {}))
+                         polish=polish, jac=jac, **(kw | (options or {})))
     opt.theta = opt.theta / scale
     opt.history = [(*(np.asarray(row[:-1]) / scale), row[-1]) for row in opt.history]
     return opt, dev.solution(opt.theta, reml)

@@ -42,7 +42,8 @@ class OptimResult:
 
 def minimize_theta(fun, theta0, lower, *, maxiter: int = 2000, ftol: float = 1e-13,
                    gtol: float = 1e-6, jac="3-point", polish: bool = False,
-                   maxls: int = 50, maxcor: int = 10) -> OptimResult:
+                   maxls: int = 50, maxcor: int = 10,
+                   gradient_rtol: float = GRADIENT_RTOL) -> OptimResult:
     """Minimise ``fun(theta)`` subject to ``theta >= lower``.
 
     Parameters
@@ -63,6 +64,9 @@ def minimize_theta(fun, theta0, lower, *, maxiter: int = 2000, ftol: float = 1e-
         problem with its rows reordered.
     maxiter, ftol, gtol, maxls, maxcor :
         L-BFGS-B's options (``fit(maxiter=...)`` and the others pass them on).
+    gradient_rtol : float
+        With an analytic gradient, ``gtol`` is at least this fraction of the deviance at
+        the start (:data:`GRADIENT_RTOL`; smaller where the coordinates are stretched).
     """
     history = []
 
@@ -93,11 +97,11 @@ def minimize_theta(fun, theta0, lower, *, maxiter: int = 2000, ftol: float = 1e-
     if theta0.size == 1 and lower[0] == 0.0:
         return _minimize_one(logged, theta0, history, maxiter)
     bounds = [(None if not np.isfinite(lo) else lo, None) for lo in lower]
-    if lbfgs_jac is True:  # gtol relative to the deviance (GRADIENT_RTOL)
+    if lbfgs_jac is True:  # gtol relative to the deviance (gradient_rtol)
         value, grad = with_gradient(theta0)
         start_value[theta0.tobytes()] = (value, grad)
         if np.isfinite(value):
-            gtol = max(gtol, GRADIENT_RTOL * abs(float(value)))
+            gtol = max(gtol, gradient_rtol * abs(float(value)))
     lbfgsb = dict(ftol=ftol, gtol=gtol, maxiter=maxiter, maxls=maxls, maxcor=maxcor)
     start, nit = theta0, 0
     for _ in range(4):  # restarts away from a spurious stop on the boundary
