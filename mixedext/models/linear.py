@@ -55,6 +55,7 @@ from mixedext.formula.terms import (
 from mixedext.models.dask import dask_cross_products, is_dask_frame
 from mixedext.results.linear import MixedLMResults, from_statsmodels, psi_to_theta
 from mixedext.structures.spec import ResidualSpec, correlated_deviance, residual_spec
+from mixedext.structures.variance import parse_variance, variance_columns
 
 __all__ = ["MixedLM", "mixedlm", "ConvergenceWarning", "SingularFitWarning"]
 
@@ -158,7 +159,8 @@ class MixedLM(sm_mlm.MixedLM):
         self.offset = row_array(offset, "offset", self.nobs)
         if (self.weights is not None or self.offset is not None) and residual is not None:
             raise NotImplementedError("weights= and offset= with a residual covariance "
-                                      "structure (cov_struct/het_var) are not available yet")
+                                      "structure (cov_struct/het_var/variance) are not "
+                                      "available yet")
 
     # -- construction -------------------------------------------------------------------
     def _terms_from_arrays(self, exog_vc):
@@ -220,7 +222,7 @@ class MixedLM(sm_mlm.MixedLM):
     def from_formula(cls, formula, data, re_formula=None, vc_formula=None, subset=None,
                      use_sparse=False, missing="none", *args, groups=None, nested=None,
                      cov_struct=None, time=None, cov_groups=None, het_var=None,
-                     weights=None, offset=None, **kwargs):
+                     variance=None, weights=None, offset=None, **kwargs):
         """Create a model from a formula and a DataFrame.
 
         As :meth:`statsmodels.regression.mixed_linear_model.MixedLM.from_formula`, plus:
@@ -249,7 +251,16 @@ class MixedLM(sm_mlm.MixedLM):
             Columns whose combinations are the residual units (default: the innermost
             grouping level).
         het_var : str, optional
-            A residual variance per level of this column (nlme's ``varIdent``).
+            A residual variance per level of this column (nlme's ``varIdent``; the same
+            as ``variance="ident(<column>)"``).
+        variance : str or list of str, optional
+            Variance functions (nlme's ``varFunc``): the residual SD of row ``i`` is
+            ``sigma s_i`` times the structure's, with ``"power(x)"`` ``s_i = |x_i|^power``
+            (``varPower``), ``"exp(x)"`` ``exp(expon x_i)`` (``varExp``),
+            ``"constpower(x)"`` ``const + |x_i|^power`` (``varConstPower``),
+            ``"ident(g)"`` an SD ratio per level of ``g`` (``varIdent``); ``"power(x | g)"``
+            a parameter per level of ``g``; ``"ident(g) * power(x)"`` (or a list) the
+            product (``varComb``). Combines with any ``cov_struct``.
         weights : str or array_like, optional
             Prior weights: the residual variance of row ``i`` is ``sigma^2 / w_i``
             (``lmer(weights =)``); a column name or one value per row.
@@ -280,7 +291,7 @@ class MixedLM(sm_mlm.MixedLM):
                                           "(1 | g) terms; groups/re_formula/vc_formula, "
                                           "cov_groups and subset are not available there")
             return cls.from_dask(formula, data, missing=missing, cov_struct=cov_struct,
-                                 time=time, het_var=het_var)
+                                 time=time, het_var=dask_het_var(het_var, variance))
         if isinstance(data, dict):  # statsmodels accepts a dict of columns
             data = pd.DataFrame(data)
         fixed, levels = split_formula(formula)
@@ -304,6 +315,11 @@ class MixedLM(sm_mlm.MixedLM):
             [cov_groups] if isinstance(cov_groups, str) else list(cov_groups or [])))
             if c is not None]
         group_cols.extend(residual_cols)
+        variance_cols = variance_columns(variance)
+        for col in variance_cols:
+            if col not in data.columns:
+                raise KeyError(f"variance={variance!r}: column {col!r} is not in data")
+        group_cols.extend(variance_cols)
         row_args = {"weights": weights, "offset": offset}
         for arg, value in row_args.items():
             if isinstance(value, str):
@@ -338,9 +354,10 @@ class MixedLM(sm_mlm.MixedLM):
             exog_re = np.ones((len(data), 1)) if t.z is None else t.z
         residual = None
         if cov_struct not in (None, "independence") or het_var is not None or \
-                time is not None or cov_groups is not None:
+                time is not None or cov_groups is not None or variance is not None:
             residual = residual_spec(data, terms, groups, cov_struct or "independence",
-                                     time=time, cov_groups=cov_groups, het_var=het_var)
+                                     time=time, cov_groups=cov_groups, het_var=het_var,
+                                     variance=variance)
         kwargs.update(groups=groups, exog_re=exog_re, re_terms=terms, sm_layout=layout,
                       missing="none", residual=residual,
                       **{k: v for k, v in row_args.items() if v is not None})
@@ -442,7 +459,7 @@ class MixedLM(sm_mlm.MixedLM):
         if self.__dict__.get("_residual_spec") is not None:
             raise NotImplementedError("statsmodels' per-group methods assume independent "
                                       "residuals; this model has a residual covariance "
-                                      "structure (cov_struct/het_var)")
+                                      "structure (cov_struct/het_var/variance)")
         if self._sm_layout is None and self._terms is not None:
             raise NotImplementedError(
                 "this statsmodels method needs the data split by one grouping factor, which "
@@ -609,9 +626,7 @@ def _warn_if_structure_on_boundary(res) -> None:
     """Warn when a residual-structure parameter ran to the edge of its range (e.g. the
     continuous-time AR(1) ``phi`` to 0): the fit is valid, the structure degenerate."""
     state = res.fit_state
-    eta = state.eta
-    names = list(state.structure.natural(eta))
-    edge = [names[i] if i < len(names) else f"eta{i}" for i in np.flatnonzero(np.abs(eta) > 15)]
+    edge = state.structure.boundary_names(state.eta)
     if not edge:
         return
     params = res.cov_struct_params
@@ -620,6 +635,23 @@ def _warn_if_structure_on_boundary(res) -> None:
                   f"range ({shown}); the estimates are valid, but the structure is "
                   "degenerate: consider a simpler residual structure", SingularFitWarning,
                   stacklevel=3)
+
+
+def dask_het_var(het_var, variance):
+    """``het_var`` for a Dask data frame: ``variance="ident(g)"`` alone is ``het_var="g"``
+    there; other variance functions need the rows at every evaluation of the deviance
+    (their statistics change with their parameters), which Dask's reduced statistics do
+    not keep: NotImplementedError."""
+    if variance is None:
+        return het_var
+    parsed = parse_variance(variance)
+    if len(parsed) != 1 or parsed[0][0] != "ident" or het_var is not None:
+        raise NotImplementedError(
+            f"variance={variance!r} on a Dask data frame is not available: a variance "
+            "function's parameters change the per-unit statistics, which would need a pass "
+            "over the rows at every evaluation; there only variance='ident(g)' (het_var=) "
+            "is; fit in memory (dask_frame.compute())")
+    return parsed[0][2]
 
 
 def _check_outcome(fixed: str, data) -> None:

@@ -236,7 +236,9 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
     @property
     def cov_struct_params(self) -> pd.Series:
         """Parameters of the residual covariance structure on their natural scale
-        (``rho``, ``phi``, correlations ``corr[s,t]``, SD ratios ``sd_ratio[level]``)."""
+        (``rho``, ``phi``, correlations ``corr[s,t]``, SD ratios ``sd_ratio[level]``, and
+        the variance functions' ``power``, ``expon``, ``const``, per level ``power[A]``,
+        as nlme names them)."""
         state = self._require_engine("cov_struct_params")
         if state.eta is None:
             return pd.Series(dtype=float, name="cov_struct")
@@ -261,26 +263,36 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
         ``estimate +/- z SE`` on a scale without bounds and mapped back: ``atanh`` for the
         AR(1) ``rho`` and the unstructured correlations, ``logit`` for ``phi``,
         ``log((rho - a) / (1 - rho))`` for the exchangeable ``rho`` (``a`` its lower
-        bound), ``log`` for SD ratios. These are nlme's scales, except for the
+        bound), ``log`` for SD ratios and ``const``, none (the estimate's own scale) for
+        ``power`` and ``expon``. These are nlme's scales, except for the
         unstructured correlations (nlme's ``corSymm`` uses a spherical parametrisation,
         so its intervals differ). A parameter on its boundary (e.g. ``phi`` at 0) gets
         NaN. The reference level of ``het_var`` has SD ratio 1 and a zero-width interval.
         """
         if self._require_engine("conf_int_cov_struct").eta is None:
-            raise ValueError("this model has no residual structure (cov_struct= or het_var=)")
+            raise ValueError("this model has no residual structure (cov_struct=, het_var= or "
+                             "variance=)")
         return cov_struct_intervals(self, alpha)
 
-    def residual_cov(self, times=None) -> pd.DataFrame:
-        """Within-unit residual covariance ``sigma^2 R`` over the distinct times.
+    def residual_cov(self, times=None, unit=None) -> pd.DataFrame:
+        """Within-unit residual covariance ``sigma^2 R`` over the distinct times, or over
+        the rows of one residual unit.
 
         ``times=`` is required for continuous-time AR(1); with ``het_var`` the reference
-        level's (SD ratio 1).
+        level's (SD ratio 1). ``unit=`` (the label of a residual unit, e.g. a subject):
+        that unit's rows in time order, labelled by the data's row labels, with their
+        own SDs (``het_var`` levels and variance functions; nlme's ``getVarCov(fit,
+        individual = unit)``, for ``lme`` its ``type = "conditional"``); required with
+        ``variance=``.
         """
+        if unit is not None and (self._state is None or not self._state.has_structure):
+            raise ValueError("unit= needs a residual structure (cov_struct=, het_var= or "
+                             "variance=); without one R is the identity")
         if self._state is None or not self._state.has_structure:
             times = np.asarray(times if times is not None else [0.0])
             labels = [f"{t:g}" for t in times]
             return pd.DataFrame(self.scale * np.eye(len(times)), index=labels, columns=labels)
-        return residual_covariance(self, times)
+        return residual_covariance(self, times, unit)
 
     @property
     def optim_history(self) -> pd.DataFrame:

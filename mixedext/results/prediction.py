@@ -25,6 +25,7 @@ from scipy.stats import norm
 from mixedext._compat import design_from_spec, get_formula_spec
 from mixedext._engine.factor import lambda_blocks
 from mixedext.formula.terms import formula_variables, join_labels, split_formula
+from mixedext.results.residuals import residual_sd_ratios
 
 __all__ = ["predict", "get_prediction", "simulate"]
 
@@ -198,7 +199,9 @@ def get_prediction(res, exog=None, which: str = "marginal", alpha: float = 0.05)
     Every prediction needs the random-effect terms (marginal intervals include the
     random-effect variance), so rows missing any variable of them are NaN. With prior
     weights the residual variance of a fitted row is ``sigma^2 / w_i``, of a new row
-    ``sigma^2``; a model's offset is added to the mean.
+    ``sigma^2``; with a residual structure each row's ``sigma^2 s_i^2`` (its SD ratio
+    ``s_i`` from ``het_var``, the times of ``"unstructured"`` and ``variance=``; a new
+    row's from its own columns); a model's offset is added to the mean.
     """
     if isinstance(exog, pd.DataFrame):
         columns = needed_columns(res.model, exog, "conditional", res.fit_state.terms)
@@ -246,9 +249,9 @@ def _get_prediction(res, exog, which, alpha):
             mean = mean + zb
     q = norm.ppf(1 - alpha / 2)
     se = np.sqrt(var_mean)
-    resid_var = res.scale  # a new row's weight is 1; the fitted rows' own otherwise
-    if exog is None and res.model.weights is not None:
-        resid_var = res.scale / res.model.weights
+    # the fitted rows' own residual variance (prior weights, residual structure); a new
+    # row's from its columns (weight 1)
+    resid_var = res.scale * residual_sd_ratios(res, frame if exog is not None else None) ** 2
     obs_sd = np.sqrt(var_mean + var_re + resid_var)
     return pd.DataFrame({"mean": mean, "mean_se": se, "mean_ci_lower": mean - q * se,
                          "mean_ci_upper": mean + q * se, "obs_ci_lower": mean - q * obs_sd,
@@ -259,7 +262,8 @@ def simulate(res, nsim: int = 1, seed=None) -> np.ndarray:
     """Draws of new outcomes with fresh random effects (lme4's ``simulate(re.form = NA)``).
 
     Returns an array (nobs, nsim). Residuals follow the fitted residual structure
-    (independent, ``het_var``, AR(1), exchangeable or unstructured).
+    (independent, ``het_var``, AR(1), exchangeable or unstructured, and the rows' SDs of
+    ``variance=``).
     """
     rng = np.random.default_rng(seed)
     model = res.model
@@ -300,4 +304,5 @@ def _residual_draws(res, nsim, rng) -> np.ndarray:
         r = struct.within_unit_cov(times[unit_rows], params,
                                    None if het is None else het[unit_rows])
         e[unit_rows] = np.linalg.cholesky(r) @ rng.standard_normal((len(unit_rows), nsim))
-    return e
+    extra = spec.row_sd(params)
+    return e if extra is None else e * extra[:, None]

@@ -1,8 +1,9 @@
 """Pearson and normalized residuals of a linear mixed model (nlme's ``resid(type =)``).
 
 Model ``y = X beta + Z b + e``, ``Var(e) = sigma^2 R``, ``R`` block-diagonal over the
-residual units ``u`` (``R_u = S_u C_u S_u``: SD ratios ``S_u`` from ``het_var`` or the
-unstructured variances, correlation ``C_u`` from ``cov_struct``; ``R = I`` without a
+residual units ``u`` (``R_u = S_u C_u S_u``: SD ratios ``S_u`` from ``het_var``, the
+unstructured variances and the variance functions of ``variance=``, correlation ``C_u``
+from ``cov_struct``; ``R = I`` without a
 residual structure, ``R = diag(1 / w)`` with prior weights). The conditional (level-1)
 residuals are ``r = y - X beta_hat - Z b_hat`` (minus the offset), and
 
@@ -28,7 +29,8 @@ import numpy as np
 import pandas as pd
 import scipy.linalg as sla
 
-__all__ = ["conditional_residuals", "pearson_residuals", "normalized_residuals", "row_index"]
+__all__ = ["conditional_residuals", "pearson_residuals", "normalized_residuals", "row_index",
+           "residual_sd_ratios"]
 
 
 def row_index(model, n: int) -> pd.Index:
@@ -47,23 +49,62 @@ def conditional_residuals(res) -> np.ndarray:
     return np.asarray(res.model.endog, dtype=float) - np.asarray(res.fittedvalues)
 
 
-def _sd_ratios(res, state) -> np.ndarray:
-    """Each row's residual SD relative to sigma."""
-    n = res.model.nobs
+def residual_sd_ratios(res, frame: pd.DataFrame | None = None) -> np.ndarray:
+    """Each row's residual SD relative to sigma: the fitted rows', or those of new rows
+    ``frame`` (their time, ``het_var`` and variance-function columns)."""
+    state = res.fit_state
     if not state.has_structure:
         weights = res.model.weights
-        return np.ones(n) if weights is None else 1.0 / np.sqrt(np.asarray(weights))
+        if frame is not None or weights is None:
+            return np.ones(res.model.nobs if frame is None else len(frame))
+        return 1.0 / np.sqrt(np.asarray(weights))
     spec, params = state.residual_spec, res.cov_struct_params.to_dict()
-    times = spec.times if spec.times is not None else np.zeros(n)
-    het = None if spec.het is None else np.asarray(spec.het[1], dtype=object)[spec.het[0]]
-    return state.structure.sd_ratios(times, params, het)
+    if frame is None:
+        n = res.model.nobs
+        times = spec.times if spec.times is not None else np.zeros(n)
+        het = None if spec.het is None else np.asarray(spec.het[1], dtype=object)[spec.het[0]]
+        sd = state.structure.sd_ratios(times, params, het)
+        extra = spec.row_sd(params)
+        return sd if extra is None else sd * extra
+    n = len(frame)
+    times = np.zeros(n)
+    if not state.structure.takes_het:  # a variance per time ("unstructured")
+        times = _column(frame, spec.time_name, "time").to_numpy(dtype=float)
+    het = None
+    if spec.het is not None:
+        het = _levels(frame, spec.het_name, spec.het[1]).astype(str)
+    log_sd = np.zeros(n)
+    for f in spec.variance:
+        values = None if f.column is None else \
+            _column(frame, f.column, "variance").to_numpy(dtype=float)
+        codes = None if f.strata is None else \
+            pd.Index(f.levels).get_indexer(_levels(frame, f.strata_name, f.levels))
+        log_sd += f.log_sd(params, np.zeros(n) if values is None else values, codes)
+    return state.structure.sd_ratios(times, params, het) * np.exp(log_sd)
+
+
+def _column(frame, name, what) -> pd.Series:
+    if name not in frame.columns:
+        raise KeyError(f"new data lack the {what} column {name!r} of the residual structure")
+    return frame[name]
+
+
+def _levels(frame, name, levels) -> np.ndarray:
+    """The column's values as the fit's level names; an unseen level is an error."""
+    values = _column(frame, name, "SD-per-level").astype(str).to_numpy()
+    unseen = sorted(set(values) - set(levels))
+    if unseen:
+        raise ValueError(f"column {name!r} of the new data has level(s) "
+                         f"{', '.join(map(repr, unseen[:5]))} not in the fit (whose residual "
+                         f"SD ratios are for {', '.join(map(repr, levels))})")
+    return values
 
 
 def pearson_residuals(res) -> pd.Series:
     """Conditional residuals over ``sigma`` times each row's SD ratio."""
     state = res._require_engine("resid_pearson")
     r = conditional_residuals(res)
-    return _labelled(res, r / (np.sqrt(state.sigma2) * _sd_ratios(res, state)),
+    return _labelled(res, r / (np.sqrt(state.sigma2) * residual_sd_ratios(res)),
                      "resid_pearson")
 
 
@@ -76,6 +117,9 @@ def normalized_residuals(res) -> pd.Series:
     r = conditional_residuals(res) / np.sqrt(state.sigma2)
     spec, struct = state.residual_spec, state.structure
     params = res.cov_struct_params.to_dict()
+    extra = spec.row_sd(params)  # variance functions: S = S_structure diag(extra)
+    if extra is not None:
+        r = r / extra
     n = len(r)
     times = spec.times if spec.times is not None else np.zeros(n)
     het = None if spec.het is None else np.asarray(spec.het[1], dtype=object)[spec.het[0]]

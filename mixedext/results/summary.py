@@ -108,6 +108,8 @@ def build_summary(res, *, yname=None, xname_fe=None, xname_re=None, title=None, 
             label += f" over {spec.time_name!r}"
         if spec.het_name:
             label += f", SD per level of {spec.het_name!r}"
+        if spec.variance:
+            label += f", variance {spec.variance_spelling}"
         ci = res.conf_int_cov_struct()
 
         def fmt(x):

@@ -21,13 +21,16 @@ names with :func:`register`. It provides
 * ``corr(times, params)`` and ``sd_ratios(times, params, het_levels)``: one unit's ``R``
   for reporting and simulation (``within_unit_cov``);
 * ``link(name)``: the unbounded scale of a parameter's Wald interval (nlme's);
+  ``unbounded(name)`` / ``boundary_names(eta)``: which parameters can sit on a boundary
+  and which do;
 * for Dask data frames, ``partition_statistics`` / ``add_statistics`` /
   ``from_statistics`` (sums over partitions; ``dask_whole_units``: whether a partition
   must hold whole residual units).
 
 Parameters are optimised on an unconstrained scale ``eta``; ``het`` (``varIdent``: a
 residual SD ratio ``delta_l`` per level of a column) is handled here for every structure
-that takes it (``takes_het``).
+that takes it (``takes_het``). Variance functions (``variance=``) scale the rows' SDs of
+any structure from outside (:mod:`mixedext.structures.variance.weighted`).
 """
 
 from __future__ import annotations
@@ -122,6 +125,16 @@ class ResidualStructure:
         if name.startswith("sd_ratio["):
             return np.log, np.exp
         return np.arctanh, np.tanh
+
+    def unbounded(self, name: str) -> bool:
+        """True when parameter ``name`` has no bounds (so no estimate on a boundary)."""
+        return False
+
+    def boundary_names(self, eta) -> list[str]:
+        """The parameters run to the edge of their range (``|eta| > 15``)."""
+        names = list(self.natural(eta))
+        return [names[i] if i < len(names) else f"eta{i}"
+                for i in np.flatnonzero(np.abs(np.asarray(eta)) > 15)]
 
     # -- one unit's R (reporting, simulation) ------------------------------------------
     def corr(self, times, params) -> np.ndarray:

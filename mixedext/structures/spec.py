@@ -14,6 +14,10 @@ and the deviance over ``(theta, eta)``, and reports (residual covariance, interv
 ``"exchangeable"`` ``rho``                                      ``corCompSymm``
 ``"unstructured"`` free, with a variance per time               ``corSymm`` + ``varIdent(~1|t)``
 =================  ==========================================  =====================
+
+``variance=`` adds variance functions (:mod:`mixedext.structures.variance`): ``R_u =
+S_u C_u S_u`` with the rows' SDs ``s_i`` from a covariate, whatever the structure. A
+first ``ident(g)`` is the structure's ``het`` (as ``het_var="g"``) where it takes one.
 """
 
 from __future__ import annotations
@@ -29,10 +33,12 @@ from mixedext._engine.deviance import CorrelatedDeviance
 from mixedext._engine.differences import central_hessian, central_jacobian, central_slope, steps
 from mixedext._engine.factor import theta_bounds
 from mixedext.formula.terms import unit_codes
+from mixedext.results.residuals import row_index
 from mixedext.structures.base import structure_class, time_order
+from mixedext.structures.variance import VarianceWeighted, variance_functions
 
-__all__ = ["ResidualSpec", "residual_spec", "correlated_deviance", "residual_covariance",
-           "cov_struct_intervals"]
+__all__ = ["ResidualSpec", "residual_spec", "build_structure", "correlated_deviance",
+           "residual_covariance", "cov_struct_intervals"]
 
 
 @dataclass
@@ -40,7 +46,8 @@ class ResidualSpec:
     """The residual structure of a model, validated against its data.
 
     ``codes``/``n_units``: residual unit of every row; ``times``: measurement times
-    (None when not needed); ``het``: ``(level codes, level names)`` of ``het_var``.
+    (None when not needed); ``het``: ``(level codes, level names)`` of ``het_var``;
+    ``variance``: the variance functions (with the model's rows) besides ``het``.
     """
 
     kind: str
@@ -50,11 +57,26 @@ class ResidualSpec:
     time_name: str | None = None
     het: tuple | None = None
     het_name: str | None = None
+    variance: tuple = ()
+    labels: np.ndarray | None = None  # label of each residual unit
 
     @property
     def structure(self):
         """The registered structure class of ``kind``."""
         return structure_class(self.kind)
+
+    def row_sd(self, params: dict) -> np.ndarray | None:
+        """The variance functions' SD factor ``s_i`` of each row (natural ``params``), or
+        None without variance functions; ``het`` and a structure's own SDs are the
+        structure's ``sd_ratios``."""
+        if not self.variance:
+            return None
+        return np.exp(sum(f.log_sd(params) for f in self.variance))
+
+    @property
+    def variance_spelling(self) -> str | None:
+        """The variance functions besides ``het``, as ``variance=`` spells them."""
+        return " * ".join(f.spelling for f in self.variance) or None
 
     @cached_property
     def continuous(self) -> bool:
@@ -77,8 +99,9 @@ def _time_hint(col: pd.Series, time: str) -> str:
 
 
 def residual_spec(data, terms, groups, kind, *, time=None, cov_groups=None,
-                  het_var=None) -> ResidualSpec:
-    """Validate ``cov_struct``/``time``/``cov_groups``/``het_var`` and find the units."""
+                  het_var=None, variance=None) -> ResidualSpec:
+    """Validate ``cov_struct``/``time``/``cov_groups``/``het_var``/``variance`` and find
+    the units."""
     cls = structure_class(kind)
     if cov_groups is not None:
         cols = [cov_groups] if isinstance(cov_groups, str) else list(cov_groups)
@@ -86,7 +109,7 @@ def residual_spec(data, terms, groups, kind, *, time=None, cov_groups=None,
         m = len(labels)
     elif terms:
         inner = max(terms, key=lambda t: t.n_units)
-        codes, m = inner.codes, inner.n_units
+        codes, m, labels = inner.codes, inner.n_units, inner.unit_labels
     elif groups is not None:
         codes, labels = unit_codes([np.asarray(groups)])
         m = len(labels)
@@ -100,7 +123,7 @@ def residual_spec(data, terms, groups, kind, *, time=None, cov_groups=None,
             raise ValueError(f"the residual units must lie inside the units of every random-"
                              f"effect level, but they cut across level {t.level!r}; choose "
                              "cov_groups at or below the innermost level")
-    spec = ResidualSpec(kind, codes, m)
+    spec = ResidualSpec(kind, codes, m, labels=np.asarray(labels))
     if cls.needs_time and time is None:
         raise ValueError(f"cov_struct={kind!r} needs time= (the column of measurement times)")
     if time is not None and kind == "independence":
@@ -129,8 +152,40 @@ def residual_spec(data, terms, groups, kind, *, time=None, cov_groups=None,
                              "a variance per time")
         lev, names = pd.factorize(data[het_var], sort=True)
         spec.het, spec.het_name = (lev.astype(np.int64), [str(x) for x in names]), het_var
+    if variance is not None:
+        _set_variance(spec, cls, data, variance)
     cls.validate(spec, terms)
     return spec
+
+
+def _set_variance(spec: ResidualSpec, cls, data, variance) -> None:
+    """The variance functions of ``variance=``; a first ``ident(g)`` becomes the
+    structure's ``het`` where it takes one (its O(units) path, as ``het_var=``)."""
+    functions = variance_functions(data, variance)
+    idents = [f for f in functions if f.kind == "ident"]
+    if spec.het_name is not None and any(f.strata_name == spec.het_name for f in idents):
+        raise ValueError(f"het_var={spec.het_name!r} and variance={variance!r} both give "
+                         f"an SD per level of {spec.het_name!r}; give one of them")
+    if idents and spec.het is None and cls.takes_het:
+        first = idents[0]
+        spec.het, spec.het_name = first.strata, first.strata_name
+        functions.remove(first)
+    if spec.het is not None:
+        taken = {f"sd_ratio[{lev}]" for lev in spec.het[1]}
+        clash = sorted(taken & {n for f in functions for n in f.natural(f.start())})
+        if clash:
+            raise ValueError(f"variance={variance!r}: parameter name(s) "
+                             f"{', '.join(map(repr, clash))} of two SD-per-level factors "
+                             "clash; relabel the levels of one factor")
+    spec.variance = tuple(functions)
+
+
+def build_structure(spec: ResidualSpec, w, cols):
+    """The kernel of ``spec`` for the columns ``w`` of ``W``: its structure's, scaled by
+    the variance functions when there are any."""
+    if spec.variance:
+        return VarianceWeighted(spec, w, cols)
+    return spec.structure.build(spec, w, cols)
 
 
 def w_columns(terms, exog, endog):
@@ -186,16 +241,24 @@ def correlated_deviance(spec: ResidualSpec, terms, exog, endog) -> CorrelatedDev
     exog = np.asarray(exog, dtype=float)
     w, slices = w_columns(terms, exog, endog)
     codes, m = spec.codes, spec.n_units
-    struct = spec.structure.build(spec, w, z_columns(slices))
+    struct = build_structure(spec, w, z_columns(slices))
     parents = parents_of(terms, codes, m)
     counts = [np.bincount(t.codes, minlength=t.n_units) for t in terms]
     return CorrelatedDeviance(terms, struct, parents, slices, exog.shape[1], len(w), counts)
 
 
-def residual_covariance(res, times=None) -> pd.DataFrame:
-    """``sigma^2 R`` over ``times`` (reference level of ``het_var``)."""
+def residual_covariance(res, times=None, unit=None) -> pd.DataFrame:
+    """``sigma^2 R`` over ``times`` (reference level of ``het_var``), or over the rows of
+    the residual unit labelled ``unit`` (their het levels and variance functions)."""
     state = res.fit_state
     spec, struct = state.residual_spec, state.structure
+    params = res.cov_struct_params.to_dict()
+    if unit is not None:
+        return _unit_covariance(res, spec, struct, params, unit)
+    if spec.variance:
+        raise ValueError(f"with variance={spec.variance_spelling!r} the covariance depends "
+                         "on each row's covariate: pass unit= (the label of a residual unit, "
+                         "e.g. a subject) for that unit's rows")
     if times is None:
         if spec.times is None:
             raise ValueError("this structure has no time column: pass times= (positions)")
@@ -204,8 +267,29 @@ def residual_covariance(res, times=None) -> pd.DataFrame:
                              "residual_cov(times=[0, 0.5, 2])")
         times = np.unique(spec.times)
     times = np.asarray(times, dtype=float)
-    cov = struct.within_unit_cov(times, res.cov_struct_params.to_dict())
+    cov = struct.within_unit_cov(times, params)
     labels = [f"{t:g}" for t in times]
+    return pd.DataFrame(res.scale * cov, index=labels, columns=labels)
+
+
+def _unit_covariance(res, spec, struct, params, unit) -> pd.DataFrame:
+    """``sigma^2 S R S`` of one residual unit's rows, in time order, labelled by row."""
+    if spec.labels is None:
+        raise ValueError("the residual units of this model have no labels")
+    hit = np.flatnonzero(spec.labels.astype(str) == str(unit))
+    if not hit.size:
+        raise KeyError(f"unit={unit!r} is not a residual unit of the model (e.g. "
+                       f"{', '.join(map(repr, spec.labels[:3].astype(str)))})")
+    rows = np.flatnonzero(spec.codes == hit[0])
+    times = spec.times[rows] if spec.times is not None else np.zeros(len(rows))
+    rows = rows[np.argsort(times, kind="stable")]
+    times = spec.times[rows] if spec.times is not None else np.zeros(len(rows))
+    het = None if spec.het is None else np.asarray(spec.het[1], dtype=object)[spec.het[0]]
+    cov = struct.within_unit_cov(times, params, None if het is None else het[rows])
+    sd = spec.row_sd(params)
+    if sd is not None:
+        cov = cov * np.outer(sd[rows], sd[rows])
+    labels = row_index(res.model, len(spec.codes))[rows]
     return pd.DataFrame(res.scale * cov, index=labels, columns=labels)
 
 
@@ -250,6 +334,7 @@ def cov_struct_intervals(res, alpha: float = 0.05) -> pd.DataFrame:
     out = pd.DataFrame({"estimate": est, "std_err": se_link * slope, "lower": lower,
                         "upper": upper}, index=pd.Index(names, name="parameter"))
     # a parameter on its boundary (rho = +/-1, phi = 0, ...) has no Wald interval
-    boundary = ~np.isfinite(centre) | (np.abs(centre) > 20)
+    boundary = ~np.isfinite(centre) | ((np.abs(centre) > 20)
+                                       & ~np.array([struct.unbounded(n) for n in names]))
     out.loc[boundary, ["std_err", "lower", "upper"]] = np.nan
     return out
