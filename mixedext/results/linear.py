@@ -273,8 +273,10 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
     def residual_cov(self, times=None) -> pd.DataFrame:
         """Within-unit residual covariance ``sigma^2 R`` over the distinct times.
 
-        ``times=`` is required for continuous-time AR(1); with ``het_var`` the reference
-        level's (SD ratio 1).
+        ``times=`` is required for continuous-time AR(1) and the spatial correlations
+        (real-valued positions; with ``coords=`` one row of coordinates per point); with
+        ``het_var`` the reference level's (SD ratio 1), unless ``het_var`` is the time
+        column (heterogeneous AR(1): each time's SD).
         """
         if self._state is None or not self._state.has_structure:
             times = np.asarray(times if times is not None else [0.0])
