@@ -62,7 +62,7 @@ DATA = {
         rs = np.random.RandomState(4)
         S, T = {n_units}, 8
         subj = np.repeat(np.arange(S), T)
-        t = np.round(np.sort(rs.uniform(0, 10, (S, T)), axis=1), 4)
+        t = np.sort(rs.uniform(0, 10, (S, T)), axis=1)
         gap = np.diff(t, axis=1)
         e = np.zeros((S, T)); e[:, 0] = rs.normal(size=S)
         for k in range(1, T):  # exp(-d / 2) correlation: Markov in the gaps
