@@ -1,6 +1,6 @@
 """Residual AR(1), binomial and Poisson GLMMs: mixedext against plain statsmodels and R in one run.
 
-    python benchmarks/bench_structures.py [--quick] [--skip-r] [--repeat N]
+    python benchmarks/bench_structures.py [--quick] [--skip-r] [--repeat N] [--cases exp,...]
 
 Cases (each tool in a fresh process with single-threaded BLAS; wall time of DataFrame ->
 results with the packages imported and a warm-up fit on 10% of the rows done first, as
@@ -12,6 +12,10 @@ above the process' baseline after the data are built):
   (mixedext ``cov_struct="ar1"``) against the same model without AR(1) (mixedext and
   statsmodels, which has no residual correlation) and nlme's
   ``lme(..., correlation = corAR1(form = ~ t | subject))``;
+* ``exp``: 20,000 subjects x 8 visits at irregular times (uniform on (0, 10)),
+  ``y ~ t + x + (1 | subject)`` with exponentially correlated residuals (range 2;
+  mixedext ``cov_struct="exp", time="t"``, nlme's ``corExp(form = ~ t | subject)``)
+  against the same model without it;
 * ``glmm``: 2,000 units x 50 patients, ``y ~ x + (1 | unit)`` logistic, mixedext
   ``fit_ml()`` (Laplace) against ``lme4::glmer`` (nAGQ = 1, default control).
   statsmodels has no maximum-likelihood fit for this model; its
@@ -23,7 +27,7 @@ above the process' baseline after the data are built):
   (1 | unit), family = poisson)``. statsmodels' ``PoissonBayesMixedGLM`` is variational
   Bayes only and takes no offset, so it is not a peer.
 
-``--quick`` shrinks both to a quarter.
+``--quick`` shrinks every case to a quarter.
 """
 
 from __future__ import annotations
@@ -53,6 +57,22 @@ DATA = {
         data = pd.DataFrame({{"subject": subj, "t": t, "x": x,
                              "y": 1 + 0.3 * t + 0.5 * x + rs.normal(size=S)[subj] + e.ravel()}})
         """),
+    "exp": textwrap.dedent("""
+        import numpy as np, pandas as pd
+        rs = np.random.RandomState(4)
+        S, T = {n_units}, 8
+        subj = np.repeat(np.arange(S), T)
+        t = np.sort(rs.uniform(0, 10, (S, T)), axis=1)
+        gap = np.diff(t, axis=1)
+        e = np.zeros((S, T)); e[:, 0] = rs.normal(size=S)
+        for k in range(1, T):  # exp(-d / 2) correlation: Markov in the gaps
+            a = np.exp(-gap[:, k - 1] / 2.0)
+            e[:, k] = a * e[:, k - 1] + np.sqrt(1 - a ** 2) * rs.normal(size=S)
+        x = rs.normal(size=S * T)
+        data = pd.DataFrame({{"subject": subj, "t": t.ravel(), "x": x,
+                             "y": 1 + 0.3 * t.ravel() + 0.5 * x + rs.normal(size=S)[subj]
+                                  + e.ravel()}})
+        """),
     "glmm": textwrap.dedent("""
         import numpy as np, pandas as pd
         rs = np.random.RandomState(2)
@@ -79,6 +99,8 @@ FITS = {
     ("ar1", "mixedext AR(1)"): 'import mixedext as mx\nres = mx.mixedlm("y ~ t + x + (1 | subject)", data, cov_struct="ar1", time="t").fit()\nllf = res.llf',
     ("ar1", "mixedext no AR(1)"): 'import mixedext as mx\nres = mx.mixedlm("y ~ t + x + (1 | subject)", data).fit()\nllf = res.llf',
     ("ar1", "statsmodels no AR(1)"): 'import statsmodels.formula.api as smf\nres = smf.mixedlm("y ~ t + x", data, groups="subject").fit()\nllf = res.llf',
+    ("exp", "mixedext corExp"): 'import mixedext as mx\nres = mx.mixedlm("y ~ t + x + (1 | subject)", data, cov_struct="exp", time="t").fit()\nllf = res.llf',
+    ("exp", "mixedext no corExp"): 'import mixedext as mx\nres = mx.mixedlm("y ~ t + x + (1 | subject)", data).fit()\nllf = res.llf',
     ("glmm", "mixedext fit_ml"): 'import mixedext as mx\nres = mx.binomial_mixedglm("y ~ x + (1 | unit)", data).fit_ml()\nllf = res.llf',
     ("poisson", "mixedext fit_ml"): 'import mixedext as mx\nres = mx.poisson_mixedglm("y ~ x + C(arm) + (1 | unit)", data, exposure="exposure").fit_ml()\nllf = res.llf',
 }
@@ -86,6 +108,8 @@ FITS = {
 R_FITS = {
     "ar1": ('library(nlme)', 'm <- lme(y ~ t + x, random = ~ 1 | subject, '
             'correlation = corAR1(form = ~ t | subject), data = d)', 'nlme lme corAR1'),
+    "exp": ('library(nlme)', 'm <- lme(y ~ t + x, random = ~ 1 | subject, '
+            'correlation = corExp(form = ~ t | subject), data = d)', 'nlme lme corExp'),
     "glmm": ('library(lme4)', 'm <- glmer(y ~ x + (1 | unit), data = d, family = binomial)',
              'lme4 glmer'),
     "poisson": ('library(lme4)', 'm <- glmer(y ~ x + arm + offset(log(exposure)) + (1 | unit), '
@@ -164,8 +188,11 @@ def main(argv=None):
     parser.add_argument("--skip-r", action="store_true")
     parser.add_argument("--repeat", type=int, default=3,
                         help="best of this many fits per tool (while under 3 s in all)")
+    parser.add_argument("--cases", default="ar1,exp,glmm,poisson",
+                        help="comma-separated cases to run")
     args = parser.parse_args(argv)
-    sizes = {"ar1": 20_000, "glmm": 2_000, "poisson": 2_000}
+    sizes = {"ar1": 20_000, "exp": 20_000, "glmm": 2_000, "poisson": 2_000}
+    sizes = {k: v for k, v in sizes.items() if k in args.cases.split(",")}
     if args.quick:
         sizes = {k: v // 4 for k, v in sizes.items()}
     rows = []
@@ -193,6 +220,9 @@ def main(argv=None):
     if ("ar1", "mixedext no AR(1)") in walls:
         print(f"AR(1) fit / same model without AR(1): "
               f"{walls['ar1', 'mixedext AR(1)'] / walls['ar1', 'mixedext no AR(1)']:.2f}")
+    if ("exp", "mixedext no corExp") in walls:
+        print(f"corExp fit / same model without it: "
+              f"{walls['exp', 'mixedext corExp'] / walls['exp', 'mixedext no corExp']:.2f}")
     print("(wall = best of 'of' fits after a warm-up fit on 10% of the rows; first = the first "
           f"of them; R: one fit; BLAS single-threaded; cpu count {os.cpu_count()})")
 

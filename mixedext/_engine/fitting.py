@@ -112,7 +112,9 @@ def fit_correlated(dev: CorrelatedDeviance, reml: bool, theta0=None, eta0=None,
     have missed (:func:`_check_boundaries`)."""
     lower = theta_bounds(dev.terms)
     k = len(lower)
-    eta0 = dev.structure.start() if eta0 is None else np.asarray(eta0, dtype=float)
+    if eta0 is None:
+        eta0 = _best_start(dev, reml)
+    eta0 = np.asarray(eta0, dtype=float)
     dev.set_eta(eta0)  # the scales from the start's whitened cross-products
     scale = np.concatenate([theta_scales(dev.inner), np.ones(dev.structure.n_eta)])
     theta0 = default_start(dev.terms) if theta0 is None else np.asarray(theta0) * scale[:k]
@@ -161,6 +163,18 @@ def fit_correlated(dev: CorrelatedDeviance, reml: bool, theta0=None, eta0=None,
     sol.deviance += dev.logdet_r
     sol.eta = opt.theta[k:]
     return opt, sol
+
+
+def _best_start(dev: CorrelatedDeviance, reml: bool) -> np.ndarray:
+    """The structure's start, or of its ``start_candidates()`` (e.g. ranges over the
+    distances of a spatial correlation) the one of lowest deviance at the default
+    ``theta``."""
+    candidates = getattr(dev.structure, "start_candidates", None)
+    if candidates is None:
+        return dev.structure.start()
+    theta0 = default_start(dev.terms)
+    values = [dev(np.concatenate([theta0, eta]), reml) for eta in candidates()]
+    return candidates()[int(np.argmin(values))]
 
 
 def _check_boundaries(minimise, opt, lower):

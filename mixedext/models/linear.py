@@ -222,7 +222,8 @@ class MixedLM(sm_mlm.MixedLM):
     def from_formula(cls, formula, data, re_formula=None, vc_formula=None, subset=None,
                      use_sparse=False, missing="none", *args, groups=None, nested=None,
                      cov_struct=None, time=None, cov_groups=None, het_var=None,
-                     variance=None, weights=None, offset=None, **kwargs):
+                     variance=None, weights=None, offset=None, coords=None, nugget=False,
+                     **kwargs):
         """Create a model from a formula and a DataFrame.
 
         As :meth:`statsmodels.regression.mixed_linear_model.MixedLM.from_formula`, plus:
@@ -239,14 +240,27 @@ class MixedLM(sm_mlm.MixedLM):
             Columns nested inside ``groups``, outermost first: each adds a random
             intercept per unit of that level (``nested="rep"`` with ``groups="center"``
             fits ``(1 | center/rep)``); the group-level intercept is kept.
-        cov_struct : {"independence", "ar1", "car1", "exchangeable", "unstructured"}, optional
+        cov_struct : str, optional
             Residual correlation within each unit of the innermost grouping level (or of
-            ``cov_groups``): ``"ar1"`` ``rho^|t_i - t_j|`` (integer ``time``: nlme's
-            ``corAR1``, gaps allowed; real-valued ``time``: continuous-time ``corCAR1``),
-            ``"car1"`` forces continuous time, ``"exchangeable"`` (``corCompSymm``),
-            ``"unstructured"`` (a variance per distinct ``time`` and every correlation).
+            ``cov_groups``): ``"independence"`` (the default); ``"ar1"``
+            ``rho^|t_i - t_j|`` (integer ``time``: nlme's ``corAR1``, gaps allowed;
+            real-valued ``time``: continuous-time ``corCAR1``; with ``het_var=`` the time
+            column, heterogeneous AR(1)), ``"car1"`` forces continuous time,
+            ``"exchangeable"`` (``corCompSymm``), ``"unstructured"`` (a variance per
+            distinct ``time`` and every correlation), ``"arma(p,q)"`` (``corARMA`` at
+            integer times), ``"toeplitz"`` (a correlation per lag at integer times), and
+            the spatial / continuous-time ``"exp"``, ``"gaus"``, ``"lin"``, ``"ratio"``,
+            ``"spher"`` (``corExp``, ``corGaus``, ``corLin``, ``corRatio``,
+            ``corSpher``) over ``time`` or ``coords``.
         time : str, optional
-            Column of measurement times (required by ``"ar1"``/``"unstructured"``).
+            Column of measurement times (required by every structure but
+            ``"exchangeable"``, unless ``coords`` is given).
+        coords : list of str, optional
+            Columns of coordinates for a spatial correlation: Euclidean distances between
+            the points (nlme's ``form = ~ x + y | g``); instead of ``time``.
+        nugget : bool, default False
+            A nugget in a spatial correlation, ``(1 - nugget) f(d / range)`` for
+            ``d > 0`` (nlme's ``nugget = TRUE``).
         cov_groups : str or list of str, optional
             Columns whose combinations are the residual units (default: the innermost
             grouping level).
@@ -285,6 +299,10 @@ class MixedLM(sm_mlm.MixedLM):
             if weights is not None or offset is not None:
                 raise NotImplementedError("weights= and offset= on Dask data frames are not "
                                           "available yet")
+            if coords is not None or nugget:
+                raise NotImplementedError("coords= and nugget= (spatial residual "
+                                          "correlations) are not available on Dask data "
+                                          "frames; fit an in-memory DataFrame")
             if any(a is not None for a in (re_formula, vc_formula, groups, nested,
                                            cov_groups, subset)):
                 raise NotImplementedError("with a Dask DataFrame give the random effects as "
@@ -311,7 +329,8 @@ class MixedLM(sm_mlm.MixedLM):
         if isinstance(groups, str):
             group_cols.append(groups)
         group_cols.extend(nested or [])
-        residual_cols = [c for c in ([time, het_var] + (
+        coord_cols = [coords] if isinstance(coords, str) else list(coords or [])
+        residual_cols = [c for c in ([time, het_var] + coord_cols + (
             [cov_groups] if isinstance(cov_groups, str) else list(cov_groups or [])))
             if c is not None]
         group_cols.extend(residual_cols)
@@ -335,7 +354,7 @@ class MixedLM(sm_mlm.MixedLM):
             group_columns=group_cols, subset=subset, missing=missing,
             arrays={"groups": None if isinstance(groups, str) else groups,
                     **{k: v for k, v in row_args.items() if not isinstance(v, str)}},
-            raw_columns=[time] if time is not None else [],
+            raw_columns=([time] if time is not None else []) + coord_cols,
             factor_columns=factor_only_columns(fixed, data.columns))
         row_args = {k: (data[v].to_numpy(dtype=float) if isinstance(v, str) else
                         None if v is None else extra[k]) for k, v in row_args.items()}
@@ -354,10 +373,11 @@ class MixedLM(sm_mlm.MixedLM):
             exog_re = np.ones((len(data), 1)) if t.z is None else t.z
         residual = None
         if cov_struct not in (None, "independence") or het_var is not None or \
-                time is not None or cov_groups is not None or variance is not None:
+                time is not None or cov_groups is not None or variance is not None or \
+                coords is not None or nugget:
             residual = residual_spec(data, terms, groups, cov_struct or "independence",
                                      time=time, cov_groups=cov_groups, het_var=het_var,
-                                     variance=variance)
+                                     coords=coords, nugget=nugget, variance=variance)
         kwargs.update(groups=groups, exog_re=exog_re, re_terms=terms, sm_layout=layout,
                       missing="none", residual=residual,
                       **{k: v for k, v in row_args.items() if v is not None})

@@ -278,12 +278,14 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
         """Within-unit residual covariance ``sigma^2 R`` over the distinct times, or over
         the rows of one residual unit.
 
-        ``times=`` is required for continuous-time AR(1); with ``het_var`` the reference
-        level's (SD ratio 1). ``unit=`` (the label of a residual unit, e.g. a subject):
-        that unit's rows in time order, labelled by the data's row labels, with their
-        own SDs (``het_var`` levels and variance functions; nlme's ``getVarCov(fit,
-        individual = unit)``, for ``lme`` its ``type = "conditional"``); required with
-        ``variance=``.
+        ``times=`` is required for continuous-time AR(1) and the spatial correlations
+        (real-valued positions; with ``coords=`` one row of coordinates per point); with
+        ``het_var`` the reference level's (SD ratio 1), unless ``het_var`` is the time
+        column (heterogeneous AR(1): each time's SD). ``unit=`` (the label of a residual
+        unit, e.g. a subject): that unit's rows in time order, labelled by the data's row
+        labels, with their own SDs (``het_var`` levels and variance functions; nlme's
+        ``getVarCov(fit, individual = unit)``, for ``lme`` its ``type = "conditional"``);
+        required with ``variance=``.
         """
         if unit is not None and (self._state is None or not self._state.has_structure):
             raise ValueError("unit= needs a residual structure (cov_struct=, het_var= or "

@@ -262,7 +262,7 @@ def simulate(res, nsim: int = 1, seed=None) -> np.ndarray:
     """Draws of new outcomes with fresh random effects (lme4's ``simulate(re.form = NA)``).
 
     Returns an array (nobs, nsim). Residuals follow the fitted residual structure
-    (independent, ``het_var``, AR(1), exchangeable or unstructured, and the rows' SDs of
+    (independent, ``het_var``, or the correlation of ``cov_struct``, and the rows' SDs of
     ``variance=``).
     """
     rng = np.random.default_rng(seed)
@@ -297,7 +297,8 @@ def _residual_draws(res, nsim, rng) -> np.ndarray:
     e = np.empty((n, nsim))
     codes = spec.codes
     times = spec.times if spec.times is not None else np.zeros(n)
-    order = np.lexsort((times, codes))
+    # units in turn (rows by time; points of coords= in data order)
+    order = np.lexsort((times, codes)) if times.ndim == 1 else np.argsort(codes, kind="stable")
     struct = state.structure
     het = None if spec.het is None else np.asarray(spec.het[1], dtype=object)[spec.het[0]]
     for unit_rows in np.split(order, np.flatnonzero(np.diff(codes[order])) + 1):

@@ -6,7 +6,15 @@ here with a :class:`~mixedext.structures.base.ResidualStructure` subclass decora
 ``@register``, its import below, and its tests.
 """
 
-from mixedext.structures import ar1, exchangeable, independence, unstructured  # noqa: F401
+from mixedext.structures import (  # noqa: F401
+    ar1,
+    arma,
+    exchangeable,
+    independence,
+    spatial,
+    toeplitz,
+    unstructured,
+)
 from mixedext.structures.base import STRUCTURES, ResidualStructure, register, structure_class
 
 __all__ = ["STRUCTURES", "ResidualStructure", "register", "structure_class"]

@@ -50,7 +50,12 @@ def register(cls):
 
 
 def structure_class(kind: str):
-    """The class of ``cov_struct=kind``; a ValueError lists the names known."""
+    """The class of ``cov_struct=kind``; a ValueError lists the names known. A name with
+    arguments (``"arma(1,1)"``) finds the class registered as ``"arma(p,q)"``."""
+    if isinstance(kind, str) and kind not in STRUCTURES and "(" in kind:
+        for name, cls in STRUCTURES.items():
+            if "(" in name and name.split("(")[0] == kind.split("(")[0].strip():
+                return cls
     if kind not in STRUCTURES:
         raise ValueError(f"cov_struct must be one of {', '.join(map(repr, STRUCTURES))}, "
                          f"not {kind!r}")

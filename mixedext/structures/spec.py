@@ -1,19 +1,37 @@
 """Residual covariance structures: checking the user's arguments and building the kernel.
 
-``mixedlm(..., cov_struct=, time=, cov_groups=, het_var=)`` gives ``Var(e) = sigma^2 R``
-with ``R`` block-diagonal over *residual units* (by default the units of the innermost
-grouping level). The structures are registered classes (:mod:`mixedext.structures`);
-this module validates the data (errors name the column), builds the structure's kernel
-and the deviance over ``(theta, eta)``, and reports (residual covariance, intervals).
+``mixedlm(..., cov_struct=, time=, coords=, nugget=, cov_groups=, het_var=)`` gives
+``Var(e) = sigma^2 R`` with ``R`` block-diagonal over *residual units* (by default the
+units of the innermost grouping level). The structures are registered classes
+(:mod:`mixedext.structures`); this module validates the data (errors name the column),
+builds the structure's kernel and the deviance over ``(theta, eta)``, and reports
+(residual covariance, intervals).
 
-=================  ==========================================  =====================
-``cov_struct``     correlation of rows ``i, j`` of a unit       nlme
-=================  ==========================================  =====================
-``"ar1"``          ``rho^|t_i - t_j|``, integer times           ``corAR1(~ t | g)``
-``"car1"``         ``phi^|t_i - t_j|``, real times (also ar1)   ``corCAR1(~ t | g)``
-``"exchangeable"`` ``rho``                                      ``corCompSymm``
-``"unstructured"`` free, with a variance per time               ``corSymm`` + ``varIdent(~1|t)``
-=================  ==========================================  =====================
+==================  ==========================================  ==============================
+``cov_struct``      correlation of rows ``i, j`` of a unit       nlme
+==================  ==========================================  ==============================
+``"ar1"``           ``rho^|t_i - t_j|``, integer times           ``corAR1(~ t | g)``
+``"car1"``          ``phi^|t_i - t_j|``, real times (also ar1)   ``corCAR1(~ t | g)``
+``"ar1"`` +         AR(1) with a residual SD per time            ``corAR1`` + ``varIdent(~1|t)``
+``het_var=t``       (heterogeneous AR(1))
+``"exchangeable"``  ``rho``                                      ``corCompSymm``
+``"unstructured"``  free, with a variance per time               ``corSymm`` + ``varIdent(~1|t)``
+``"arma(p,q)"``     ARMA(p, q) autocorrelation at lag            ``corARMA(~ t | g, p, q)``
+                    ``|t_i - t_j|``, integer times
+``"toeplitz"``      ``rho_k``, ``k = |t_i - t_j|``, integer      ``corARMA(p = K)`` (same model)
+                    times (a correlation per lag)
+``"exp"``           ``exp(-d / range)``                          ``corExp(~ t | g)``
+``"gaus"``          ``exp(-(d / range)^2)``                      ``corGaus``
+``"lin"``           ``1 - d / range`` (0 beyond ``range``)       ``corLin``
+``"ratio"``         ``1 / (1 + (d / range)^2)``                  ``corRatio``
+``"spher"``         ``1 - 1.5 x + 0.5 x^3``, ``x = d / range``   ``corSpher``
+                    (0 beyond ``range``)
+==================  ==========================================  ==============================
+
+For the spatial kinds ``d`` is ``|t_i - t_j|`` over ``time=`` or the Euclidean distance
+between points of ``coords=[x, y, ...]`` (nlme's ``form = ~ x + y | g``);
+``nugget=True`` (nlme's ``nugget = TRUE``) makes it ``(1 - nugget) f(d / range)`` for
+``d > 0``.
 
 ``variance=`` adds variance functions (:mod:`mixedext.structures.variance`): ``R_u =
 S_u C_u S_u`` with the rows' SDs ``s_i`` from a covariate, whatever the structure. A
@@ -59,6 +77,7 @@ class ResidualSpec:
     het_name: str | None = None
     variance: tuple = ()
     labels: np.ndarray | None = None  # label of each residual unit
+    nugget: bool = False  # a nugget in a spatial correlation (nugget=True)
 
     @property
     def structure(self):
@@ -80,6 +99,9 @@ class ResidualSpec:
 
     @cached_property
     def continuous(self) -> bool:
+        """Real-valued times (or points): ``R`` is not tabulated over distinct times."""
+        if getattr(self.structure, "continuous", False) is True:
+            return True
         return self.kind == "car1" or (self.kind == "ar1" and self.times is not None and
                                        not np.array_equal(self.times, np.round(self.times)))
 
@@ -98,11 +120,52 @@ def _time_hint(col: pd.Series, time: str) -> str:
             "count for AR(1) and CAR(1))")
 
 
+def _numeric_column(data, name: str, arg: str) -> np.ndarray:
+    """A numeric column as floats; a TypeError names it and says how to convert it."""
+    col = data[name]
+    if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+        raise TypeError(f"{arg} column {name!r} must be numeric (got {col.dtype}); "
+                        + _time_hint(col, name))
+    return col.to_numpy(dtype=float)
+
+
+def _coords_positions(data, cls, kind, coords, time):
+    """``coords=[...]`` as (n, d) points, after checking the structure takes them."""
+    if not getattr(cls, "takes_coords", False):
+        raise ValueError(f"coords={coords!r} is used by the spatial correlations "
+                         "(cov_struct='exp', 'gaus', 'lin', 'ratio', 'spher'); "
+                         f"cov_struct={kind!r} would ignore it")
+    if time is not None:
+        raise ValueError(f"give the positions either as time={time!r} or as coords="
+                         f"{coords!r}, not both")
+    cols = [coords] if isinstance(coords, str) else list(coords)
+    if not cols:
+        raise ValueError("coords= needs at least one column")
+    return np.column_stack([_numeric_column(data, c, "coords") for c in cols]), cols
+
+
+def _check_duplicate_points(codes, points, names) -> None:
+    """No two rows of a unit at the same point (their distance would be 0)."""
+    keys = [points[:, j] for j in range(points.shape[1] - 1, -1, -1)]
+    order = np.lexsort((*keys, codes))
+    u, pts = codes[order], points[order]
+    dup = np.flatnonzero((u[1:] == u[:-1]) & np.all(pts[1:] == pts[:-1], axis=1))
+    if dup.size:
+        i = int(order[dup[0] + 1])
+        raise ValueError(f"duplicate points within a unit in columns {names!r}: point "
+                         f"{tuple(float(v) for v in points[i])} appears twice in one unit "
+                         f"(row {i}); the distance between two rows must be positive")
+
+
 def residual_spec(data, terms, groups, kind, *, time=None, cov_groups=None,
-                  het_var=None, variance=None) -> ResidualSpec:
-    """Validate ``cov_struct``/``time``/``cov_groups``/``het_var``/``variance`` and find
-    the units."""
+                  het_var=None, coords=None, nugget=False, variance=None) -> ResidualSpec:
+    """Validate ``cov_struct``/``time``/``coords``/``nugget``/``cov_groups``/``het_var``/
+    ``variance`` and find the units."""
     cls = structure_class(kind)
+    if nugget and not getattr(cls, "takes_nugget", False):
+        raise ValueError(f"nugget=True is used by the spatial correlations "
+                         "(cov_struct='exp', 'gaus', 'lin', 'ratio', 'spher'); "
+                         f"cov_struct={kind!r} has no nugget")
     if cov_groups is not None:
         cols = [cov_groups] if isinstance(cov_groups, str) else list(cov_groups)
         codes, labels = unit_codes([np.asarray(data[c]) for c in cols])
@@ -123,19 +186,24 @@ def residual_spec(data, terms, groups, kind, *, time=None, cov_groups=None,
             raise ValueError(f"the residual units must lie inside the units of every random-"
                              f"effect level, but they cut across level {t.level!r}; choose "
                              "cov_groups at or below the innermost level")
-    spec = ResidualSpec(kind, codes, m, labels=np.asarray(labels))
-    if cls.needs_time and time is None:
-        raise ValueError(f"cov_struct={kind!r} needs time= (the column of measurement times)")
+    spec = ResidualSpec(kind, codes, m, nugget=bool(nugget),
+                        labels=np.asarray(labels))
+    if coords is not None:
+        points, names = _coords_positions(data, cls, kind, coords, time)
+        _check_duplicate_points(codes, points, names)
+        spec.times, spec.time_name = points, ", ".join(names)
+    if cls.needs_time and time is None and coords is None:
+        also = " or coords= (columns of coordinates)" if getattr(cls, "takes_coords", False) \
+            else ""
+        raise ValueError(f"cov_struct={kind!r} needs time= (the column of measurement "
+                         f"times){also}")
     if time is not None and kind == "independence":
         raise ValueError(f"time={time!r} is used by a residual correlation structure "
-                         "(cov_struct='ar1', 'car1', 'exchangeable', 'unstructured'); "
-                         "without one it would be ignored")
+                         "(cov_struct='ar1', 'car1', 'exchangeable', 'unstructured', "
+                         "'exp', 'arma(p,q)', 'toeplitz', ...); without one it would be "
+                         "ignored")
     if time is not None:
-        col = data[time]
-        if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
-            raise TypeError(f"time column {time!r} must be numeric (got {col.dtype}); "
-                            + _time_hint(col, time))
-        times = col.to_numpy(dtype=float)
+        times = _numeric_column(data, time, "time")
         order = time_order(codes, times)
         if order is not None:
             u, t = codes[order], times[order]
@@ -248,8 +316,9 @@ def correlated_deviance(spec: ResidualSpec, terms, exog, endog) -> CorrelatedDev
 
 
 def residual_covariance(res, times=None, unit=None) -> pd.DataFrame:
-    """``sigma^2 R`` over ``times`` (reference level of ``het_var``), or over the rows of
-    the residual unit labelled ``unit`` (their het levels and variance functions)."""
+    """``sigma^2 R`` over ``times`` (reference level of ``het_var``, or each time's own
+    SD ratio when ``het_var`` is the time column), or over the rows of the residual unit
+    labelled ``unit`` (their het levels and variance functions)."""
     state = res.fit_state
     spec, struct = state.residual_spec, state.structure
     params = res.cov_struct_params.to_dict()
@@ -263,12 +332,21 @@ def residual_covariance(res, times=None, unit=None) -> pd.DataFrame:
         if spec.times is None:
             raise ValueError("this structure has no time column: pass times= (positions)")
         if spec.continuous:
-            raise ValueError("continuous-time AR(1): pass the times to evaluate, e.g. "
-                             "residual_cov(times=[0, 0.5, 2])")
+            raise ValueError(f"cov_struct={spec.kind!r} over real-valued times or points: "
+                             "pass the positions to evaluate, e.g. residual_cov(times=[0, "
+                             "0.5, 2]) (coords: one row of coordinates per point)")
         times = np.unique(spec.times)
     times = np.asarray(times, dtype=float)
-    cov = struct.within_unit_cov(times, params)
-    labels = [f"{t:g}" for t in times]
+    het_levels = None
+    if spec.het is not None and spec.het_name == spec.time_name and spec.codes is not None \
+            and spec.times.ndim == 1:
+        # het_var= the time column (e.g. heterogeneous AR(1)): each time's own SD
+        level_of = dict(zip(spec.times, np.asarray(spec.het[1], dtype=object)[spec.het[0]]))
+        if all(t in level_of for t in times):
+            het_levels = [level_of[t] for t in times]
+    cov = struct.within_unit_cov(times, params, het_levels)
+    labels = [f"{t:g}" if np.ndim(t) == 0 else "(" + ", ".join(f"{v:g}" for v in t) + ")"
+              for t in times]
     return pd.DataFrame(res.scale * cov, index=labels, columns=labels)
 
 

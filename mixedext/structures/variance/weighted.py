@@ -31,9 +31,10 @@ class VarianceWeighted(ResidualStructure):
     """
 
     def __init__(self, spec, w, cols):
-        codes = spec.codes
-        order = (np.argsort(codes, kind="stable") if spec.times is None
-                 else np.lexsort((spec.times, codes)))
+        codes, times = spec.codes, spec.times
+        # (unit, time) order; points of coords= (an (n, d) array) need only the units'
+        order = (np.argsort(codes, kind="stable") if times is None or times.ndim > 1
+                 else np.lexsort((times, codes)))
         self._order = order
         het = None if spec.het is None else (spec.het[0][order], spec.het[1])
         self._spec = replace(spec, codes=codes[order], variance=(), het=het,
