@@ -1,10 +1,21 @@
 """Group-deletion influence of a linear mixed model: each unit of a level deleted in turn.
 
 For unit ``i`` of a level the model is refitted (same criterion, REML or ML) without the
-rows of ``i`` (and so without the units nested in it), exactly: from the full data's
-cross-products downdated by the unit's rows (:mod:`mixedext._engine.downdate`), with the
-optimiser started at the full fit's ``theta`` (and from lme4's default start as well
-where that stops short of convergence). The table reports, per unit,
+rows of ``i`` (and so without the units nested in it), exactly, in one of two ways:
+
+* **together** (:func:`refits_together`): when every term nests in the level (the
+  outermost level of a nested model, or a single level) and there are at most 3 variance
+  parameters, one factorisation of the full model gives the exact deviance of every
+  deletion (:mod:`mixedext._engine.nested_deletions`), and each deletion's optimum is
+  found by Newton's method on an interpolant of its deviance checked against exact
+  evaluations (:mod:`mixedext._engine.batched_refits`);
+* **by the optimiser** (:func:`optimiser_refit`), for the other designs and for the
+  deletions the first way leaves (large changes, a variance pushed to the boundary): from
+  the full data's cross-products downdated by the unit's rows
+  (:mod:`mixedext._engine.downdate`), started at the full fit's ``theta`` (and from
+  lme4's default start as well where that stops short of convergence).
+
+The table reports, per unit,
 
 * ``cooks_distance``: ``D_i = (beta_hat - beta_(-i))' V^-1 (beta_hat - beta_(-i)) / p``,
   ``V`` the full fit's covariance of ``beta_hat`` (influence.ME's ``cooks.distance``);
@@ -28,12 +39,15 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from mixedext._engine.batched_refits import batched_refits
 from mixedext._engine.deviance import NotPositiveDefinite, ProfiledDeviance
 from mixedext._engine.downdate import UnitDeletion
 from mixedext._engine.factor import lambda_blocks
-from mixedext._engine.fitting import fit_profiled
+from mixedext._engine.fitting import fit_profiled, theta_scales
+from mixedext._engine.nested_deletions import NestedDeletions
 
-__all__ = ["influence_table", "component_names", "component_values", "deleted_level"]
+__all__ = ["influence_table", "component_names", "component_values", "deleted_level",
+           "optimiser_refit", "refits_together"]
 
 
 def component_names(terms) -> list[str]:
@@ -95,6 +109,26 @@ def _refit(dev, reml, theta0):
     return bool(cold.converged and agree), best
 
 
+def optimiser_refit(deletion: UnitDeletion, i: int, state):
+    """The refit without unit ``i`` by the optimiser, from the downdated cross-products:
+    ``(converged, Solution, rows)`` (see :func:`_refit`)."""
+    terms_i, cp_i = deletion.reduced(i)
+    converged, sol = _refit(ProfiledDeviance(None, None, terms_i, cp=cp_i), state.reml,
+                            state.theta)
+    return converged, sol, cp_i.n
+
+
+def refits_together(state, model, term):
+    """All deletions refitted together where every term nests in the deleted level
+    (:mod:`mixedext._engine.batched_refits`), or None."""
+    dev = state.profiled_deviance()
+    if not NestedDeletions.applies(dev, term.codes, term.n_units):
+        return None
+    deletions = NestedDeletions(dev, term.codes, term.n_units, model.exog,
+                                model.engine_endog, weights=model.weights)
+    return batched_refits(deletions, state.theta, theta_scales(dev), state.reml)
+
+
 def influence_table(res, level=None, progress=None) -> pd.DataFrame:
     """Group-deletion diagnostics of a linear mixed model; see the module docstring.
 
@@ -123,9 +157,6 @@ def influence_table(res, level=None, progress=None) -> pd.DataFrame:
         raise ValueError("influence() deletes the units of a random-effect level; this "
                          "model has none")
     term = deleted_level(state.terms, level)
-    cp = state.profiled.cp
-    deletion = UnitDeletion(state.terms, cp, model.exog, model.engine_endog, term.codes,
-                            term.n_units, weights=model.weights)
     sol = state.solution
     beta = np.asarray(sol.beta)
     p = len(beta)
@@ -133,25 +164,39 @@ def influence_table(res, level=None, progress=None) -> pd.DataFrame:
     full_vc = component_values(state.theta, state.sigma2, state.terms)
     n_vc = len(full_vc)
     rows = np.full((term.n_units, 1 + p + n_vc + 3), np.nan)
+
+    def record(i, beta_i, sigma2_i, cov_i, theta_i, deviance_i, nobs_i, converged):
+        diff = beta_i - beta
+        rows[i, 0] = diff @ vinv @ diff / p
+        rows[i, 1:1 + p] = diff / np.sqrt(sigma2_i * np.diag(cov_i))
+        rows[i, 1 + p:1 + p + n_vc] = component_values(theta_i, sigma2_i,
+                                                       state.terms) - full_vc
+        rows[i, -3:] = -0.5 * deviance_i, nobs_i, converged
+
+    batch = refits_together(state, model, term)
+    slow = np.arange(term.n_units)
+    if batch is not None:
+        nobs = state.profiled.cp.n - term.unit_sizes
+        for i in np.flatnonzero(batch.accepted):
+            record(i, batch.beta[i], batch.sigma2[i], batch.xtvinvx_inv[i], batch.theta[i],
+                   batch.deviance[i], nobs[i], True)
+        slow = np.flatnonzero(~batch.accepted)
     disable = None if progress is None else not progress  # None: off when not a terminal
     failed = []
-    for i in tqdm(range(term.n_units), disable=disable, desc="influence", leave=False):
+    deletion = None
+    disable = True if slow.size == 0 else disable
+    for i in tqdm(slow, disable=disable, desc="influence", leave=False):
+        if deletion is None:
+            deletion = UnitDeletion(state.terms, state.profiled.cp, model.exog,
+                                    model.engine_endog, term.codes, term.n_units,
+                                    weights=model.weights)
         try:
-            terms_i, cp_i = deletion.reduced(i)
-            converged, sol_i = _refit(ProfiledDeviance(None, None, terms_i, cp=cp_i),
-                                      state.reml, state.theta)
+            converged, sol_i, nobs_i = optimiser_refit(deletion, i, state)
         except (ValueError, NotPositiveDefinite, np.linalg.LinAlgError):
             failed.append(term.unit_labels[i])
             continue
-        diff = np.asarray(sol_i.beta) - beta
-        se_i = np.sqrt(sol_i.sigma2 * np.diag(sol_i.xtvinvx_inv))
-        rows[i, 0] = diff @ vinv @ diff / p
-        rows[i, 1:1 + p] = diff / se_i
-        rows[i, 1 + p:1 + p + n_vc] = component_values(sol_i.theta, sol_i.sigma2,
-                                                       terms_i) - full_vc
-        rows[i, -3] = -0.5 * sol_i.deviance
-        rows[i, -2] = cp_i.n
-        rows[i, -1] = converged
+        record(i, np.asarray(sol_i.beta), sol_i.sigma2, sol_i.xtvinvx_inv, sol_i.theta,
+               sol_i.deviance, nobs_i, converged)
     if failed:
         warnings.warn(f"influence(): the model could not be refitted without unit(s) "
                       f"{', '.join(map(str, failed[:5]))} of {term.level!r} (a term left "
