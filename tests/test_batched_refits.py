@@ -130,3 +130,13 @@ def test_not_refitted_together_without_nesting():
     assert _batch(nested, "a/b") is None  # an inner level: the outer term is not nested
     assert _batch(nested, "a") is not None
 
+
+
+@pytest.mark.parametrize("name", ["nested_units", "nested_units_slope_ml"])
+def test_lme4_reference_cases_are_refitted_together(name):
+    # test_influence compares these tables with lmer refits: every deletion comes from here
+    from conftest import ROOT, load_reference
+
+    case = next(c for c in load_reference("influence_reference")["cases"] if c["case"] == name)
+    res = _fit(case["formula"], {}, case["reml"], pd.read_csv(ROOT / case["data_file"]))
+    assert _batch(res).accepted.all()
