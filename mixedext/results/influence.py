@@ -13,7 +13,10 @@ rows of ``i`` (and so without the units nested in it), exactly, in one of two wa
   deletions the first way leaves (large changes, a variance pushed to the boundary): from
   the full data's cross-products downdated by the unit's rows
   (:mod:`mixedext._engine.downdate`), started at the full fit's ``theta`` (and from
-  lme4's default start as well where that stops short of convergence).
+  lme4's default start as well where that stops short of convergence);
+* with a **residual structure** (``cov_struct=`` / ``het_var=``) as a fit of the remaining
+  rows (:mod:`mixedext.results.structure_influence`); the table then has a
+  ``delta_<parameter>`` column per structure parameter (``delta_rho``, ...).
 
 The table reports, per unit,
 
