@@ -10,10 +10,14 @@ neither), it times
 
 * **fit**: DataFrame -> results, ``mx.mixedlm("y ~ x + (1 | a/b)", data).fit()`` (best of
   ``--repeat``);
-* **influence**: ``res.influence("a")``: one exact refit per a-unit from downdated
-  cross-products (see ``mixedext.results.influence``), once;
+* **influence**: ``res.influence("a")``: one exact refit per a-unit (see
+  ``mixedext.results.influence``: here all deletions together, as every term nests in
+  ``a``, by ``mixedext._engine.batched_refits``; those it leaves to the optimiser from
+  downdated cross-products), once;
 
-and prints their ratio, the refits' mean time and deviance evaluations, and the peak
+and prints their ratio, the refits' mean time, how many deletions were refitted together
+(with the evaluations of all deletions at once this took) and how many by the optimiser
+(with their mean deviance evaluations), and the peak
 resident memory of each step above the process' level before it (``VmHWM`` reset
 through ``/proc/self/clear_refs`` where Linux allows it, else the ``ru_maxrss``
 difference, marked ``*``).
@@ -39,6 +43,7 @@ WORKER = textwrap.dedent("""
     import numpy as np, pandas as pd
     import mixedext as mx
     from mixedext._engine import fitting
+    from mixedext.results import influence
 
     rs = np.random.RandomState(7)
     A, B, R = {units}, 5, {rows}
@@ -95,18 +100,32 @@ WORKER = textwrap.dedent("""
         counts.append(out.nfev)
         return out
     fitting.minimize_theta = counting
+    batches = []
+    batched = influence.refits_together
+    def recording(*args):
+        out = batched(*args)
+        batches.append(out)
+        return out
+    influence.refits_together = recording
     exact = reset_peak(); base = rss_mb()
     start = time.perf_counter()
     table = res.influence("a", progress=False)
     infl = time.perf_counter() - start
     infl_peak = peak_mb(exact, base)
     fitting.minimize_theta = original
+    influence.refits_together = batched
+    batch = batches[0]
     print(json.dumps({{"fit": min(walls), "fit_first": walls[0], "influence": infl,
                       "fit_peak_mb": fit_peak, "influence_peak_mb": infl_peak,
                       "exact_peak": exact, "rows": len(data), "units": A,
                       "refits": len(table), "converged": int(table["converged"].sum()),
-                      "evaluations": float(np.mean(counts)), "fit_evaluations":
-                      res.fit_state.optim.nfev, "max_cook": float(table["cooks_distance"].max())}}))
+                      "optimiser_refits": len(counts),
+                      "evaluations": float(np.mean(counts)) if counts else 0.0,
+                      "batched": 0 if batch is None else int(batch.accepted.sum()),
+                      "batch_evaluations": 0 if batch is None else batch.evaluations,
+                      "batch_error": 0.0 if batch is None else batch.max_error,
+                      "fit_evaluations": res.fit_state.optim.nfev,
+                      "max_cook": float(table["cooks_distance"].max())}}))
     """)
 
 
@@ -127,9 +146,12 @@ def main(argv=None):
     print(f"one fit (DataFrame -> results)   {r['fit']:8.3f} s  (first {r['fit_first']:.3f} s,"
           f" {r['fit_evaluations']} deviance evaluations)  peak {r['fit_peak_mb']:.1f} MB{mark}")
     print(f"influence('a'), {r['refits']:,} refits     {r['influence']:8.3f} s  "
-          f"({1000 * r['influence'] / r['refits']:.2f} ms and {r['evaluations']:.1f} deviance "
-          f"evaluations per refit, {r['converged']:,} converged)  peak "
-          f"{r['influence_peak_mb']:.1f} MB{mark}")
+          f"({1000 * r['influence'] / r['refits']:.2f} ms per refit, {r['converged']:,} "
+          f"converged)  peak {r['influence_peak_mb']:.1f} MB{mark}")
+    print(f"  refitted together: {r['batched']:,} ({r['batch_evaluations']} evaluations of "
+          f"all deletions, interpolation error at the checks {r['batch_error']:.1e}); by the "
+          f"optimiser: {r['optimiser_refits']:,} ({r['evaluations']:.1f} deviance evaluations "
+          "each)")
     print(f"ratio influence / fit: {r['influence'] / r['fit']:.1f}   (max Cook's distance "
           f"{r['max_cook']:.4f}; BLAS single-threaded; cpu count {os.cpu_count()})")
 

@@ -148,16 +148,10 @@ def test_default_level_is_the_outermost():
     assert inner.index.name == "batch/cask" and len(inner) == 30
 
 
-def test_unknown_level_and_structures_refused():
+def test_unknown_level_refused():
     res = mx.mixedlm("strength ~ 1 + (1 | batch/cask)", mx.datasets.load("pastes")).fit()
     with pytest.raises(KeyError, match="not a level"):
         res.influence("cask")
-    rs = np.random.RandomState(0)
-    panel = pd.DataFrame({"s": np.repeat(np.arange(20), 4), "t": np.tile(np.arange(4), 20),
-                          "y": rs.normal(size=80)})
-    ar = mx.mixedlm("y ~ t + (1 | s)", panel, cov_struct="ar1", time="t").fit()
-    with pytest.raises(NotImplementedError, match="residual structure"):
-        ar.influence()
 
 
 def test_glmm_dispersion_change_and_snapshot():

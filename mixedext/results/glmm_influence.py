@@ -17,7 +17,6 @@ family's dispersion parameter where it has one (``delta_theta`` of the negative 
 from __future__ import annotations
 
 import warnings
-from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -27,21 +26,9 @@ from mixedext._engine.fitting import fit_laplace
 from mixedext._engine.laplace_hessian import laplace_hessian
 from mixedext._engine.pirls import LaplaceDeviance
 from mixedext.results.influence import component_names, component_values, deleted_level
+from mixedext.results.structure_influence import subset_terms
 
 __all__ = ["glmm_influence_table"]
-
-
-def _subset_terms(terms, keep):
-    """The terms over the rows ``keep``, units without rows dropped."""
-    out = []
-    for t in terms:
-        codes = t.codes[keep]
-        present = np.flatnonzero(np.bincount(codes, minlength=t.n_units))
-        remap = np.full(t.n_units, -1)
-        remap[present] = np.arange(len(present))
-        out.append(replace(t, codes=remap[codes], unit_labels=t.unit_labels[present],
-                           z=None if t.z is None else t.z[keep]))
-    return out
 
 
 def glmm_influence_table(res, level=None, progress=None) -> pd.DataFrame:
@@ -65,7 +52,7 @@ def glmm_influence_table(res, level=None, progress=None) -> pd.DataFrame:
     for i in tqdm(range(term.n_units), disable=disable, desc="influence", leave=False):
         keep = term.codes != i
         try:
-            sub_terms = _subset_terms(terms, keep)
+            sub_terms = subset_terms(terms, keep)
             sub_family = type(family)(family.y[keep], family.trials[keep],
                                       family.weights[keep], disp)
             dev = LaplaceDeviance(exog[keep], sub_family, sub_terms,

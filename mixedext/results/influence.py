@@ -1,10 +1,24 @@
 """Group-deletion influence of a linear mixed model: each unit of a level deleted in turn.
 
 For unit ``i`` of a level the model is refitted (same criterion, REML or ML) without the
-rows of ``i`` (and so without the units nested in it), exactly: from the full data's
-cross-products downdated by the unit's rows (:mod:`mixedext._engine.downdate`), with the
-optimiser started at the full fit's ``theta`` (and from lme4's default start as well
-where that stops short of convergence). The table reports, per unit,
+rows of ``i`` (and so without the units nested in it), exactly, in one of two ways:
+
+* **together** (:func:`refits_together`): when every term nests in the level (the
+  outermost level of a nested model, or a single level) and there are at most 3 variance
+  parameters, one factorisation of the full model gives the exact deviance of every
+  deletion (:mod:`mixedext._engine.nested_deletions`), and each deletion's optimum is
+  found by Newton's method on an interpolant of its deviance checked against exact
+  evaluations (:mod:`mixedext._engine.batched_refits`);
+* **by the optimiser** (:func:`optimiser_refit`), for the other designs and for the
+  deletions the first way leaves (large changes, a variance pushed to the boundary): from
+  the full data's cross-products downdated by the unit's rows
+  (:mod:`mixedext._engine.downdate`), started at the full fit's ``theta`` (and from
+  lme4's default start as well where that stops short of convergence);
+* with a **residual structure** (``cov_struct=`` / ``het_var=``) as a fit of the remaining
+  rows (:mod:`mixedext.results.structure_influence`); the table then has a
+  ``delta_<parameter>`` column per structure parameter (``delta_rho``, ...).
+
+The table reports, per unit,
 
 * ``cooks_distance``: ``D_i = (beta_hat - beta_(-i))' V^-1 (beta_hat - beta_(-i)) / p``,
   ``V`` the full fit's covariance of ``beta_hat`` (influence.ME's ``cooks.distance``);
@@ -28,12 +42,16 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from mixedext._engine.batched_refits import batched_refits
 from mixedext._engine.deviance import NotPositiveDefinite, ProfiledDeviance
 from mixedext._engine.downdate import UnitDeletion
 from mixedext._engine.factor import lambda_blocks
-from mixedext._engine.fitting import fit_profiled
+from mixedext._engine.fitting import fit_profiled, theta_scales
+from mixedext._engine.nested_deletions import NestedDeletions
+from mixedext.results.structure_influence import correlated_refit
 
-__all__ = ["influence_table", "component_names", "component_values", "deleted_level"]
+__all__ = ["influence_table", "component_names", "component_values", "deleted_level",
+           "optimiser_refit", "refits_together"]
 
 
 def component_names(terms) -> list[str]:
@@ -53,18 +71,24 @@ def component_names(terms) -> list[str]:
 
 def component_values(theta, sigma2, terms) -> np.ndarray:
     """The variances and covariances ``sigma^2 Lambda Lambda'`` in the order of
-    :func:`component_names`."""
+    :func:`component_names`; for ``theta`` (K, d) and ``sigma2`` (K,), one row each."""
+    theta = np.asarray(theta, dtype=float)
+    many = theta.ndim == 2
+    theta, sigma2 = np.atleast_2d(theta), np.atleast_1d(np.asarray(sigma2, dtype=float))
+    d = theta.shape[1]
+    # Lambda is linear in theta: each term's blocks from the unit vectors' blocks
+    basis = [lambda_blocks(e, terms) for e in np.eye(d)]
     out = []
-    for t, lam in zip(terms, lambda_blocks(np.asarray(theta), terms)):
-        cov = sigma2 * lam @ lam.T
+    for j, t in enumerate(terms):
+        lam = np.einsum("kd,dab->kab", theta, np.array([blocks[j] for blocks in basis]))
+        cov = sigma2[:, None, None] * np.einsum("kab,kcb->kac", lam, lam)
         if t.cov == "scalar" or t.q == 1:
-            out.append(cov[0, 0])
+            out.append(cov[:, 0, 0])
             continue
-        out.extend(np.diag(cov))
-        for a in range(t.q):
-            for b in range(a + 1, t.q):
-                out.append(cov[a, b])
-    return np.array([*out, sigma2])
+        out.extend(cov[:, a, a] for a in range(t.q))
+        out.extend(cov[:, a, b] for a in range(t.q) for b in range(a + 1, t.q))
+    values = np.column_stack([*out, sigma2])
+    return values if many else values[0]
 
 
 def deleted_level(terms, level):
@@ -95,13 +119,33 @@ def _refit(dev, reml, theta0):
     return bool(cold.converged and agree), best
 
 
+def optimiser_refit(deletion: UnitDeletion, i: int, state):
+    """The refit without unit ``i`` by the optimiser, from the downdated cross-products:
+    ``(converged, Solution, rows)`` (see :func:`_refit`)."""
+    terms_i, cp_i = deletion.reduced(i)
+    converged, sol = _refit(ProfiledDeviance(None, None, terms_i, cp=cp_i), state.reml,
+                            state.theta)
+    return converged, sol, cp_i.n
+
+
+def refits_together(state, model, term):
+    """All deletions refitted together where every term nests in the deleted level
+    (:mod:`mixedext._engine.batched_refits`), or None."""
+    dev = state.profiled_deviance()
+    if not NestedDeletions.applies(dev, term.codes, term.n_units):
+        return None
+    deletions = NestedDeletions(dev, term.codes, term.n_units, model.exog,
+                                model.engine_endog, weights=model.weights)
+    return batched_refits(deletions, state.theta, theta_scales(dev), state.reml)
+
+
 def influence_table(res, level=None, progress=None) -> pd.DataFrame:
     """Group-deletion diagnostics of a linear mixed model; see the module docstring.
 
     Parameters
     ----------
     res : MixedLMResults
-        A fit by mixedext's engine, with its rows and without residual structure.
+        A fit by mixedext's engine, with its rows.
     level : str, optional
         The level whose units are deleted (default: the outermost level).
     progress : bool, optional
@@ -113,45 +157,64 @@ def influence_table(res, level=None, progress=None) -> pd.DataFrame:
         Indexed by the level's units (see the module docstring for the columns).
     """
     state = res.fit_state
-    if state.has_structure:
-        raise NotImplementedError("influence() with a residual structure (cov_struct= / "
-                                  "het_var=) is not available: the deletion downdates "
-                                  "the cross-products of independent residuals")
     res._require_rows("influence()")
     model = res.model
     if not state.terms:
         raise ValueError("influence() deletes the units of a random-effect level; this "
                          "model has none")
     term = deleted_level(state.terms, level)
-    cp = state.profiled.cp
-    deletion = UnitDeletion(state.terms, cp, model.exog, model.engine_endog, term.codes,
-                            term.n_units, weights=model.weights)
     sol = state.solution
     beta = np.asarray(sol.beta)
     p = len(beta)
     vinv = np.linalg.inv(sol.sigma2 * sol.xtvinvx_inv)
     full_vc = component_values(state.theta, state.sigma2, state.terms)
     n_vc = len(full_vc)
-    rows = np.full((term.n_units, 1 + p + n_vc + 3), np.nan)
-    disable = None if progress is None else not progress  # None: off when not a terminal
-    failed = []
-    for i in tqdm(range(term.n_units), disable=disable, desc="influence", leave=False):
+    full_eta = {} if not state.has_structure else state.structure.natural(state.eta)
+    rows = np.full((term.n_units, 1 + p + n_vc + len(full_eta) + 3), np.nan)
+
+    def record(idx, beta_i, sigma2_i, cov_i, theta_i, deviance_i, nobs_i, converged,
+               eta_i=None):
+        """Fill the rows ``idx`` from their refits' (stacked) results."""
+        diff = beta_i - beta
+        rows[idx, 0] = np.einsum("ka,ab,kb->k", diff, vinv, diff) / p
+        var = np.diagonal(cov_i, axis1=1, axis2=2)
+        rows[idx, 1:1 + p] = diff / np.sqrt(sigma2_i[:, None] * var)
+        rows[idx, 1 + p:1 + p + n_vc] = component_values(theta_i, sigma2_i,
+                                                         state.terms) - full_vc
+        for j, (name, value) in enumerate(full_eta.items()):
+            rows[idx, 1 + p + n_vc + j] = (eta_i or {}).get(name, np.nan) - value
+        rows[idx, -3], rows[idx, -2], rows[idx, -1] = -0.5 * deviance_i, nobs_i, converged
+
+    batch = None if state.has_structure else refits_together(state, model, term)
+    slow = np.arange(term.n_units)
+    if batch is not None:
+        nobs = state.profiled.cp.n - term.unit_sizes
+        done = np.flatnonzero(batch.accepted)
+        record(done, batch.beta[done], batch.sigma2[done], batch.xtvinvx_inv[done],
+               batch.theta[done], batch.deviance[done], nobs[done], True)
+        slow = np.flatnonzero(~batch.accepted)
+    # progress None: tqdm's own choice (off when not a terminal)
+    disable = True if slow.size == 0 else None if progress is None else not progress
+    failed, deletion = [], None
+    for i in tqdm(slow, disable=disable, desc="influence", leave=False):
+        if deletion is None and not state.has_structure:
+            deletion = UnitDeletion(state.terms, state.profiled.cp, model.exog,
+                                    model.engine_endog, term.codes, term.n_units,
+                                    weights=model.weights)
         try:
-            terms_i, cp_i = deletion.reduced(i)
-            converged, sol_i = _refit(ProfiledDeviance(None, None, terms_i, cp=cp_i),
-                                      state.reml, state.theta)
+            if state.has_structure:
+                keep = term.codes != i
+                converged, sol_i, eta_i = correlated_refit(state, model, keep)
+                nobs_i = int(keep.sum())
+            else:
+                converged, sol_i, nobs_i = optimiser_refit(deletion, i, state)
+                eta_i = None
         except (ValueError, NotPositiveDefinite, np.linalg.LinAlgError):
             failed.append(term.unit_labels[i])
             continue
-        diff = np.asarray(sol_i.beta) - beta
-        se_i = np.sqrt(sol_i.sigma2 * np.diag(sol_i.xtvinvx_inv))
-        rows[i, 0] = diff @ vinv @ diff / p
-        rows[i, 1:1 + p] = diff / se_i
-        rows[i, 1 + p:1 + p + n_vc] = component_values(sol_i.theta, sol_i.sigma2,
-                                                       terms_i) - full_vc
-        rows[i, -3] = -0.5 * sol_i.deviance
-        rows[i, -2] = cp_i.n
-        rows[i, -1] = converged
+        record([i], np.asarray(sol_i.beta)[None], np.array([sol_i.sigma2]),
+               np.asarray(sol_i.xtvinvx_inv)[None], np.asarray(sol_i.theta)[None],
+               sol_i.deviance, nobs_i, converged, eta_i)
     if failed:
         warnings.warn(f"influence(): the model could not be refitted without unit(s) "
                       f"{', '.join(map(str, failed[:5]))} of {term.level!r} (a term left "
@@ -159,8 +222,8 @@ def influence_table(res, level=None, progress=None) -> pd.DataFrame:
                       RuntimeWarning, stacklevel=3)
     names = list(model.exog_names)
     columns = ["cooks_distance", *[f"dfbetas_{n}" for n in names],
-               *[f"delta_{c}" for c in component_names(state.terms)], "llf", "nobs",
-               "converged"]
+               *[f"delta_{c}" for c in component_names(state.terms)],
+               *[f"delta_{name}" for name in full_eta], "llf", "nobs", "converged"]
     out = pd.DataFrame(rows, columns=columns, index=pd.Index(term.unit_labels,
                                                              name=term.level))
     out["nobs"] = out["nobs"].astype("Int64")

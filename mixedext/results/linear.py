@@ -484,9 +484,11 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
 
     def influence(self, level=None, progress=None) -> pd.DataFrame:
         """Group-deletion influence: the model refitted without each unit of ``level``
-        (default the outermost), exactly, from downdated cross-products. Cook's
-        distance, DFBETAS per fixed effect, the change of every variance component, the
-        refit's log-likelihood; see :mod:`mixedext.results.influence`."""
+        (default the outermost), exactly (all deletions together where every term nests
+        in the level, else from downdated cross-products; with a residual structure, a
+        fit of the remaining rows). Cook's distance, DFBETAS per fixed effect, the change
+        of every variance component (and residual-structure parameter), the refit's
+        log-likelihood; see :mod:`mixedext.results.influence`."""
         return influence_table(self, level, progress)
 
     def plot_influence(self, level=None, ax=None, progress=None):

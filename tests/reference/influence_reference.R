@@ -51,6 +51,12 @@ cases <- list(
   crossed_sim = c(list(formula = "y ~ x + (1 | item) + (1 | subj)", group = "subj",
                        reml = TRUE),
                   simulated("crossed_sim.csv", c("item", "subj"))),
+  ## 60 outer units that every term nests in: mixedext refits these deletions together
+  nested_units = c(list(formula = "y ~ x + (1 | a/b)", group = "a", reml = TRUE),
+                   simulated("nested_units.csv", c("a", "b"))),
+  nested_units_slope_ml = c(list(formula = "y ~ x + (1 + x | a)", group = "a",
+                                 reml = FALSE),
+                            simulated("nested_units.csv", c("a", "b"))),
   cbpp_herd = c(list(formula = "cbind(incidence, size - incidence) ~ period + (1 | herd)",
                      group = "herd", reml = NA, family = "binomial"),
                 classic("cbpp", "cbpp.csv", c("herd", "period")))

@@ -22,6 +22,7 @@ OUTDIR = os.path.join(HERE, "data")
 SEED_NESTED3 = 20240301
 SEED_RI_UNEQUAL = 20240302
 SEED_CROSSED = 20240303
+SEED_NESTED_UNITS = 20240304
 
 
 def make_nested3(seed=SEED_NESTED3):
@@ -96,6 +97,24 @@ def make_crossed_sim(seed=SEED_CROSSED):
     })
 
 
+def make_nested_units(seed=SEED_NESTED_UNITS):
+    """Many outer units with nested inner units and a random slope (for group deletion).
+
+    60 units of ``a`` ("a01".."a60"), 4 ``b`` per ``a`` (numbered 1..4 inside each a), 5
+    rows per ``b``. y = 1 + 0.5 x + u_a + v_a x + u_ab + e, SDs 1.0 (u_a), 0.7 (v_a),
+    0.6 (u_ab), residual 1.0.
+    """
+    rs = np.random.RandomState(seed)
+    n_a, n_b, rows = 60, 4, 5
+    a = np.repeat(np.arange(n_a), n_b * rows)
+    b = np.tile(np.repeat(np.arange(n_b), rows), n_a)
+    x = rs.normal(0.0, 1.0, size=len(a))
+    u_a, v_a = rs.normal(0.0, 1.0, size=n_a), rs.normal(0.0, 0.7, size=n_a)
+    u_ab = rs.normal(0.0, 0.6, size=n_a * n_b)
+    y = 1.0 + 0.5 * x + u_a[a] + v_a[a] * x + u_ab[a * n_b + b] + rs.normal(size=len(a))
+    return pd.DataFrame({"a": [f"a{i + 1:02d}" for i in a], "b": b + 1, "x": x, "y": y})
+
+
 def write_csvs(makers, outdir=OUTDIR):
     """Write each ``(name, make)`` data set to ``outdir/name.csv``."""
     os.makedirs(outdir, exist_ok=True)
@@ -110,7 +129,8 @@ def write_csvs(makers, outdir=OUTDIR):
 def main():
     write_csvs([("nested3", make_nested3),
                 ("ri_unequal", make_ri_unequal),
-                ("crossed_sim", make_crossed_sim)])
+                ("crossed_sim", make_crossed_sim),
+                ("nested_units", make_nested_units)])
 
 
 if __name__ == "__main__":
