@@ -39,7 +39,7 @@ RETURNED_CLASSES = (
 def _is_member(value: object) -> bool:
     """Whether a class attribute is code a user calls or reads (not a constant)."""
     if isinstance(value, (staticmethod, classmethod)):
-        return True
+        return getattr(value.__func__, "__name__", "") != "<lambda>"  # a lambda: a hook
     if isinstance(value, (property, cached_property)):
         return True
     # statsmodels' cache_readonly (pandas' CachedProperty)

@@ -307,12 +307,13 @@ def load(name: str) -> pd.DataFrame:
             )
         values = df[col].astype(object)
         if levels is None:
-            levels = _natural_levels(values)
+            order = _natural_levels(values)
         else:
-            unexpected = set(values) - set(levels)
+            order = list(levels)
+            unexpected = set(values) - set(order)
             if unexpected:
                 raise ValueError(
                     f"data set {key!r}: unexpected labels {sorted(unexpected)} in {col!r}"
                 )
-        df[col] = pd.Categorical(values, categories=list(levels))
+        df[col] = pd.Categorical(values, categories=order)
     return df
