@@ -3,25 +3,25 @@
 Classic data sets, shipped as CSV files in ``mixedext/datasets/data/`` (exported from R
 by ``tests/reference/export_datasets.R``) and read with :func:`load`:
 
-==============  ====  ===========================================================
-name            rows  grouping factors (pandas ``Categorical``)
-==============  ====  ===========================================================
-``sleepstudy``   180  ``Subject`` (lme4; Belenky et al. 2003)
-``pastes``        60  ``batch``, ``cask``, ``sample`` (lme4; Davies & Goldsmith 1972)
-``penicillin``   144  ``plate``, ``sample`` (lme4; Davies & Goldsmith 1972)
-``dyestuff``      30  ``Batch`` (lme4; Davies & Goldsmith 1972)
-``dyestuff2``     30  ``Batch`` (lme4; Box & Tiao 1973)
-``cbpp``          56  ``herd``, ``period`` (lme4; Lesnoff et al. 2004)
-``orthodont``    108  ``Subject``, ``Sex`` (nlme; Potthoff & Roy 1964)
-``ovary``        308  ``Mare`` (nlme; Pierson & Ginther 1987)
-``bodyweight``   176  ``Rat``, ``Diet`` (nlme; Hand & Crowder 1996)
-``bcg``           13  ``alloc`` (metafor's ``dat.bcg``; Colditz et al. 1994)
-``grouseticks``  403  ``INDEX``, ``BROOD``, ``YEAR``, ``LOCATION`` (lme4; Elston et al. 2001)
-``owls``         599  ``Nest``, ``FoodTreatment``, ``SexParent`` (glmmTMB; Roulin & Bersier 2007)
-``salamanders``  644  ``site``, ``mined``, ``spp`` (glmmTMB; Price et al. 2016)
-``earthquake``   182  ``Quake``, ``soil`` (nlme; Joyner & Boore 1981)
-``insteval``   73421  ``s``, ``d``, ``studage``, ``lectage``, ``service``, ``dept`` (lme4)
-==============  ====  ===========================================================
+===============  =====  ==========================================================
+name              rows  grouping factors (pandas ``Categorical``)
+===============  =====  ==========================================================
+``sleepstudy``     180  ``Subject`` (lme4; Belenky et al. 2003)
+``pastes``          60  ``batch``, ``cask``, ``sample`` (lme4; Davies & Goldsmith 1972)
+``penicillin``     144  ``plate``, ``sample`` (lme4; Davies & Goldsmith 1972)
+``dyestuff``        30  ``Batch`` (lme4; Davies & Goldsmith 1972)
+``dyestuff2``       30  ``Batch`` (lme4; Box & Tiao 1973)
+``cbpp``            56  ``herd``, ``period`` (lme4; Lesnoff et al. 2004)
+``orthodont``      108  ``Subject``, ``Sex`` (nlme; Potthoff & Roy 1964)
+``ovary``          308  ``Mare`` (nlme; Pierson & Ginther 1987)
+``bodyweight``     176  ``Rat``, ``Diet`` (nlme; Hand & Crowder 1996)
+``bcg``             13  ``alloc`` (metafor's ``dat.bcg``; Colditz et al. 1994)
+``grouseticks``    403  ``INDEX``, ``BROOD``, ``YEAR``, ``LOCATION`` (lme4; Elston et al. 2001)
+``owls``           599  ``Nest``, ``FoodTreatment``, ``SexParent`` (glmmTMB; Roulin & Bersier 2007)
+``salamanders``    644  ``site``, ``mined``, ``spp`` (glmmTMB; Price et al. 2016)
+``earthquake``     182  ``Quake``, ``soil`` (nlme; Joyner & Boore 1981)
+``insteval``     73421  ``s``, ``d``, ``studage``, ``lectage``, ``service``, ``dept`` (lme4)
+===============  =====  ==========================================================
 
 Simulated data sets (deterministic, one ``np.random.RandomState(seed)`` each):
 
@@ -307,12 +307,13 @@ def load(name: str) -> pd.DataFrame:
             )
         values = df[col].astype(object)
         if levels is None:
-            levels = _natural_levels(values)
+            order = _natural_levels(values)
         else:
-            unexpected = set(values) - set(levels)
+            order = list(levels)
+            unexpected = set(values) - set(order)
             if unexpected:
                 raise ValueError(
                     f"data set {key!r}: unexpected labels {sorted(unexpected)} in {col!r}"
                 )
-        df[col] = pd.Categorical(values, categories=list(levels))
+        df[col] = pd.Categorical(values, categories=order)
     return df

@@ -31,6 +31,7 @@ from __future__ import annotations
 import copy
 
 import numpy as np
+from statsmodels.genmod.families.links import Link
 
 __all__ = ["Family", "FAMILIES", "register"]
 
@@ -49,7 +50,7 @@ class Family:
 
     name = ""
     title = ""
-    link = None
+    link: Link  # statsmodels' link object, set by each subclass
     n_dispersion = 0
     dispersion_name: str | None = None
     latent_needs_mean = False  # latent_variance needs the null model's intercept

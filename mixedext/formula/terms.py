@@ -48,7 +48,9 @@ class LevelSpec:
 
 
 def _top_level_split(rhs: str, sep: str = "+") -> list[str]:
-    parts, depth, cur = [], 0, []
+    parts: list[str] = []
+    depth = 0
+    cur: list[str] = []
     for ch in rhs:
         if ch == "(":
             depth += 1
@@ -223,6 +225,8 @@ def join_labels(columns) -> np.ndarray:
         values = value_labels(col)
         labels = values if labels is None else np.char.add(np.char.add(
             labels.astype(str), "/"), values.astype(str)).astype(object)
+    if labels is None:
+        raise ValueError("no grouping columns")
     return labels
 
 
@@ -232,7 +236,8 @@ def unit_codes(columns: list) -> tuple[np.ndarray, np.ndarray]:
     Units are sorted by the values of the outer column first (numbers numerically,
     categoricals in category order) and labelled ``"a/b"`` (:func:`value_labels`).
     """
-    codes, labels = None, None
+    codes: np.ndarray | None = None
+    labels: np.ndarray | None = None
     for col in columns:
         c, lab = pd.factorize(col, sort=True)
         if (c < 0).any():
@@ -241,9 +246,12 @@ def unit_codes(columns: list) -> tuple[np.ndarray, np.ndarray]:
         if codes is None:
             codes, labels = c.astype(np.int64), lab
             continue
+        assert labels is not None  # set with codes
         combined = codes * len(lab) + c
         u, codes = np.unique(combined, return_inverse=True)
         labels = np.char.add(np.char.add(labels[u // len(lab)], "/"), lab[u % len(lab)])
+    if codes is None or labels is None:
+        raise ValueError("no grouping columns")
     return codes.astype(np.int64), labels.astype(object)
 
 

@@ -185,8 +185,9 @@ def _factor_column(code: str) -> str:
         node = node.args[0]
     if isinstance(node, ast.Name):
         return node.id
-    if _quoted(node) is not None:
-        return _quoted(node)
+    quoted = _quoted(node)
+    if quoted is not None:
+        return quoted
     raise NotImplementedError(f"marginal means need the formula's factors to be data "
                               f"columns (x, Q('x'), C(x, ...)); {code!r} is not")
 
@@ -213,7 +214,8 @@ def _free_names(code: str) -> list:
 def _formula_variables(spec, columns) -> tuple[dict, list, dict]:
     """``{variable: levels or None}`` (None for a covariate), in formula order; the
     variables of each term; ``{factor code: [variables]}``."""
-    variables, by_code = {}, {}
+    variables: dict[str, tuple | None] = {}
+    by_code: dict[str, list[str]] = {}
     for code, categorical, categories in _spec_factors(spec):
         if categorical:
             names = [_factor_column(code)]
@@ -311,7 +313,7 @@ def _at_levels(name, levels, value) -> tuple:
 def _at_values(name, value) -> tuple:
     values = _values(value)
     if not values or not all(isinstance(v, numbers.Real) and not isinstance(v, bool)
-                             and np.isfinite(v) for v in values):
+                             and np.isfinite(float(v)) for v in values):
         raise ValueError(f"at: numeric covariate {name!r} takes finite numbers, got "
                          f"{value!r}")
     return tuple(float(v) for v in values)
@@ -451,16 +453,16 @@ def mean_rows(grid: ReferenceGrid, specs, by=None, weights: str = "equal",
     named = [*specs, *by]
     idx = [order.index(n) for n in named]
     averaged = tuple(n for n in order if n not in named)
-    w = np.ones(len(grid.codes))
+    w: np.ndarray = np.ones(len(grid.codes))
     if weights == "proportional":
         if grid.counts is None:
             raise ValueError("weights='proportional' needs the fitted rows' factor levels, "
                              "which this model does not hold")
         avg = [order.index(n) for n in averaged if grid.variables[n].categorical]
-        w = np.full(len(grid.codes), grid.counts.sum())
+        w = np.full(len(grid.codes), float(grid.counts.sum()))
         if avg:
             _, inv = np.unique(grid.codes[:, avg], axis=0, return_inverse=True)
-            inv = inv.reshape(-1)
+            inv = np.asarray(inv, dtype=np.intp).reshape(-1)
             w = np.bincount(inv, weights=grid.counts)[inv]
     sizes = [len(grid.variables[n].levels) for n in named]
     combos = [c[::-1] for c in itertools.product(*[range(s) for s in sizes[::-1]])]

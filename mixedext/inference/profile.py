@@ -370,6 +370,7 @@ def bootstrap_refits(res, n_boot: int, seed=None, progress=None) -> list:
             boot = correlated_deviance(state.residual_spec, state.terms, x, y)
             _, sol = fit_correlated(boot, state.reml, state.theta, state.eta)
         else:
+            assert dev is not None  # made above for models without a residual structure
             dev.set_cross_products(_with_response(state.profiled.cp, state.terms, x, y))
             _, sol = fit_profiled(dev, state.reml, state.theta)
         out.append((sol.theta, sol.sigma2, sol.beta))

@@ -18,8 +18,8 @@ import pandas as pd
 from scipy import stats
 
 from mixedext._checks import check_alpha
-from mixedext.meta.estimation import TauFit, estimate_tau2, gls, loglik
-from mixedext.meta.heterogeneity import heterogeneity, interval_rows, q_profile
+from mixedext.meta.estimation import Gls, TauFit, estimate_tau2, gls, loglik
+from mixedext.meta.heterogeneity import Heterogeneity, heterogeneity, interval_rows, q_profile
 from mixedext.meta.inputs import INTERCEPT, MetaInputs, new_design
 from mixedext.meta.plotting import forest_plot, funnel_plot
 from mixedext.meta.summary import build_summary
@@ -81,6 +81,16 @@ class MetaAnalysisResults:
     ``test="knha"``) and tests and intervals use the t distribution with ``k - p``
     degrees of freedom; otherwise the normal distribution.
     """
+
+    # set once by __init__ (the instance is read-only afterwards)
+    _inputs: MetaInputs
+    _method: str
+    _test: str
+    _alpha: float
+    _tau: TauFit
+    _gls: Gls
+    _s2w: float
+    _het: Heterogeneity
 
     def __init__(self, inputs: MetaInputs, method: str, test: str, alpha: float,
                  tau: TauFit):

@@ -14,6 +14,8 @@ Each takes ``offset=`` and ``exposure=`` (column names or arrays, as statsmodels
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 from statsmodels.genmod import families
@@ -48,7 +50,7 @@ class PoissonMixedGLM(MixedGLMMixin, PoissonBayesMixedGLM):
 class _MLOnlyGLMM(MixedGLMMixin, _BayesMixedGLM):
     """A family statsmodels has no Bayes mixed GLM for: ``fit_ml`` only."""
 
-    sm_family = None
+    sm_family: Callable[[], families.Family]  # statsmodels' family, set by each subclass
 
     def __init__(self, endog, exog, exog_vc, ident, vcp_p=1, fe_p=2, fep_names=None,
                  vcp_names=None, vc_names=None, *, re_terms=None, weights=None,
@@ -83,7 +85,7 @@ class NegativeBinomialMixedResults(MixedGLMResults):
     @property
     def theta_re(self) -> pd.Series:
         """lme4's ``theta`` of the random effects (relative covariance factors)."""
-        return MixedGLMResults.theta.fget(self)
+        return super().theta
 
     def _extra_summary(self):
         return [f"Dispersion theta (size): {self.theta:.4f}   alpha = 1/theta: "

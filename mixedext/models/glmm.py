@@ -16,6 +16,7 @@ binomial trials per row, ``weights`` prior weights, ``offset`` the known part of
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -38,6 +39,10 @@ from mixedext.formula.terms import (
 )
 from mixedext.models.linear import warn_if_singular
 
+if TYPE_CHECKING:
+    from mixedext.families.base import Family
+    from mixedext.results.glmm import MixedGLMResults
+
 __all__ = ["MixedGLMMixin", "glmm_from_formula", "row_values"]
 
 
@@ -48,8 +53,10 @@ class MixedGLMMixin:
     ``results_class``, and calls :meth:`_init_ml` after statsmodels' ``__init__``.
     """
 
-    family_class = None
-    results_class = None
+    family_class: type[Family]  # set by each subclass
+    results_class: type[MixedGLMResults]  # set by each subclass
+    endog: np.ndarray  # statsmodels' model attributes
+    exog: np.ndarray
     offset_source = None  # {column: None or "log"}: the offset read again from new data
 
     def _init_ml(self, re_terms, trials=None, weights=None, offset=None):

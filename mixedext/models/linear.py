@@ -28,6 +28,7 @@ import scipy.linalg as sla
 from statsmodels.base.data import handle_data
 from statsmodels.base.model import LikelihoodModel
 from statsmodels.regression import mixed_linear_model as sm_mlm
+from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
 from mixedext._compat import (
     VC_FORMAT_WARNING,
@@ -59,7 +60,6 @@ from mixedext.structures.variance import parse_variance, variance_columns
 
 __all__ = ["MixedLM", "mixedlm", "ConvergenceWarning", "SingularFitWarning"]
 
-ConvergenceWarning = sm_mlm.ConvergenceWarning
 
 # statsmodels fit() options that only its own optimiser understands
 _STATSMODELS_FIT_OPTIONS = ("start_params", "free", "fe_pen", "cov_pen", "method")

@@ -159,6 +159,7 @@ def design_effect_table(res, cluster=None, method="mean") -> pd.DataFrame:
         if level == cluster:
             cl_sizes = sizes
     icc = icc_table(res).loc[cluster, "icc"]
+    assert cl_sizes is not None  # the cluster is one of the levels looped over
     row = dict(mean_cluster_size=cl_sizes.mean(),
                cv_cluster_size=cl_sizes.std() / cl_sizes.mean(), icc=icc, design_effect=de,
                effective_n=n / de, se_inflation=np.sqrt(de))

@@ -172,7 +172,7 @@ class MixedGLMResults(RandomEffectsReport):
                      if t.z is None and np.all(t.unit_sizes == 1))
 
     @cached_property
-    def scale(self) -> float:
+    def scale(self) -> float:  # type: ignore[override]  # read-only here, set in linear
         """The residual variance on the latent scale (see the module docstring), plus the
         variance of any observation-level random effect."""
         extra = sum(float(cov[0, 0]) for t, cov in zip(self._terms, self._term_covariances())

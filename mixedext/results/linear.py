@@ -14,6 +14,7 @@ lower triangle and ``vcomp``).
 from __future__ import annotations
 
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -48,6 +49,10 @@ from mixedext.results.residuals import normalized_residuals, pearson_residuals
 from mixedext.results.summary import build_summary
 from mixedext.structures.spec import cov_struct_intervals, residual_covariance
 
+if TYPE_CHECKING:
+    from mixedext._engine.crossprod import RandomTerm
+    from mixedext._engine.state import FitState
+
 __all__ = ["MixedLMResults", "MixedLMResultsWrapper", "from_statsmodels"]
 
 SINGULAR_TOL = 1e-4  # lme4's isSingular tolerance on theta
@@ -60,7 +65,7 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
     ``optim_history`` (every deviance evaluation) and ``singular``.
     """
 
-    _state = None  # FitState of fits by mixedext's engine
+    _state: FitState | None = None  # FitState of fits by mixedext's engine
 
     @property
     def normalized_cov_params(self):
@@ -185,7 +190,7 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
         return self._state is not None
 
     @property
-    def fit_state(self):
+    def fit_state(self) -> FitState:
         """The :class:`~mixedext._engine.state.FitState` of this fit: the optimum and what
         it was computed from, fixed when the fit ended (what every method here reads)."""
         return self._require_engine("the fit state")
@@ -199,7 +204,7 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
             return _statsmodels_blocks(self)
         return super()._covariance_blocks()
 
-    def _require_engine(self, what):
+    def _require_engine(self, what: str) -> FitState:
         if self._state is None:
             raise NotImplementedError(f"{what} is available for fits by mixedext's engine; "
                                       "this model was fitted by statsmodels' optimiser")
@@ -230,7 +235,7 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
         if self._state is None:
             return bool(np.any(np.diag(np.atleast_2d(self.cov_re)) < 1e-8 * self.scale)
                         or np.any(np.asarray(self.vcomp) < 1e-8 * self.scale))
-        lower = theta_bounds(self._state.terms)
+        lower = theta_bounds(list(self._state.terms))
         return bool(np.any((lower == 0) & (self._state.theta < SINGULAR_TOL)))
 
     @property
@@ -352,15 +357,62 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
 
     def conf_int_vc(self, method: str = "profile", alpha: float = 0.05, *,
                     n_boot: int = 1000, seed=None, progress=None) -> pd.DataFrame:
-        """Intervals for every random-effect SD, correlation and the residual SD.
+        """Compute intervals for every random-effect SD, correlation and the residual SD.
 
-        ``method="profile"``: profile likelihood of the fit's criterion (lme4's
-        ``confint(method = "profile")``); ``"bootstrap"``: parametric bootstrap
-        percentiles (``n_boot`` refits, reproducible with ``seed``, progress bar);
-        ``"wald"``: estimate +/- z SE from the observed information of the variances.
-        Columns ``level``, ``term``, ``term2``, ``parameter`` (sd, corr, sigma),
-        ``estimate``, ``lower``, ``upper`` and, for SDs, ``variance_lower`` and
-        ``variance_upper``.
+        Parameters
+        ----------
+        method : {"profile", "bootstrap", "wald"}, default "profile"
+            ``"profile"``: profile likelihood of the fit's criterion (REML or ML; lme4's
+            ``confint(method = "profile")``); ``"bootstrap"``: percentiles of
+            ``n_boot`` parametric-bootstrap refits (lme4's ``method = "boot"``);
+            ``"wald"``: estimate -/+ z SE from the observed information.
+        alpha : float, default 0.05
+            The intervals have coverage ``1 - alpha``.
+        n_boot : int, default 1000
+            Bootstrap refits (``method="bootstrap"`` only).
+        seed : int or numpy.random.Generator, optional
+            Seed of the bootstrap simulations (``method="bootstrap"`` only).
+        progress : bool, optional
+            Show a progress bar of the refits; by default only on a terminal.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per parameter: ``level``, ``term``, ``term2``, ``parameter``
+            (``"sd"``, ``"corr"`` or ``"sigma"``), ``estimate``, ``lower``, ``upper``
+            and, for SDs, ``variance_lower`` and ``variance_upper``.
+
+        Raises
+        ------
+        ValueError
+            For an unknown ``method``, ``alpha`` outside (0, 1) or ``n_boot`` not a
+            positive integer.
+        NotImplementedError
+            For a fit by statsmodels' optimiser (``fit(method=...)`` and the other
+            statsmodels-only options).
+
+        Notes
+        -----
+        With ``d(psi)`` the deviance (-2 times the REML or ML log-likelihood) profiled
+        over every other parameter, the profile interval of a parameter ``psi`` is
+        ``{psi : d(psi) - d(psi_hat) <= chi2_1(1 - alpha)}`` (Bates et al. 2015,
+        section 5.1); being a likelihood set, it is the same for an SD and (squared) for
+        its variance.
+
+        References
+        ----------
+        .. [1] Bates, D., Maechler, M., Bolker, B. and Walker, S. (2015). Fitting linear
+           mixed-effects models using lme4. Journal of Statistical Software 67(1).
+
+        Examples
+        --------
+        >>> import mixedext as mx
+        >>> res = mx.mixedlm("Yield ~ 1 + (1 | Batch)", mx.datasets.load("dyestuff")).fit()
+        >>> ci = res.conf_int_vc()
+        >>> ci[["level", "parameter", "estimate", "lower", "upper"]].round(2)
+              level parameter  estimate  lower  upper
+        0     Batch        sd     37.26  12.20  84.06
+        1  Residual     sigma     49.51  38.23  67.66
         """
 
 
@@ -384,8 +436,9 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
                 z = norm.ppf(1 - alpha / 2)
                 se_var = np.sqrt(np.diag(np.atleast_2d(self._psi_covariance)))
                 se = np.full(len(table), np.nan)
+                state = self.fit_state
                 if self.model.statsmodels_layout is None and all(
-                        t.q == 1 or t.cov == "scalar" for t in self._state.terms):
+                        t.q == 1 or t.cov == "scalar" for t in state.terms):
                     sd = prof.hat[:-1]
                     se[:-1] = se_var / (2 * np.maximum(sd, 1e-300))
                 table["lower"] = np.maximum(table["estimate"] - z * se, 0)
@@ -419,12 +472,59 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
     # -- prediction and simulation (mixedext.results.prediction) ---------------------------------
     def predict(self, exog=None, transform=True, *args, which: str = "marginal",
                 offset=None, **kwargs):
-        """Predictions: ``which="marginal"`` ``X beta`` (statsmodels'), ``"conditional"``
-        adds the conditional modes of the units seen in the fit (0 for unseen units;
-        nested units matched by their full path). A model with an offset adds it: the
-        fitted rows' own, or for new data ``offset=`` (a column name or one value per
-        row), by default the column it was fitted with. See
-        :mod:`mixedext.results.prediction`."""
+        """Predict the mean of the outcome, marginal or conditional on the units.
+
+        Parameters
+        ----------
+        exog : pandas.DataFrame, dict or array_like, optional
+            New data (a frame with the formula's columns for formula models, or the
+            fixed-effect design); by default the fitted rows.
+        transform : bool, default True
+            Statsmodels' argument (applies to array ``exog`` as in statsmodels).
+        *args
+            Passed to statsmodels' ``predict`` for array ``exog``.
+        which : {"marginal", "conditional"}, default "marginal"
+            ``"marginal"``: ``X beta`` (statsmodels', lme4's ``re.form = NA``);
+            ``"conditional"``: ``X beta + Z b`` with the conditional modes ``b`` of the
+            units seen in the fit (0 for unseen units; nested units matched by their
+            full path).
+        offset : str or array_like, optional
+            The offset of new rows (a column name or one value per row); by default the
+            column the model was fitted with. The fitted rows use their own.
+        **kwargs
+            Passed to statsmodels' ``predict`` for array ``exog``.
+
+        Returns
+        -------
+        pandas.Series or numpy.ndarray
+            A Series labelled by the new rows for a data frame (NaN in place for rows
+            with missing values), else an array.
+
+        Raises
+        ------
+        ValueError
+            For an unknown ``which`` or new data without the columns the prediction
+            reads.
+
+        See Also
+        --------
+        get_prediction : Predictions with standard errors and intervals.
+        mixedext.results.prediction : How new data are matched to units.
+
+        Examples
+        --------
+        >>> import mixedext as mx
+        >>> dyes = mx.datasets.load("dyestuff")
+        >>> res = mx.mixedlm("Yield ~ 1 + (1 | Batch)", dyes).fit()
+        >>> res.predict(dyes.head(2)).round(2)
+        0    1527.5
+        1    1527.5
+        dtype: float64
+        >>> res.predict(dyes.head(2), which="conditional").round(2)
+        0    1509.89
+        1    1509.89
+        dtype: float64
+        """
         if isinstance(exog, dict):
             exog = pd.DataFrame(exog)
         if which == "marginal" and exog is not None and not isinstance(exog, pd.DataFrame) \
@@ -545,7 +645,7 @@ class MixedLMResultsWrapper(sm_mlm.MixedLMResultsWrapper):
     # as soon as there are variance components; label every variance parameter
     _attrs = {"bse_re": ("generic_columns", "variance_param_names")}
     _wrap_attrs = wrap.union_dicts(sm_mlm.MixedLMResultsWrapper._wrap_attrs, _attrs)
-    _methods = {}
+    _methods: dict[str, str] = {}
     _wrap_methods = wrap.union_dicts(sm_mlm.MixedLMResultsWrapper._wrap_methods, _methods)
 
 
@@ -652,13 +752,13 @@ def _statsmodels_random_effects(model, state) -> dict:
     terms, sol = state.terms, state.solution
     labels = model.group_labels
     group_codes, _ = pd.factorize(np.asarray(model.groups), sort=True)
-    parts = []
+    parts: list[tuple[str, np.ndarray, RandomTerm | None, str | None]] = []
     if lay.re_term is not None:
         parts.append(("re", sol.b[lay.re_term], None, None))
     for k, fmt in zip(lay.vc_terms, lay.vc_colnames):
         parts.append(("vc", sol.b[k], terms[k], fmt))
     # units of each vc term, grouped by the group they belong to
-    unit_group = {}
+    unit_group: dict[int, np.ndarray] = {}
     for _, _, t, fmt in parts:
         if t is None or fmt is None:
             continue
@@ -673,9 +773,11 @@ def _statsmodels_random_effects(model, state) -> dict:
                 names.extend(lay.re_names)
                 vals.extend(b[g_ix])
             elif fmt is None:
+                assert t is not None  # a vc part always has its term
                 names.extend(f"{t.component}[{n}]" for n in t.names)
                 vals.extend(b[g_ix])
             else:
+                assert t is not None  # a vc part with a format always has its term
                 units = np.flatnonzero(unit_group[id(t)] == g_ix)
                 names.extend(f"{t.component}[{fmt.format(str(lab).rsplit('/', 1)[-1])}]"
                              for lab in t.unit_labels[units])

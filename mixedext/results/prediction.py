@@ -132,7 +132,7 @@ def predict(res, exog=None, which: str = "marginal", offset=None) -> np.ndarray:
     return _predict(res, exog, which, known)
 
 
-def new_offset(model, exog, offset=None, exposure=None) -> np.ndarray:
+def new_offset(model, exog, offset=None, exposure=None) -> np.ndarray | float:
     """The offset of the rows a prediction is for: the model's own for ``exog=None``;
     for new data ``offset`` plus ``log(exposure)`` (each a column of ``exog`` or one value
     per row), by default read from the columns the model's offset came from

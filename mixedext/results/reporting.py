@@ -13,6 +13,7 @@ with the residual variance).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -23,7 +24,7 @@ from mixedext._engine.factor import lambda_blocks
 from mixedext.inference.contrasts import contrasts
 from mixedext.inference.lrt import lrt
 from mixedext.inference.marginal import marginal_means
-from mixedext.inference.profile import bootstrap_refits
+from mixedext.inference.profile import Profile, bootstrap_refits
 from mixedext.results.diagnostics import (
     _is_ancestor,
     design_effect_table,
@@ -65,7 +66,7 @@ class VarianceBlock:
 def frames_by_level(terms, values) -> dict:
     """``{level: DataFrame}`` with one row per unit and one column per covariate; terms
     on the same level (``(1 | g) + (0 + x | g)``) side by side."""
-    out = {}
+    out: dict[str, pd.DataFrame] = {}
     for t, v in zip(terms, values):
         frame = pd.DataFrame(v, index=pd.Index(t.unit_labels, name=t.level),
                              columns=list(t.names))
@@ -82,6 +83,15 @@ class RandomEffectsReport:
     """Mixin: reports on the random effects of a fitted mixed model."""
 
     _residual_row = True
+
+    if TYPE_CHECKING:  # provided by the concrete results classes
+        model: Any
+        _profile: Profile
+        scale: float  # the residual variance (1 for families without one)
+
+        def _variance_parameters(self) -> tuple[np.ndarray, float]: ...
+
+        def _require_engine(self, what: str) -> Any: ...
 
     def variance_components(self) -> pd.DataFrame:
         """Variances, covariances and correlations of the random effects, in long form.
@@ -134,17 +144,65 @@ class RandomEffectsReport:
     # -- reporting (mixedext.results.diagnostics) ------------------------------------------
     def icc(self, ci: bool = False, alpha: float = 0.05, method: str = "profile", *,
             n_boot: int = 1000, seed=None, progress=None) -> pd.DataFrame:
-        """Intraclass correlation per nested level, outermost first.
+        """Compute the intraclass correlation of each level, outermost first.
 
-        Columns ``icc`` (cumulative: the correlation of two observations that share the
-        unit of that level, so ancestors' variances count) and ``share`` (the level's own
-        ``sigma2_j / T``, as ``performance::icc(by_group = TRUE)``). See
-        :mod:`mixedext.results.diagnostics` for the definitions (Snijders & Bosker 2012). With
-        random slopes, performance's adjusted ICC (a warning says so).
+        Parameters
+        ----------
+        ci : bool, default False
+            Add the columns ``lower`` and ``upper``, an interval of coverage
+            ``1 - alpha``.
+        alpha : float, default 0.05
+            One minus the coverage of the intervals (``ci=True``).
+        method : {"profile", "bootstrap"}, default "profile"
+            The interval: profile likelihood with the ICC held fixed (linear models) or
+            percentiles of ``n_boot`` parametric-bootstrap refits.
+        n_boot : int, default 1000
+            Bootstrap refits (``method="bootstrap"``).
+        seed : int or numpy.random.Generator, optional
+            Seed of the bootstrap simulations.
+        progress : bool, optional
+            Show a progress bar of the refits; by default only on a terminal.
 
-        ``ci=True`` adds ``lower`` and ``upper``: ``method="profile"`` (profile
-        likelihood with the ICC held fixed; linear models) or ``"bootstrap"``
-        (parametric bootstrap percentiles, ``n_boot`` refits, ``seed``, progress bar).
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by level: ``icc`` (cumulative: the correlation of two observations
+            that share the unit of that level, so ancestors' variances count), ``share``
+            (the level's own fraction of the total variance, as
+            ``performance::icc(by_group = TRUE)``), and with ``ci=True`` ``lower`` and
+            ``upper``.
+
+        Raises
+        ------
+        ValueError
+            For an unknown ``method``, ``alpha`` outside (0, 1) or ``n_boot`` not a
+            positive integer.
+        NotImplementedError
+            For ``method="profile"`` on a fit by statsmodels' optimiser.
+
+        Notes
+        -----
+        With nested levels ``1..L`` (outermost first), variances ``sigma_j^2`` and the
+        total ``T = sum_j sigma_j^2 + sigma^2`` (``sigma^2`` the residual variance; for
+        GLMMs the latent-scale residual variance of the family), the ICC of level ``l``
+        is ``sum_{j <= l} sigma_j^2 / T`` and its share ``sigma_l^2 / T`` (Snijders and
+        Bosker 2012, section 4.2). With random slopes, the variance of the random
+        effects is averaged over the rows (performance's adjusted ICC; a warning says
+        so). See :mod:`mixedext.results.diagnostics`.
+
+        References
+        ----------
+        .. [1] Snijders, T. A. B. and Bosker, R. J. (2012). Multilevel Analysis, 2nd ed.
+           Sage.
+
+        Examples
+        --------
+        >>> import mixedext as mx
+        >>> res = mx.mixedlm("Yield ~ 1 + (1 | Batch)", mx.datasets.load("dyestuff")).fit()
+        >>> res.icc(ci=True).round(3)
+                 icc  share  lower  upper
+        level
+        Batch  0.418  0.418  0.069  0.819
         """
         table = icc_table(self)
         if not ci:

@@ -19,7 +19,7 @@ def _units_per_level(res) -> dict:
     model = res.model
     if model.random_terms is None:
         return {"Group": model.n_groups}
-    out = {}
+    out: dict[str, int] = {}
     for t in model.random_terms:
         out.setdefault(t.level, t.n_units)
     return out
