@@ -132,11 +132,35 @@ class ResidualStructure:
         return np.arctanh, np.tanh
 
     def unbounded(self, name: str) -> bool:
-        """True when parameter ``name`` has no bounds (so no estimate on a boundary)."""
+        """Whether a parameter has no bounds (so no estimate on a boundary).
+
+        Parameters
+        ----------
+        name : str
+            The parameter's name, as in :meth:`natural`.
+
+        Returns
+        -------
+        bool
+            True when the parameter ranges over the whole real line (the base class:
+            False for every parameter).
+        """
         return False
 
     def boundary_names(self, eta) -> list[str]:
-        """The parameters run to the edge of their range (``|eta| > 15``)."""
+        """The parameters run to the edge of their range.
+
+        Parameters
+        ----------
+        eta : array_like
+            The parameters on the optimiser's unconstrained scale.
+
+        Returns
+        -------
+        list of str
+            The names (as in :meth:`natural`; ``eta<i>`` beyond them) of the parameters
+            with ``|eta| > 15``, i.e. a correlation or SD ratio within ~1e-6 of a bound.
+        """
         names = list(self.natural(eta))
         return [names[i] if i < len(names) else f"eta{i}"
                 for i in np.flatnonzero(np.abs(np.asarray(eta)) > 15)]
