@@ -7,8 +7,8 @@ scaling ``D_T``; the gradient needs the same product with other weights. A spars
 product recomputes its symbolic phase each time and costs ``sum_i nnz_i^2`` scattered
 operations (``nnz_i`` the nonzeros of unit ``i``'s column). Here the columns are split:
 
-* **sparse units** (few nonzeros): the products ``A[r, i] A[s, i]`` (``r >= s``) are
-  gathered once into a CSC matrix ``G`` of shape ``(M_T^2, m)``, so the lower triangle of
+* **sparse units** (few nonzeros): the products ``A[r, i] A[s, i]`` (``r <= s``) are
+  gathered once into a CSR matrix ``G`` of shape ``(M_T^2, m)``, so the lower triangle of
   the update is ``G c``, one pass over the products;
 * **dense units** (many nonzeros, e.g. the most active users of a ratings matrix): their
   columns are kept as a dense ``M_T x k`` block ``A_d`` and their part of the update is
@@ -33,7 +33,6 @@ __all__ = ["TailOuterProducts"]
 
 MAX_PRODUCTS = 40_000_000  # gathered products kept (~480 MB)
 BLAS_ADVANTAGE = 40.0  # one BLAS flop costs about 1/40 of one gathered product
-CHUNK_PRODUCTS = 4_000_000  # products built at once while gathering
 
 
 class TailOuterProducts:
@@ -74,28 +73,42 @@ class TailOuterProducts:
         return dense
 
     @staticmethod
-    def _gather(cols: sp.csc_matrix, m_t: int) -> sp.csc_matrix:
-        """The CSC matrix ``G``: column ``i`` holds ``A[r, i] A[s, i]`` at row
-        ``s M_T + r`` (row ``s``, column ``r`` of the update) for the pairs ``r <= s`` of
-        the column's nonzeros."""
-        nnz = np.diff(cols.indptr).astype(np.int64)
-        pairs = nnz * (nnz + 1) // 2
-        indptr = np.concatenate([[0], np.cumsum(pairs)])
-        total = int(indptr[-1])
-        index_type = np.int32 if m_t * m_t < 2 ** 31 else np.int64
+    def _gather(cols: sp.csc_matrix, m_t: int) -> sp.csr_matrix:
+        """The CSR matrix ``G``: row ``s M_T + r`` (row ``s``, column ``r`` of the update)
+        holds ``A[r, i] A[s, i]`` in column ``i`` for the units ``i`` meeting both, ``r <= s``.
+
+        Built block by block of rows (one tail row ``s`` of ``A`` at a time, its products
+        sorted by ``r``), so the arrays are written once, in order, and the temporaries
+        are one block's. (A CSR matrix-vector product reads ``c`` at random and writes in
+        order: about 2.5 times faster here than the scattered writes of a CSC one.)
+        """
+        m, r_type = cols.shape[1], cols.indices.dtype
+        col_of = np.repeat(np.arange(m), np.diff(cols.indptr))  # unit of each entry
+        by_row = np.lexsort((col_of, cols.indices))  # the entries in (row, unit) order
+        row_ptr = np.searchsorted(cols.indices[by_row], np.arange(m_t + 1))
+        first = cols.indptr[:-1][col_of]  # where each entry's column starts
+        upto = np.arange(len(col_of)) - first + 1  # its column's entries up to it (r <= s)
+        total = int(upto.sum())
+        index_type = np.int32 if max(total, m_t * m_t) < 2 ** 31 else np.int64
+        indptr = np.zeros(m_t * m_t + 1, dtype=index_type)
         indices = np.empty(total, dtype=index_type)
         data = np.empty(total)
-        start = 0
-        while start < len(nnz):  # chunks of units, so the temporaries stay small
-            stop = int(np.searchsorted(indptr, indptr[start] + CHUNK_PRODUCTS, "right")) - 1
-            stop = min(max(stop, start + 1), len(nnz))
-            left, right = _upper_pairs(cols.indptr, start, stop)
-            out = slice(indptr[start], indptr[stop])
-            r, s = cols.indices[left], cols.indices[right]
-            indices[out] = s.astype(np.int64) * m_t + r
-            data[out] = cols.data[left] * cols.data[right]
-            start = stop
-        return sp.csc_matrix((data, indices, indptr), shape=(m_t * m_t, len(nnz)))
+        key_type = np.uint16 if m_t <= 2 ** 16 else r_type  # numpy radix-sorts 16 bits
+        pos = 0
+        for s in range(m_t):
+            ks = by_row[row_ptr[s]:row_ptr[s + 1]]  # the entries (s, i)
+            reps = upto[ks]
+            n = int(reps.sum())
+            offsets = np.cumsum(reps) - reps
+            partner = np.repeat(first[ks] - offsets, reps) + np.arange(n)  # entries (r, i)
+            r = cols.indices[partner]
+            order = np.argsort(r.astype(key_type, copy=False), kind="stable")
+            indices[pos:pos + n] = np.repeat(col_of[ks], reps)[order]
+            data[pos:pos + n] = (np.repeat(cols.data[ks], reps) * cols.data[partner])[order]
+            per_r = np.bincount(r, minlength=m_t)
+            indptr[s * m_t + 1:(s + 1) * m_t + 1] = pos + np.cumsum(per_r)
+            pos += n
+        return sp.csr_matrix((data, indices, indptr), shape=(m_t * m_t, m))
 
     def lower(self, c: np.ndarray) -> np.ndarray:
         """The lower triangle (diagonal included; 0 above) of ``A diag(c) A'``."""
@@ -112,17 +125,3 @@ class TailOuterProducts:
         """The whole (symmetric) ``A diag(c) A'``."""
         lower = self.lower(c)
         return lower + np.tril(lower, -1).T
-
-
-def _upper_pairs(indptr: np.ndarray, start: int, stop: int):
-    """Positions ``(left, right)`` in the CSC arrays of every pair of nonzeros of the
-    same column, ``left <= right``, for the columns ``start:stop``."""
-    lo, hi = indptr[start:stop].astype(np.int64), indptr[start + 1:stop + 1].astype(np.int64)
-    n = hi - lo
-    col_of = np.repeat(np.arange(len(n)), n)  # local column of each nonzero
-    pos = np.arange(lo[0], hi[-1]) if len(n) else np.zeros(0, dtype=np.int64)
-    reps = (hi[col_of] - pos)  # partners at or after each nonzero
-    left = np.repeat(pos, reps)
-    first = np.repeat(np.cumsum(reps) - reps, reps)
-    right = left + (np.arange(len(left)) - first)
-    return left, right
