@@ -92,6 +92,7 @@ def fit_profiled(dev: ProfiledDeviance, reml: bool, theta0=None, options=None):
         kw["gradient_rtol"] = GRADIENT_RTOL / GRADIENT_STRETCH
         phi0 = (single_term_start(dev, reml) if theta0 is None
                 else np.asarray(theta0, dtype=float)) * scale
+        dev.chol.tail_outer_products()  # many factorisations follow: build the kernel now
 
         def jac(phi):
             val, grad = deviance_and_gradient(dev, phi / scale, reml)
