@@ -400,8 +400,25 @@ def test_refusals_name_the_variance_function():
     d = _panel(seed=18).assign(w=1.0)
     with pytest.raises(NotImplementedError, match="cov_struct/het_var/variance"):
         mx.mixedlm("y ~ t + x + (1 | subject)", d, variance="power(v)", weights="w")
-    res = mx.mixedlm("y ~ t + x + (1 | subject)", d, variance="power(v)").fit()
-    with pytest.raises(NotImplementedError, match="residual structure"):
-        res.influence()
     with pytest.raises(ValueError, match="unit= needs a residual structure"):
         mx.mixedlm("y ~ t + x + (1 | subject)", d).fit().residual_cov(unit="s01")
+
+
+@pytest.mark.parametrize("variance, struct", [("power(v)", "ar1"), ("exp(z | site)", None)])
+def test_influence_refits_are_fits_without_the_unit(variance, struct):
+    d = _panel(seed=19, n_sub=16)
+    kw = dict(variance=variance) | (dict(cov_struct=struct, time="t") if struct else {})
+    res = mx.mixedlm("y ~ t + x + (1 | subject)", d, **kw).fit()
+    table = res.influence(progress=False)
+    assert len(table) == 16 and table["llf"].notna().all()
+    for unit in table["cooks_distance"].nlargest(2).index:
+        sub = mx.mixedlm("y ~ t + x + (1 | subject)", d[d.subject != unit], **kw).fit()
+        row = table.loc[unit]
+        assert row["llf"] == pytest.approx(sub.llf, abs=1e-8)
+        np.testing.assert_allclose(
+            row[[f"dfbetas_{n}" for n in res.fe_params.index]].to_numpy(dtype=float),
+            ((sub.fe_params - res.fe_params) / sub.bse[res.fe_params.index]).to_numpy(),
+            rtol=1e-6, atol=1e-9)
+        for name in res.cov_struct_params.index:
+            assert row[f"delta_{name}"] == pytest.approx(
+                sub.cov_struct_params[name] - res.cov_struct_params[name], abs=1e-5)

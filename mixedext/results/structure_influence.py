@@ -15,6 +15,7 @@ optimisation then runs on per-unit statistics, as a fit does.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import replace
 
 import numpy as np
@@ -56,8 +57,27 @@ def subset_spec(spec: ResidualSpec, keep) -> ResidualSpec:
         het = (lev, [name for name, p in zip(spec.het[1], there) if p])
     out = ResidualSpec(spec.kind, codes, int(present.sum()),
                        None if spec.times is None else spec.times[keep], spec.time_name,
-                       het, spec.het_name)
+                       het, spec.het_name, variance=tuple(_subset_variance(f, keep)
+                                                          for f in spec.variance),
+                       labels=None if spec.labels is None else spec.labels[present],
+                       nugget=spec.nugget)
     out.__dict__["continuous"] = spec.continuous  # as the full fit, whatever times remain
+    return out
+
+
+def _subset_variance(function, keep):
+    """A variance function of the rows ``keep``; ValueError where a level of its factor
+    would be left without rows (its parameters would not be identified)."""
+    out = copy.copy(function)
+    if function.values is not None:
+        out.values = function.values[keep]
+    if function.strata is not None:
+        codes, there = _recode(function.strata[0], keep)
+        if not there.all():
+            lost = [str(n) for n, p in zip(function.strata[1], there) if not p]
+            raise ValueError(f"deleting these rows leaves level {lost[0]!r} of "
+                             f"variance={function.spelling!r} without rows")
+        out.strata = (codes, function.strata[1])
     return out
 
 
