@@ -86,3 +86,23 @@ class Exchangeable(ResidualStructure):
     def corr(self, times, params):
         n = len(times)
         return np.full((n, n), params["rho"]) + (1 - params["rho"]) * np.eye(n)
+
+    # -- Dask: the per-(unit, level) sums add up over any rows -------------------------
+    @classmethod
+    def partition_statistics(cls, spec, w, cols) -> dict:
+        part = cls.build(spec, w, cols)
+        return {"stats": part.stats, "sums": part.sums, "n": part.n,
+                "n_het_rows": part.n_het_rows}
+
+    @staticmethod
+    def add_statistics(a: dict, b: dict) -> dict:
+        return {key: a[key] + b[key] for key in a}
+
+    @classmethod
+    def from_statistics(cls, stats: dict, spec, cols):
+        out = cls._reduced(spec, stats["stats"].shape[-1], cols)
+        out.k = stats["stats"].shape[1]
+        out.stats, out.sums, out.n = stats["stats"], stats["sums"], stats["n"]
+        out.n_het_rows = stats["n_het_rows"]
+        out.lower = -1.0 / (max(out.n.max(), 2) - 1)
+        return out

@@ -32,7 +32,8 @@ from mixedext.formula.terms import unit_codes
 from mixedext.structures.base import structure_class, time_order
 
 __all__ = ["ResidualSpec", "residual_spec", "correlated_deviance", "residual_covariance",
-           "cov_struct_intervals"]
+           "cov_struct_intervals", "check_arguments", "check_time_dtype",
+           "check_distinct_times"]
 
 
 @dataclass
@@ -101,36 +102,55 @@ def residual_spec(data, terms, groups, kind, *, time=None, cov_groups=None,
                              f"effect level, but they cut across level {t.level!r}; choose "
                              "cov_groups at or below the innermost level")
     spec = ResidualSpec(kind, codes, m)
+    check_arguments(kind, time, het_var)
+    if time is not None:
+        col = data[time]
+        check_time_dtype(col, time)
+        times = col.to_numpy(dtype=float)
+        check_distinct_times(codes, times, time)
+        spec.times, spec.time_name = times, time
+    if het_var is not None:
+        lev, names = pd.factorize(data[het_var], sort=True)
+        spec.het, spec.het_name = (lev.astype(np.int64), [str(x) for x in names]), het_var
+    cls.validate(spec, terms)
+    return spec
+
+
+def check_arguments(kind: str, time, het_var) -> None:
+    """``time=`` and ``het_var=`` as ``cov_struct=kind`` takes them (errors name them)."""
+    cls = structure_class(kind)
     if cls.needs_time and time is None:
         raise ValueError(f"cov_struct={kind!r} needs time= (the column of measurement times)")
     if time is not None and kind == "independence":
         raise ValueError(f"time={time!r} is used by a residual correlation structure "
                          "(cov_struct='ar1', 'car1', 'exchangeable', 'unstructured'); "
                          "without one it would be ignored")
-    if time is not None:
-        col = data[time]
-        if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
-            raise TypeError(f"time column {time!r} must be numeric (got {col.dtype}); "
-                            + _time_hint(col, time))
-        times = col.to_numpy(dtype=float)
-        order = time_order(codes, times)
-        if order is not None:
-            u, t = codes[order], times[order]
-            dup = np.flatnonzero((u[1:] == u[:-1]) & (t[1:] == t[:-1]))
-            if dup.size:
-                i = int(order[dup[0] + 1])
-                raise ValueError(f"duplicate times within a unit in column {time!r}: time "
-                                 f"{times[i]:g} appears twice in one unit (row {i}); each "
-                                 "unit may be measured once per time")
-        spec.times, spec.time_name = times, time
-    if het_var is not None:
-        if not cls.takes_het:
-            raise ValueError(f"het_var with cov_struct={kind!r}: the structure already has "
-                             "a variance per time")
-        lev, names = pd.factorize(data[het_var], sort=True)
-        spec.het, spec.het_name = (lev.astype(np.int64), [str(x) for x in names]), het_var
-    cls.validate(spec, terms)
-    return spec
+    if het_var is not None and not cls.takes_het:
+        raise ValueError(f"het_var with cov_struct={kind!r}: the structure already has "
+                         "a variance per time")
+
+
+def check_time_dtype(col, time: str) -> None:
+    """The time column must be numeric (the error says how to make it so)."""
+    if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+        raise TypeError(f"time column {time!r} must be numeric (got {col.dtype}); "
+                        + _time_hint(col, time))
+
+
+def check_distinct_times(codes, times, time: str, *, name_row: bool = True) -> None:
+    """No time may repeat within a residual unit (rows: their unit ``codes``, ``times``;
+    ``name_row``: the error names the row's position)."""
+    order = time_order(codes, times)
+    if order is None:
+        return
+    u, t = codes[order], times[order]
+    dup = np.flatnonzero((u[1:] == u[:-1]) & (t[1:] == t[:-1]))
+    if dup.size:
+        i = int(order[dup[0] + 1])
+        where = f" (row {i})" if name_row else ""
+        raise ValueError(f"duplicate times within a unit in column {time!r}: time "
+                         f"{times[i]:g} appears twice in one unit{where}; each "
+                         "unit may be measured once per time")
 
 
 def w_columns(terms, exog, endog):
