@@ -42,7 +42,7 @@ def dask_cluster():
     # the p2p shuffle logs each shuffle's start and end at WARNING level
     logging.getLogger("distributed.shuffle").setLevel(logging.ERROR)
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       memory_limit="1GiB", dashboard_address=None)
+                                       memory_limit="1GiB", dashboard_address=":0")
     client = distributed.Client(cluster, set_as_default=False)
     try:
         yield client

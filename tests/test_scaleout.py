@@ -1,6 +1,7 @@
 """Fits from cross-products reduced over Dask partitions (mixedext.models.dask)."""
 
 import pickle
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -142,3 +143,14 @@ def test_time_argument_checked_on_dask():
     with pytest.raises(TypeError, match="time column 'when' must be numeric"):
         mx.mixedlm("y ~ x + (1 | subject)", dd.from_pandas(data, npartitions=2),
                    cov_struct="ar1", time="when")
+
+
+@pytest.mark.parametrize("on_dask", [False, True])
+def test_exchangeable_within_random_intercept_units_warns(on_dask):
+    data = pd.read_csv(ROOT / "tests/reference/data/panel_cs.csv")
+    ddf = dd.from_pandas(data, npartitions=2) if on_dask else data
+    with pytest.warns(UserWarning, match="not identified"):
+        mx.mixedlm("y ~ t + (1 | subject)", ddf, cov_struct="exchangeable")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # a random slope: identified
+        mx.mixedlm("y ~ t + (0 + t | subject)", ddf, cov_struct="exchangeable")

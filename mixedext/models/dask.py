@@ -1,26 +1,40 @@
-"""Fits beyond memory: per-unit cross-products reduced over Dask partitions.
+"""Fits beyond memory: per-unit statistics reduced over Dask partitions.
 
-Once the cross-products of ``[Z X y]`` per unit are known (:class:`CrossProducts`), the fit
-never touches the rows again. For a ``dask.dataframe.DataFrame``:
+Once the cross-products of ``[Z X y]`` per unit are known (:class:`CrossProducts`), or a
+residual structure's statistics, the fit never touches the rows again. For a
+``dask.dataframe.DataFrame``:
 
 1. a first pass collects the levels of the string columns and the units of every
    grouping level (so all partitions code levels and units alike);
-2. each partition builds its design with patsy's design info from that pass and its
-   cross-products with the global unit indexing;
+2. each partition builds its design with patsy from the formulas and the driver's sample
+   rows (:class:`DesignRecipe`: patsy's design infos cannot be pickled, so each task
+   rebuilds them, the same as the driver's) and its statistics with the global unit
+   indexing;
 3. the partition results are summed in a tree of ``dask.delayed`` additions (any
-   scheduler: threads, processes, a ``distributed`` cluster) and the optimisation runs
-   locally on the reduced statistics. The driver holds ``O(units q^2)`` numbers, never
-   the rows.
+   scheduler: threads, processes, a ``distributed`` cluster, where every task and
+   statistic crosses a process boundary) and the optimisation runs locally on the
+   reduced statistics. The driver holds ``O(units q^2)`` numbers, never the rows.
 
-Supported on Dask: lme4-style random-effect terms (random intercepts, nested, crossed,
-random slopes) with independent residuals, and nested terms with AR(1) residuals at
-integer times (``cov_struct="ar1", time=``): the data are shuffled by the outermost
-grouping column so that each partition holds whole units, and the per-gap lag
-statistics of :func:`mixedext.structures.ar1.ar1_gap_statistics` are reduced instead;
-and nested terms with a residual variance per level of a column (``het_var=``, nlme's
-``varIdent``): outer products of ``W`` per (unit, level), summed over any partitions.
-What needs the rows (fitted values, residuals, ``shrinkage`` raw estimates) raises an
-error that says how to compute it per partition.
+The random effects are lme4-style terms in the formula (random intercepts, nested,
+crossed, random slopes) or statsmodels' ``groups=`` (a column name) with
+``re_formula=`` / ``vc_formula=`` / ``nested=`` (:mod:`mixedext.formula.groups`),
+``re_formula="0"`` included: no random effects, only a residual structure within the
+groups (nlme's ``gls``).
+
+Residual structures (``cov_struct=``, ``het_var=``): every registered structure with
+Dask statistics (:class:`~mixedext.structures.base.ResidualStructure`'s
+``partition_statistics`` / ``add_statistics`` / ``from_statistics``); today
+``"ar1"`` (integer times: per-gap lag statistics; real times or with ``het_var``:
+per-(unit, gap, level) lag products), ``"car1"``, ``"exchangeable"`` (per-(unit, level)
+sums), ``"unstructured"`` (``W`` at each (unit, time)) and ``het_var=`` alone (nlme's
+``varIdent``). The residual units are the innermost level (nested levels only) or, with
+no random effects, the groups. When the structure needs whole units in a partition, or
+``time=`` is given (so repeated times within a unit are found), the data are first
+shuffled by the outermost grouping column. ``cov_groups=``, ``subset=``, ``weights=``
+and ``offset=`` are refused on Dask, naming the argument.
+
+What needs the rows (fitted values, residuals, ``shrinkage`` raw estimates, the
+variance of a random slope averaged over the rows) raises an error that says so.
 """
 
 from __future__ import annotations
@@ -326,6 +340,7 @@ def _dask_structure(ddf, args, z_info, kind, residual, res_labels, time, het_var
     if structure.c != c:
         raise RuntimeError("inconsistent random-effect columns across partitions")
     terms = _rowless_terms(levels, units, z_info, stats["counts"], options)
+    cls.validate_terms(spec, terms)
     # each residual unit's unit in every level: its label's prefix
     res = pd.Series(res_labels)
     parents = [pd.Index(labels).get_indexer(

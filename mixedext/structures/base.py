@@ -95,6 +95,11 @@ class ResidualStructure:
         """Checks of this structure's own (the spec's units, times and het levels are
         already checked)."""
 
+    @classmethod
+    def validate_terms(cls, spec, terms) -> None:
+        """Checks that need only the random-effect terms' levels and unit counts, not the
+        rows: run in memory and on Dask (row-less ``spec`` and ``terms`` there)."""
+
     # -- parameters --------------------------------------------------------------------
     @property
     def n_eta(self) -> int:

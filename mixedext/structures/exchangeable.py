@@ -63,9 +63,11 @@ class Exchangeable(ResidualStructure):
         return UnitGrams.from_full(g, self.cols), logdet
 
     @classmethod
-    def validate(cls, spec, terms) -> None:
-        if any(t.z is None and t.n_units == spec.n_units and np.array_equal(t.codes, spec.codes)
-               for t in terms):
+    def validate_terms(cls, spec, terms) -> None:
+        # a random intercept (row-less terms: codes None, z None also for slopes) whose
+        # units are the residual units
+        if any(tuple(t.names) == ("Intercept",) and t.n_units == spec.n_units and
+               (t.codes is None or np.array_equal(t.codes, spec.codes)) for t in terms):
             warnings.warn("cov_struct='exchangeable' within the units of a random intercept "
                           "is not identified (both give compound symmetry); the fit equals "
                           "the random-intercept model with one redundant parameter",

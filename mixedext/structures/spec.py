@@ -113,6 +113,7 @@ def residual_spec(data, terms, groups, kind, *, time=None, cov_groups=None,
         lev, names = pd.factorize(data[het_var], sort=True)
         spec.het, spec.het_name = (lev.astype(np.int64), [str(x) for x in names]), het_var
     cls.validate(spec, terms)
+    cls.validate_terms(spec, terms)
     return spec
 
 
