@@ -184,19 +184,21 @@ def dask_cross_products(ddf, formula: str, *, missing: str = "none", cov_struct=
         if col not in ddf.columns:
             raise KeyError(f"grouping column {col!r} is not in data")
     ddf = ddf[used]
-    nan = ddf.isna().sum().compute()
-    if nan.any():
-        if missing != "drop":
-            bad = ", ".join(f"{c!r} ({int(k)} rows)" for c, k in nan.items() if k)
-            raise ValueError(f"missing values (NaN) in column {bad}; pass missing='drop'")
+    if missing == "drop":
         ddf = ddf.dropna()
-    sample = ddf.head(1000, npartitions=-1).copy()
-    if time is not None:
-        check_time_dtype(sample[time], time)
     text = [c for c in used if not pd.api.types.is_numeric_dtype(ddf[c].dtype)]
     frames = [list(lev.factors) for lev in levels] + ([[groups]] if groups is not None else [])
-    uniques = dask.compute(*[ddf[c].drop_duplicates() for c in text],
-                           *[ddf[cols].drop_duplicates() for cols in frames])
+    # one pass over the rows: missing values, the levels of the string columns, the units
+    counted = [] if missing == "drop" else [ddf.isna().sum()]
+    computed = dask.compute(*counted, *[ddf[c].drop_duplicates() for c in text],
+                            *[ddf[cols].drop_duplicates() for cols in frames])
+    nan, uniques = computed[:len(counted)], computed[len(counted):]
+    if nan and nan[0].any():
+        bad = ", ".join(f"{c!r} ({int(k)} rows)" for c, k in nan[0].items() if k)
+        raise ValueError(f"missing values (NaN) in column {bad}; pass missing='drop'")
+    sample = _first_rows(ddf, 1000)
+    if time is not None:
+        check_time_dtype(sample[time], time)
     categories = {c: sorted(u.tolist()) for c, u in zip(text, uniques[:len(text)])}
     unit_frames = uniques[len(text):]
     for col, cats in categories.items():
@@ -232,6 +234,19 @@ def dask_cross_products(ddf, formula: str, *, missing: str = "none", cov_struct=
     cp = _tree_sum(parts, add_cross_products)
     terms = _rowless_terms(levels, units, z_info, cp.counts, options)
     return cp, terms, info
+
+
+def _first_rows(ddf, n: int) -> pd.DataFrame:
+    """The first ``n`` rows (fewer if there are fewer), reading only the partitions that
+    hold them."""
+    parts, total = [], 0
+    for i in range(ddf.npartitions):
+        part = ddf.get_partition(i).compute()
+        parts.append(part.head(n - total))
+        total += len(parts[-1])
+        if total >= n:
+            break
+    return pd.concat(parts).copy()
 
 
 def _unit_labels(frame, factors) -> np.ndarray:

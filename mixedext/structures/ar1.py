@@ -193,25 +193,26 @@ class AR1(ResidualStructure):
     @classmethod
     def from_statistics(cls, stats: dict, spec, cols):
         """An AR(1) structure from statistics reduced over whole units."""
-        kind = stats.get("gaps", stats.get("pairs"))
-        c = kind["first"].total.shape[0] if "gaps" in stats else kind["first"].shape[-1]
+        reduced = stats["gaps"] if "gaps" in stats else stats["pairs"]
+        c = reduced["first"].total.shape[0] if "gaps" in stats else reduced["first"].shape[-1]
         out = cls._reduced(spec, c, cols)
         out.continuous = bool(spec.continuous)
         out.name = "car1" if out.continuous else "ar1"
         if "gaps" in stats:
-            out._set_gap_statistics(kind)
+            out._set_gap_statistics(reduced)
             if not out.by_gap:
                 raise ValueError(f"more than 16 distinct time gaps in {spec.time_name!r}: "
+                                 "AR(1) at integer times on Dask keeps statistics per gap; "
                                  "use in-memory data")
             return out
         out.by_gap = False
-        out.first, out.first_count, out.n_het_rows = (kind["first"], kind["first_count"],
-                                                      kind["n_het_rows"])
-        out.gaps, out.cls_gap = kind["gap"], np.arange(len(kind["gap"]))
-        out.cls_unit, out.cls_lev, out.cls_lev_prev = kind["unit"], kind["lev"], \
-            kind["lev_prev"]
-        out.s0, out.s1, out.s2, out.cls_count = kind["s0"], kind["s1"], kind["s2"], \
-            kind["count"]
+        out.first, out.first_count, out.n_het_rows = (reduced["first"], reduced["first_count"],
+                                                      reduced["n_het_rows"])
+        out.gaps, out.cls_gap = reduced["gap"], np.arange(len(reduced["gap"]))
+        out.cls_unit, out.cls_lev, out.cls_lev_prev = reduced["unit"], reduced["lev"], \
+            reduced["lev_prev"]
+        out.s0, out.s1, out.s2, out.cls_count = reduced["s0"], reduced["s1"], reduced["s2"], \
+            reduced["count"]
         return out
 
     def _rho(self, eta0):
