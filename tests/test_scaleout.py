@@ -64,6 +64,16 @@ def test_cross_products_reduce_and_pickle():
     assert total.n == 100
 
 
+def test_missing_values_dropped_on_dask_as_in_memory():
+    data = mx.datasets.load("sleepstudy").astype({"Subject": str})
+    data.loc[[3, 50, 51], "Days"] = np.nan
+    formula = "Reaction ~ Days + (Days | Subject)"
+    mem = mx.mixedlm(formula, data, missing="drop").fit()
+    dsk = mx.mixedlm(formula, dd.from_pandas(data, npartitions=3), missing="drop").fit()
+    assert dsk.nobs == mem.nobs == len(data) - 3
+    assert dsk.llf == pytest.approx(mem.llf, rel=1e-8)
+
+
 def test_missing_values_named():
     data = mx.datasets.load("sleepstudy").astype({"Subject": str})
     data.loc[3, "Days"] = np.nan
