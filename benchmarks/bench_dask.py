@@ -1,15 +1,23 @@
 """A nested random-intercept fit on data larger than one wants in memory, through Dask.
 
     python benchmarks/bench_dask.py [--rows 50_000_000] [--files 50] [--dir /tmp/mx_big]
+                                    [--scheduler threads|cluster] [--worker-memory 4GiB]
                                     [--in-memory]
 
 Writes a generated data set (``y ~ x + reason + (1 | center/rep)``, 500 centers x 40 reps)
 to Parquet in ``--files`` pieces, one piece in memory at a time, then fits it with
-``mixedext.mixedlm(formula, dask.dataframe.read_parquet(...))`` on a local Dask cluster of
-threads. Reports the wall time of each stage and the peak resident memory of this
-process (the driver and the threaded workers share it). ``--in-memory`` also reads all
-rows into pandas and fits them the usual way, for comparison (memory permitting).
-This is a benchmark script, not part of the test suite.
+``mixedext.mixedlm(formula, dask.dataframe.read_parquet(...))``:
+
+* ``--scheduler threads`` (default): Dask's threaded scheduler, 2 threads in this
+  process; the peak resident memory reported is this process' (driver and workers);
+* ``--scheduler cluster``: a ``dask.distributed`` ``LocalCluster`` of 2 worker processes
+  (one thread each, ``--worker-memory`` each), so every task and every partition's
+  statistics are pickled and cross a process boundary as on a real cluster; reports the
+  driver's peak resident memory and each worker's.
+
+Reports the wall time of each stage. ``--in-memory`` also reads all rows into pandas and
+fits them the usual way, for comparison (memory permitting). This is a benchmark
+script, not part of the test suite.
 """
 
 from __future__ import annotations
@@ -51,6 +59,8 @@ def main(argv=None):
     parser.add_argument("--rows", type=int, default=50_000_000)
     parser.add_argument("--files", type=int, default=50)
     parser.add_argument("--dir", default="/tmp/mx_big")
+    parser.add_argument("--scheduler", choices=["threads", "cluster"], default="threads")
+    parser.add_argument("--worker-memory", default="4GiB")
     parser.add_argument("--in-memory", action="store_true")
     args = parser.parse_args(argv)
     import dask
@@ -66,12 +76,31 @@ def main(argv=None):
           f"({time.perf_counter() - start:.1f} s)")
     formula = "y ~ x + reason + (1 | center/rep)"
     base = peak_mb()
+    if args.scheduler == "cluster":
+        from distributed import Client, LocalCluster
+
+        start = time.perf_counter()
+        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                               memory_limit=args.worker_memory, dashboard_address=":0")
+        client = Client(cluster)
+        print(f"cluster: 2 worker processes x 1 thread, {args.worker_memory} each "
+              f"(started in {time.perf_counter() - start:.1f} s)")
+        context = client.as_current()
+    else:
+        context = dask.config.set(scheduler="threads", num_workers=2)
     start = time.perf_counter()
-    with dask.config.set(scheduler="threads", num_workers=2):
+    with context:
         ddf = dd.read_parquet(str(directory))
         res = mx.mixedlm(formula, ddf).fit()
     wall = time.perf_counter() - start
-    print(f"dask fit: {wall:.1f} s, peak RSS {peak_mb():.0f} MB (before: {base:.0f} MB)")
+    print(f"dask fit ({args.scheduler}): {wall:.1f} s, peak RSS of this process "
+          f"{peak_mb():.0f} MB (before: {base:.0f} MB)")
+    if args.scheduler == "cluster":
+        workers = client.run(peak_mb)
+        print("peak RSS of the workers: " + ", ".join(f"{mb:.0f} MB"
+                                                      for mb in workers.values()))
+        client.close()
+        cluster.close()
     print(res.variance_components().to_string(index=False))
     print(res.fe_params.to_string())
     print(f"llf {res.llf:.4f}, nobs {res.nobs:,}")

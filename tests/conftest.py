@@ -28,3 +28,39 @@ def reference_data(case: dict) -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def lmer_reference() -> dict:
     return load_reference("lmer_reference")
+
+
+@pytest.fixture(scope="session")
+def dask_cluster():
+    """A ``dask.distributed`` cluster of 2 worker processes (one thread each), so every
+    task, its arguments and its result cross a process boundary as on a real cluster;
+    one per test session, shut down at its end. Yields a Client that is not the default
+    scheduler: use ``with client.as_current():``."""
+    import logging
+
+    distributed = pytest.importorskip("distributed")
+    # the p2p shuffle logs each shuffle's start and end at WARNING level
+    logging.getLogger("distributed.shuffle").setLevel(logging.ERROR)
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       memory_limit="1GiB", dashboard_address=":0")
+    client = distributed.Client(cluster, set_as_default=False)
+    try:
+        yield client
+    finally:
+        client.close(timeout=30)
+        cluster.close(timeout=30)
+
+
+@pytest.fixture(params=["threads", "distributed"])
+def dask_scheduler(request):
+    """Run the test's Dask computations on the threaded scheduler, then on the
+    2-process ``distributed`` cluster (:func:`dask_cluster`)."""
+    import dask
+
+    if request.param == "threads":
+        with dask.config.set(scheduler="threads"):
+            yield "threads"
+        return
+    client = request.getfixturevalue("dask_cluster")
+    with client.as_current():
+        yield "distributed"

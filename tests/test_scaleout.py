@@ -1,6 +1,7 @@
 """Fits from cross-products reduced over Dask partitions (mixedext.models.dask)."""
 
 import pickle
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -27,21 +28,6 @@ def test_call_center_16_partitions_equals_in_memory():
     pd.testing.assert_frame_equal(dsk.variance_components(), mem.variance_components(),
                                   rtol=1e-4)
     assert dsk.nobs == len(calls)
-
-
-@pytest.mark.parametrize("formula, dataset", [
-    ("Reaction ~ Days + (Days | Subject)", "sleepstudy"),
-    ("diameter ~ 1 + (1 | plate) + (1 | sample)", "penicillin"),
-    ("strength ~ 1 + (1 | batch/cask)", "pastes"),
-])
-@pytest.mark.parametrize("reml", [True, False])
-def test_small_models_equal_in_memory(formula, dataset, reml):
-    data = mx.datasets.load(dataset)
-    for col in data.select_dtypes("category"):
-        data[col] = data[col].astype(str)  # Dask partitions keep plain strings
-    mem, dsk = _both(formula, data, 4, reml)
-    assert dsk.llf == pytest.approx(mem.llf, rel=1e-8)
-    np.testing.assert_allclose(dsk.bse_fe, mem.bse_fe, rtol=1e-6)
 
 
 def test_rows_are_not_held():
@@ -78,10 +64,14 @@ def test_cross_products_reduce_and_pickle():
     assert total.n == 100
 
 
-def test_statsmodels_style_arguments_refused():
+def test_missing_values_dropped_on_dask_as_in_memory():
     data = mx.datasets.load("sleepstudy").astype({"Subject": str})
-    with pytest.raises(NotImplementedError, match=r"\(1 \| g\) terms"):
-        mx.mixedlm("Reaction ~ Days", dd.from_pandas(data, npartitions=2), groups="Subject")
+    data.loc[[3, 50, 51], "Days"] = np.nan
+    formula = "Reaction ~ Days + (Days | Subject)"
+    mem = mx.mixedlm(formula, data, missing="drop").fit()
+    dsk = mx.mixedlm(formula, dd.from_pandas(data, npartitions=3), missing="drop").fit()
+    assert dsk.nobs == mem.nobs == len(data) - 3
+    assert dsk.llf == pytest.approx(mem.llf, rel=1e-8)
 
 
 def test_missing_values_named():
@@ -89,20 +79,6 @@ def test_missing_values_named():
     data.loc[3, "Days"] = np.nan
     with pytest.raises(ValueError, match="'Days'"):
         mx.mixedlm("Reaction ~ Days + (1 | Subject)", dd.from_pandas(data, npartitions=2))
-
-
-def test_ar1_on_dask_equals_in_memory():
-    from conftest import ROOT
-
-    data = pd.read_csv(ROOT / "tests/reference/data/panel_ar1.csv")
-    formula = "y ~ t + trt + x + (1 | subject)"
-    mem = mx.mixedlm(formula, data, cov_struct="ar1", time="t").fit()
-    dsk = mx.mixedlm(formula, dd.from_pandas(data, npartitions=5), cov_struct="ar1",
-                     time="t").fit()
-    assert dsk.llf == pytest.approx(mem.llf, rel=1e-8)
-    assert dsk.cov_struct_params["rho"] == pytest.approx(mem.cov_struct_params["rho"],
-                                                         rel=1e-5)
-    pd.testing.assert_frame_equal(dsk.residual_cov(), mem.residual_cov(), rtol=1e-5)
 
 
 @pytest.mark.slow
@@ -116,25 +92,75 @@ def test_call_center_ar1_16_partitions_equals_in_memory():
     assert dsk.llf == pytest.approx(mem.llf, rel=1e-8)
 
 
-def test_other_structures_refused_on_dask():
+def test_statsmodels_arguments_dask_cannot_take_refused():
     data = mx.datasets.load("sleepstudy").astype({"Subject": str})
-    with pytest.raises(NotImplementedError, match="ar1"):
+    ddf = dd.from_pandas(data, npartitions=2)
+    with pytest.raises(TypeError, match="groups= on a Dask data frame must name"):
+        mx.mixedlm("Reaction ~ Days", ddf, groups=data["Subject"].to_numpy())
+    for arg, value in (("subset", data["Days"] > 2), ("cov_groups", "Subject"),
+                       ("weights", "Days"), ("offset", "Days")):
+        with pytest.raises(NotImplementedError, match=f"{arg}= on Dask"):
+            mx.mixedlm("Reaction ~ Days", ddf, groups="Subject", **{arg: value})
+    with pytest.raises(KeyError, match="'Person'"):
+        mx.mixedlm("Reaction ~ Days", ddf, groups="Person")
+    with pytest.raises(ValueError, match="not both"):
+        mx.mixedlm("Reaction ~ Days + (1 | Subject)", ddf, groups="Subject")
+
+
+def test_structure_without_dask_statistics_refused(monkeypatch):
+    """A registered structure without partition statistics names itself."""
+    from mixedext.structures import STRUCTURES, ResidualStructure
+
+    class InMemoryOnly(ResidualStructure):
+        kinds = ("in-memory-only",)
+
+    monkeypatch.setitem(STRUCTURES, "in-memory-only", InMemoryOnly)
+    data = mx.datasets.load("sleepstudy").astype({"Subject": str})
+    with pytest.raises(NotImplementedError, match="'in-memory-only' is not available on Dask"):
         mx.mixedlm("Reaction ~ Days + (1 | Subject)", dd.from_pandas(data, npartitions=2),
-                   cov_struct="exchangeable")
+                   cov_struct="in-memory-only")
 
 
-@pytest.mark.parametrize("formula, file, het", [
-    ("y ~ x + (1 | cluster)", "hetvar.csv", "site"),
-    ("y ~ x + (1 + x | cluster)", "hetvar.csv", "site"),
-    ("y ~ x + (1 | a/b)", "nested3.csv", "sign"),
-])
-def test_het_var_on_dask_equals_in_memory(formula, file, het):
-    """varIdent on Dask: per (unit, level) outer products summed over any partitions."""
-    data = pd.read_csv(ROOT / "tests" / "reference" / "data" / file)
-    data["sign"] = np.where(data["x"] > 0, "pos", "neg")
-    mem = mx.mixedlm(formula, data, het_var=het).fit()
-    dsk = mx.mixedlm(formula, dd.from_pandas(data, npartitions=4), het_var=het).fit()
-    assert dsk.llf == pytest.approx(mem.llf, abs=1e-8)
-    pd.testing.assert_series_equal(dsk.cov_struct_params, mem.cov_struct_params, rtol=1e-6)
-    np.testing.assert_allclose(dsk.fe_params, mem.fe_params, rtol=1e-7)
-    np.testing.assert_allclose(dsk.bse_fe, mem.bse_fe, rtol=1e-6)
+def test_crossed_levels_with_a_structure_refused():
+    data = mx.datasets.load("penicillin").astype({"plate": str, "sample": str})
+    data["t"] = data.groupby("plate").cumcount()
+    with pytest.raises(NotImplementedError, match="nested levels"):
+        mx.mixedlm("diameter ~ 1 + (1 | plate) + (1 | sample)",
+                   dd.from_pandas(data, npartitions=2), cov_struct="ar1", time="t")
+
+
+@pytest.mark.parametrize("kind", ["ar1", "car1", "exchangeable", "unstructured"])
+def test_duplicate_times_named_on_dask(kind):
+    data = pd.read_csv(ROOT / "tests/reference/data/panel_ar1.csv")
+    first = data.index[data["subject"] == data["subject"].iloc[0]]
+    data.loc[first[:2], "t"] = data.loc[first[0], "t"]
+    with pytest.raises(ValueError, match="duplicate times within a unit in column 't'"):
+        mx.mixedlm("y ~ x", dd.from_pandas(data, npartitions=3), groups="subject",
+                   re_formula="0", cov_struct=kind, time="t")
+
+
+def test_time_argument_checked_on_dask():
+    data = pd.read_csv(ROOT / "tests/reference/data/panel_ar1.csv")
+    ddf = dd.from_pandas(data, npartitions=2)
+    with pytest.raises(ValueError, match="needs time="):
+        mx.mixedlm("y ~ x + (1 | subject)", ddf, cov_struct="ar1")
+    with pytest.raises(ValueError, match="would be ignored"):
+        mx.mixedlm("y ~ x + (1 | subject)", ddf, time="t")
+    with pytest.raises(ValueError, match="het_var with cov_struct='unstructured'"):
+        mx.mixedlm("y ~ x + (1 | subject)", ddf, cov_struct="unstructured", time="t",
+                   het_var="trt")
+    data["when"] = data["t"].astype(str)
+    with pytest.raises(TypeError, match="time column 'when' must be numeric"):
+        mx.mixedlm("y ~ x + (1 | subject)", dd.from_pandas(data, npartitions=2),
+                   cov_struct="ar1", time="when")
+
+
+@pytest.mark.parametrize("on_dask", [False, True])
+def test_exchangeable_within_random_intercept_units_warns(on_dask):
+    data = pd.read_csv(ROOT / "tests/reference/data/panel_cs.csv")
+    ddf = dd.from_pandas(data, npartitions=2) if on_dask else data
+    with pytest.warns(UserWarning, match="not identified"):
+        mx.mixedlm("y ~ t + (1 | subject)", ddf, cov_struct="exchangeable")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # a random slope: identified
+        mx.mixedlm("y ~ t + (0 + t | subject)", ddf, cov_struct="exchangeable")

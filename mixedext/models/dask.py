@@ -1,30 +1,45 @@
-"""Fits beyond memory: per-unit cross-products reduced over Dask partitions.
+"""Fits beyond memory: per-unit statistics reduced over Dask partitions.
 
-Once the cross-products of ``[Z X y]`` per unit are known (:class:`CrossProducts`), the fit
-never touches the rows again. For a ``dask.dataframe.DataFrame``:
+Once the cross-products of ``[Z X y]`` per unit are known (:class:`CrossProducts`), or a
+residual structure's statistics, the fit never touches the rows again. For a
+``dask.dataframe.DataFrame``:
 
 1. a first pass collects the levels of the string columns and the units of every
    grouping level (so all partitions code levels and units alike);
-2. each partition builds its design with patsy's design info from that pass and its
-   cross-products with the global unit indexing;
+2. each partition builds its design with patsy from the formulas and the driver's sample
+   rows (:class:`DesignRecipe`: patsy's design infos cannot be pickled, so each task
+   rebuilds them, the same as the driver's) and its statistics with the global unit
+   indexing;
 3. the partition results are summed in a tree of ``dask.delayed`` additions (any
-   scheduler: threads, processes, a ``distributed`` cluster) and the optimisation runs
-   locally on the reduced statistics. The driver holds ``O(units q^2)`` numbers, never
-   the rows.
+   scheduler: threads, processes, a ``distributed`` cluster, where every task and
+   statistic crosses a process boundary) and the optimisation runs locally on the
+   reduced statistics. The driver holds ``O(units q^2)`` numbers, never the rows.
 
-Supported on Dask: lme4-style random-effect terms (random intercepts, nested, crossed,
-random slopes) with independent residuals, and nested terms with AR(1) residuals at
-integer times (``cov_struct="ar1", time=``): the data are shuffled by the outermost
-grouping column so that each partition holds whole units, and the per-gap lag
-statistics of :func:`mixedext.structures.ar1.ar1_gap_statistics` are reduced instead;
-and nested terms with a residual variance per level of a column (``het_var=``, nlme's
-``varIdent``): outer products of ``W`` per (unit, level), summed over any partitions.
-What needs the rows (fitted values, residuals, ``shrinkage`` raw estimates) raises an
-error that says how to compute it per partition.
+The random effects are lme4-style terms in the formula (random intercepts, nested,
+crossed, random slopes) or statsmodels' ``groups=`` (a column name) with
+``re_formula=`` / ``vc_formula=`` / ``nested=`` (:mod:`mixedext.formula.groups`),
+``re_formula="0"`` included: no random effects, only a residual structure within the
+groups (nlme's ``gls``).
+
+Residual structures (``cov_struct=``, ``het_var=``): every registered structure with
+Dask statistics (:class:`~mixedext.structures.base.ResidualStructure`'s
+``partition_statistics`` / ``add_statistics`` / ``from_statistics``); today
+``"ar1"`` (integer times: per-gap lag statistics; real times or with ``het_var``:
+per-(unit, gap, level) lag products), ``"car1"``, ``"exchangeable"`` (per-(unit, level)
+sums), ``"unstructured"`` (``W`` at each (unit, time)) and ``het_var=`` alone (nlme's
+``varIdent``). The residual units are the innermost level (nested levels only) or, with
+no random effects, the groups. When the structure needs whole units in a partition, or
+``time=`` is given (so repeated times within a unit are found), the data are first
+shuffled by the outermost grouping column. ``cov_groups=``, ``subset=``, ``weights=``
+and ``offset=`` are refused on Dask, naming the argument.
+
+What needs the rows (fitted values, residuals, ``shrinkage`` raw estimates, the
+variance of a random slope averaged over the rows) raises an error that says so.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
@@ -33,6 +48,7 @@ import patsy
 
 from mixedext._engine.crossprod import CrossProducts, RandomTerm, cross_products
 from mixedext._engine.deviance import CorrelatedDeviance
+from mixedext.formula.groups import statsmodels_layout, statsmodels_levels
 from mixedext.formula.terms import (
     formula_variables,
     join_labels,
@@ -41,7 +57,14 @@ from mixedext.formula.terms import (
     unit_codes,
 )
 from mixedext.structures import structure_class
-from mixedext.structures.spec import w_columns, z_columns
+from mixedext.structures.spec import (
+    ResidualSpec,
+    check_arguments,
+    check_distinct_times,
+    check_time_dtype,
+    w_columns,
+    z_columns,
+)
 
 __all__ = ["is_dask_frame", "dask_cross_products", "add_cross_products"]
 
@@ -60,19 +83,42 @@ def add_cross_products(a: CrossProducts, b: CrossProducts) -> CrossProducts:
         counts=[x + y for x, y in zip(a.counts, b.counts)])
 
 
-def _partition_cross_products(part, fixed, levels, categories, design, units, z_info):
+@dataclass(frozen=True)
+class DesignRecipe:
+    """How every partition builds its design as the driver does: patsy's design infos
+    cannot be pickled (to the worker processes of a ``distributed`` cluster), so each
+    task rebuilds them from the fixed-effect formula, the random-effect ``levels`` and
+    the sample rows (string columns as Categoricals of all their values) the driver
+    built them from."""
+
+    fixed: str
+    levels: tuple
+    sample: pd.DataFrame
+
+    def build(self):
+        """``(y, x)`` of the sample (patsy DataFrames) and each level's design info of
+        its covariates (None for a random intercept)."""
+        y, x = patsy.dmatrices(self.fixed, self.sample, return_type="dataframe",
+                               NA_action="raise")
+        z_info = [None if lev.lhs.strip() == "1" else
+                  patsy.dmatrix(lev.lhs, self.sample).design_info for lev in self.levels]
+        return (y, x), z_info
+
+
+def _partition_cross_products(part, levels, categories, recipe, units):
     """Cross-products of one partition with the global coding."""
-    x, y, terms = _partition_design(part, levels, categories, design, units, z_info)
+    x, y, terms = _partition_design(part, levels, categories, recipe, units)
     return cross_products(x, y, terms)
 
 
-def _partition_design(part, levels, categories, design, units, z_info):
+def _partition_design(part, levels, categories, recipe, units):
     """``X``, ``y`` and the random-effect terms of one partition, globally coded."""
     part = part.copy()
     for col, cats in categories.items():
         part[col] = pd.Categorical(part[col], categories=cats)
-    y_info, x_info = design
-    y, x = patsy.build_design_matrices([y_info, x_info], part, NA_action="raise")
+    (y_frame, x_frame), z_info = recipe.build()
+    y, x = patsy.build_design_matrices([y_frame.design_info, x_frame.design_info], part,
+                                       NA_action="raise")
     terms = []
     for lev, labels, info in zip(levels, units, z_info):
         codes = pd.Index(labels).get_indexer(join_labels([part[f] for f in lev.factors]))
@@ -91,166 +137,234 @@ def _tree_sum(parts, add):
 
 
 def dask_cross_products(ddf, formula: str, *, missing: str = "none", cov_struct=None,
-                        time=None, het_var=None):
-    """Cross-products of a model with lme4-style terms over a Dask DataFrame.
+                        time=None, het_var=None, groups=None, re_formula=None,
+                        vc_formula=None, nested=None):
+    """Cross-products (or a residual structure's statistics) of a model over a Dask
+    DataFrame: lme4-style terms in ``formula``, or statsmodels' ``groups`` (a column
+    name) with ``re_formula`` / ``vc_formula`` / ``nested``.
 
     Returns
     -------
-    cp : CrossProducts
+    cp : CrossProducts or None
+        None with a residual structure (its deviance is ``info["correlated"]``).
     terms : list of RandomTerm
         Without row codes (``codes=None``) and with the rows per unit in ``sizes``.
     info : dict
-        ``exog_names``, ``endog_name`` and patsy's design info of the fixed effects.
+        ``exog_names``, ``endog_name``, patsy's design info of the fixed effects; with
+        ``groups``: statsmodels' ``layout`` and ``group_labels``; with a residual
+        structure: ``correlated`` and the row-less ``residual_spec``.
     """
     import dask
 
     fixed, levels = split_formula(formula)
-    if not levels:
+    options = [{} for _ in levels]
+    if groups is not None:
+        if not isinstance(groups, str):
+            raise TypeError("groups= on a Dask data frame must name one of its columns (an "
+                            "array of groups cannot follow the partitions)")
+        sm_levels = statsmodels_levels(groups, re_formula, vc_formula, list(nested or []),
+                                       ddf.dtypes)
+        levels = [lev.spec for lev in sm_levels]
+        options = [{"cov": lev.cov, "component": lev.component} for lev in sm_levels]
+    if not levels and groups is None:
         raise ValueError("Dask data frames need the random effects as (1 | g) terms in "
-                         "the formula")
-    factors = sorted({f for lev in levels for f in lev.factors})
+                         "the formula, or groups=")
+    kind = cov_struct or "independence"
+    structured = kind != "independence" or het_var is not None
+    if structured or time is not None:
+        check_arguments(kind, time, het_var)
+    factors = sorted({f for lev in levels for f in lev.factors} | ({groups} - {None}))
     extra = [c for c in (time, het_var) if c is not None]
-    used = list(dict.fromkeys(formula_variables([formula], list(ddf.columns)) + factors
-                              + extra))
-    if time is not None and time not in ddf.columns:
-        raise KeyError(f"time column {time!r} is not in data")
-    if het_var is not None and het_var not in ddf.columns:
-        raise KeyError(f"het_var column {het_var!r} is not in data")
+    used = list(dict.fromkeys(formula_variables([formula, *[lev.lhs for lev in levels]],
+                                                list(ddf.columns)) + factors + extra))
+    for arg, col in (("time", time), ("het_var", het_var), ("groups", groups)):
+        if col is not None and col not in ddf.columns:
+            raise KeyError(f"{arg} column {col!r} is not in data")
     for col in factors:
         if col not in ddf.columns:
             raise KeyError(f"grouping column {col!r} is not in data")
     ddf = ddf[used]
-    nan = ddf.isna().sum().compute()
-    if nan.any():
-        if missing != "drop":
-            bad = ", ".join(f"{c!r} ({int(k)} rows)" for c, k in nan.items() if k)
-            raise ValueError(f"missing values (NaN) in column {bad}; pass missing='drop'")
+    if missing == "drop":
         ddf = ddf.dropna()
     text = [c for c in used if not pd.api.types.is_numeric_dtype(ddf[c].dtype)]
-    uniques = dask.compute(*[ddf[c].drop_duplicates() for c in text],
-                           *[ddf[list(lev.factors)].drop_duplicates() for lev in levels])
+    frames = [list(lev.factors) for lev in levels] + ([[groups]] if groups is not None else [])
+    # one pass over the rows: missing values, the levels of the string columns, the units
+    counted = [] if missing == "drop" else [ddf.isna().sum()]
+    computed = dask.compute(*counted, *[ddf[c].drop_duplicates() for c in text],
+                            *[ddf[cols].drop_duplicates() for cols in frames])
+    nan, uniques = computed[:len(counted)], computed[len(counted):]
+    if nan and nan[0].any():
+        bad = ", ".join(f"{c!r} ({int(k)} rows)" for c, k in nan[0].items() if k)
+        raise ValueError(f"missing values (NaN) in column {bad}; pass missing='drop'")
+    sample = _first_rows(ddf, 1000)
+    if time is not None:
+        check_time_dtype(sample[time], time)
     categories = {c: sorted(u.tolist()) for c, u in zip(text, uniques[:len(text)])}
-    units = []
-    for lev, frame in zip(levels, uniques[len(text):]):
-        _, labels = unit_codes([frame[f].to_numpy() for f in lev.factors])
-        units.append(np.asarray(labels, dtype=object))
-    sample = ddf.head(1000, npartitions=-1).copy()
+    unit_frames = uniques[len(text):]
     for col, cats in categories.items():
         sample[col] = pd.Categorical(sample[col], categories=cats)
-    y, x = patsy.dmatrices(fixed, sample, return_type="dataframe", NA_action="raise")
-    design = (y.design_info, x.design_info)
-    z_info = []
-    for lev in levels:
-        if lev.lhs.strip() == "1":
-            z_info.append(None)
-        else:
-            z_info.append(patsy.dmatrix(lev.lhs, sample).design_info)
-    args = (levels, categories, design, units, z_info)
-    if cov_struct not in (None, "independence") or het_var is not None:
-        return _dask_structure(ddf, args, cov_struct or "independence", time, het_var, x, y,
-                               sample, fixed, formula)
-    parts = [dask.delayed(_partition_cross_products)(p, fixed, *args) for p in ddf.to_delayed()]
-    cp = _tree_sum(parts, add_cross_products)
-    terms = _rowless_terms(levels, units, z_info, cp.counts)
+    (y, x), z_info = DesignRecipe(fixed, tuple(levels), sample).build()
+    units = [_unit_labels(frame, lev.factors) for lev, frame in zip(levels, unit_frames)]
+    if groups is not None:  # re_formula="0": no cov_re term
+        names = [("Intercept",) if info is None else
+                 None if not info.column_names else tuple(info.column_names)
+                 for info in z_info]
+        layout = statsmodels_layout(groups, sm_levels, names)
+        keep = [k for k, nm in enumerate(names) if nm is not None]
+        levels, options, z_info, units = ([seq[k] for k in keep]
+                                          for seq in (levels, options, z_info, units))
+    residual, res_labels = None, None
+    if structured and levels:
+        inner = _nested_inner(levels, f"cov_struct={kind!r}" if het_var is None
+                              else "het_var")
+        residual, res_labels = levels[inner].factors, units[inner]
+    elif structured:  # no random effects (gls): the groups are the residual units
+        residual, res_labels = (groups,), _unit_labels(unit_frames[-1], (groups,))
+    args = (levels, categories, DesignRecipe(fixed, tuple(levels), sample), units)
     info = {"exog_names": list(x.columns), "endog_name": y.columns[0],
             "design_info": x.design_info, "formula": formula, "fixed_formula": fixed,
             "frame": sample}
+    if groups is not None:
+        info.update(layout=layout, group_labels=np.unique(unit_frames[-1][groups]).tolist())
+    if structured:
+        terms = _dask_structure(ddf, args, z_info, kind, residual, res_labels, time,
+                                het_var, x, sample, options, info)
+        return None, terms, info
+    parts = [dask.delayed(_partition_cross_products)(p, *args) for p in ddf.to_delayed()]
+    cp = _tree_sum(parts, add_cross_products)
+    terms = _rowless_terms(levels, units, z_info, cp.counts, options)
     return cp, terms, info
 
 
-def _rowless_terms(levels, units, z_info, counts):
+def _first_rows(ddf, n: int) -> pd.DataFrame:
+    """The first ``n`` rows (fewer if there are fewer), reading only the partitions that
+    hold them."""
+    parts, total = [], 0
+    for i in range(ddf.npartitions):
+        part = ddf.get_partition(i).compute()
+        parts.append(part.head(n - total))
+        total += len(parts[-1])
+        if total >= n:
+            break
+    return pd.concat(parts).copy()
+
+
+def _unit_labels(frame, factors) -> np.ndarray:
+    """The labels of the units of ``factors`` (a frame of their distinct rows), sorted as
+    :func:`~mixedext.formula.terms.unit_codes` sorts them."""
+    _, labels = unit_codes([frame[f].to_numpy() for f in factors])
+    return np.asarray(labels, dtype=object)
+
+
+def _rowless_terms(levels, units, z_info, counts, options):
     terms = []
-    for lev, labels, info, cnt in zip(levels, units, z_info, counts):
+    for lev, labels, info, cnt, opt in zip(levels, units, z_info, counts, options):
         names = ("Intercept",) if info is None else tuple(info.column_names)
         terms.append(RandomTerm(lev.name, None, labels, names=names, z=None,
-                                lhs=lev.lhs, factors=lev.factors, sizes=cnt))
+                                lhs=lev.lhs, factors=lev.factors, sizes=cnt, **opt))
     return terms
 
 
-def _nested_inner(levels, units, what: str) -> int:
+def _nested_inner(levels, what: str) -> int:
     """The innermost level (the residual units); every level must contain it."""
-    inner = int(np.argmax([len(u) for u in units]))
+    inner = int(np.argmax([len(lev.factors) for lev in levels]))
     if any(lev.factors != levels[inner].factors[:len(lev.factors)] for lev in levels):
         raise NotImplementedError(f"{what} on Dask needs nested levels (the residual units "
                                   "inside every random-effect unit)")
     return inner
 
 
-def _correlated_info(structure, stats, args, inner, x, y, sample, fixed, formula, slices,
-                     **extra):
-    """The correlated deviance of reduced structure statistics, and the model's info."""
-
-    levels, _, _, units, z_info = args
-    terms = _rowless_terms(levels, units, z_info, stats["counts"])
-    # each residual (innermost) unit's unit in every level: its label's prefix
-    inner_labels = pd.Series(units[inner])
-    parents = []
-    for lev, labels in zip(levels, units):
-        prefix = inner_labels.str.split("/").str[:len(lev.factors)].str.join("/")
-        parents.append(pd.Index(labels).get_indexer(prefix.to_numpy()).astype(np.int64))
-    p = x.shape[1]
-    dev = CorrelatedDeviance(terms, structure, parents, slices, p, stats["n"],
-                             stats["counts"])
-    info = {"exog_names": list(x.columns), "endog_name": y.columns[0],
-            "design_info": x.design_info, "formula": formula, "fixed_formula": fixed,
-            "frame": sample, "correlated": dev, **extra}
-    return terms, info
-
-
-def _partition_structure(part, levels, categories, design, units, z_info, cls, time,
-                         het_var, het_levels, inner):
-    """A residual structure's statistics of one partition, and its unit counts."""
-    x, y, terms = _partition_design(part, levels, categories, design, units, z_info)
+def _partition_structure(part, levels, categories, recipe, units, cls, kind, residual,
+                         res_labels, time, het, continuous):
+    """A residual structure's statistics of one partition, and its unit counts (None for
+    a partition without rows)."""
+    if len(part) == 0:
+        return None
+    x, y, terms = _partition_design(part, levels, categories, recipe, units)
     w, positions = w_columns(terms, x, y)
-    t = terms[inner]
-    het = None
-    if het_var is not None:
-        lev = pd.Index(het_levels).get_indexer(part[het_var].to_numpy())
-        het = (lev.astype(np.int64), [str(v) for v in het_levels])
-    times = None if time is None else part[time].to_numpy(dtype=float)
-    return {"structure": cls.partition_statistics(t.codes, t.n_units, w, times=times, het=het,
-                                                  cols=z_columns(positions)),
+    codes = pd.Index(res_labels).get_indexer(join_labels([part[f] for f in residual]))
+    spec = ResidualSpec(kind, codes.astype(np.int64), len(res_labels))
+    if time is not None:
+        spec.times, spec.time_name = part[time].to_numpy(dtype=float), time
+        check_distinct_times(spec.codes, spec.times, time, name_row=False)
+    if het is not None:
+        het_var, names = het
+        lev = pd.Index(names).get_indexer(part[het_var].to_numpy())
+        spec.het, spec.het_name = (lev.astype(np.int64), [str(v) for v in names]), het_var
+    spec.continuous = continuous  # the whole data's, not this partition's
+    return {"structure": cls.partition_statistics(spec, w, z_columns(positions)),
             "counts": [np.bincount(term.codes, minlength=term.n_units) for term in terms],
             "n": len(y)}
 
 
 def _add_structure(cls, a, b):
+    if a is None or b is None:
+        return b if a is None else a
     return {"structure": cls.add_statistics(a["structure"], b["structure"]),
             "counts": [x + y for x, y in zip(a["counts"], b["counts"])], "n": a["n"] + b["n"]}
 
 
-def _dask_structure(ddf, args, kind, time, het_var, x, y, sample, fixed, formula):
-    """Random effects + a residual structure within the innermost units, from the
-    structure's statistics summed over partitions (shuffled by the outermost grouping
-    column first when the structure needs whole units in a partition)."""
+_MAX_LISTED_TIMES = 10_000  # distinct times kept for reporting (residual_cov)
+
+
+def _partition_times(part, time):
+    """The distinct times of a partition (None beyond ``_MAX_LISTED_TIMES``) and whether
+    all are integers."""
+    t = np.unique(part[time].to_numpy(dtype=float))
+    return (t if len(t) <= _MAX_LISTED_TIMES else None), bool(np.all(t == np.round(t)))
+
+
+def _add_times(a, b):
+    times = None if a[0] is None or b[0] is None else np.union1d(a[0], b[0])
+    if times is not None and len(times) > _MAX_LISTED_TIMES:
+        times = None
+    return times, a[1] and b[1]
+
+
+def _dask_structure(ddf, args, z_info, kind, residual, res_labels, time, het_var, x, sample,
+                    options, info):
+    """Random effects + a residual structure within the residual units (``residual``:
+    their grouping columns), from the structure's statistics summed over partitions
+    (shuffled by the outermost grouping column first when the structure needs whole
+    units in a partition, or ``time=`` is given, so that repeated times are found)."""
     import dask
 
     cls = structure_class(kind)
     cls.check_dask(kind, het_var)
-    levels, _, _, units, z_info = args
-    inner = _nested_inner(levels, units, f"cov_struct={kind!r}" if het_var is None
-                          else "het_var")
-    time = time if cls.needs_time else None
-    frame = ddf.shuffle(on=levels[inner].factors[0], npartitions=ddf.npartitions) \
-        if cls.dask_whole_units else ddf
-    het_levels = None if het_var is None else \
-        np.sort(ddf[het_var].drop_duplicates().compute().to_numpy())
-    parts = [dask.delayed(_partition_structure)(p, *args, cls, time, het_var, het_levels,
-                                                inner) for p in frame.to_delayed()]
+    levels, _, _, units = args
+    times, integer = None, True
+    if time is not None:
+        times, integer = _tree_sum([dask.delayed(_partition_times)(p, time)
+                                    for p in ddf.to_delayed()], _add_times)
+    continuous = kind == "car1" or (kind == "ar1" and not integer)
+    whole = cls.dask_whole_units or time is not None
+    frame = ddf.shuffle(on=residual[0], npartitions=ddf.npartitions) if whole else ddf
+    het = None if het_var is None else \
+        (het_var, np.sort(ddf[het_var].drop_duplicates().compute().to_numpy()))
+    parts = [dask.delayed(_partition_structure)(p, *args, cls, kind, residual, res_labels,
+                                                time, het, continuous)
+             for p in frame.to_delayed()]
     stats = _tree_sum(parts, partial(_add_structure, cls))
     positions, c = _w_positions(sample, levels, z_info, x)
-    structure = cls.from_statistics(stats["structure"], len(units[inner]),
-                                    het_names=None if het_var is None else
-                                    [str(v) for v in het_levels], cols=z_columns(positions))
+    spec = ResidualSpec(kind, None, len(res_labels), times=None if continuous else times,
+                        time_name=time,
+                        het=None if het is None else (None, [str(v) for v in het[1]]),
+                        het_name=het_var)
+    spec.continuous = continuous
+    structure = cls.from_statistics(stats["structure"], spec, z_columns(positions))
     if structure.c != c:
         raise RuntimeError("inconsistent random-effect columns across partitions")
-    extra = {"het_var": het_var}
-    if time is not None:
-        extra.update(time=time, times=np.sort(ddf[time].drop_duplicates().compute()
-                                              .to_numpy(dtype=float)))
-    terms, info = _correlated_info(structure, stats, args, inner, x, y, sample, fixed,
-                                   formula, positions, **extra)
-    return None, terms, info
+    terms = _rowless_terms(levels, units, z_info, stats["counts"], options)
+    cls.validate_terms(spec, terms)
+    # each residual unit's unit in every level: its label's prefix
+    res = pd.Series(res_labels)
+    parents = [pd.Index(labels).get_indexer(
+        res.str.split("/").str[:len(lev.factors)].str.join("/").to_numpy()).astype(np.int64)
+        for lev, labels in zip(levels, units)]
+    info.update(correlated=CorrelatedDeviance(terms, structure, parents, positions,
+                                              x.shape[1], stats["n"], stats["counts"]),
+                residual_spec=spec)
+    return terms
 
 
 def _w_positions(sample, levels, z_info, x):

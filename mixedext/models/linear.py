@@ -17,9 +17,7 @@ What statsmodels' inherited methods need (the data split per group: ``endog_li``
 
 from __future__ import annotations
 
-import re
 import warnings
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -44,6 +42,7 @@ from mixedext._engine.deviance import NotPositiveDefinite, ProfiledDeviance
 from mixedext._engine.factor import theta_bounds
 from mixedext._engine.state import FitState
 from mixedext.formula.data import MissingDataError, prepare_frame, row_array
+from mixedext.formula.groups import StatsmodelsLayout, statsmodels_layout, statsmodels_levels
 from mixedext.formula.terms import (
     build_term,
     categorical_c,
@@ -55,7 +54,7 @@ from mixedext.formula.terms import (
 )
 from mixedext.models.dask import dask_cross_products, is_dask_frame
 from mixedext.results.linear import MixedLMResults, from_statsmodels, psi_to_theta
-from mixedext.structures.spec import ResidualSpec, correlated_deviance, residual_spec
+from mixedext.structures.spec import correlated_deviance, residual_spec
 from mixedext.structures.variance import parse_variance, variance_columns
 
 __all__ = ["MixedLM", "mixedlm", "ConvergenceWarning", "SingularFitWarning"]
@@ -73,25 +72,6 @@ _PER_GROUP_ATTRIBUTES = frozenset({
     "row_indices", "endog_li", "exog_li", "exog_re_li", "exog_re2_li", "_aex_r", "_aex_r2",
     "_lin", "_quad", "exog_vc",
 })
-_INDICATOR_VC = r"^\s*0\s*\+\s*(?:C\(\s*(?P<c>[A-Za-z_.][\w.]*)\s*\)|(?P<n>[A-Za-z_.][\w.]*))\s*$"
-
-
-@dataclass
-class StatsmodelsLayout:
-    """How the terms map to statsmodels' parameters (``cov_re`` and ``vcomp``).
-
-    ``re_term`` is the index of the term that is statsmodels' ``cov_re`` (or None);
-    ``vc_terms`` the terms of the variance components in statsmodels' (sorted) order;
-    ``vc_colnames`` a format for each component's per-group column names (``None``: the
-    term's covariate names).
-    """
-
-    group_name: str
-    re_term: int | None
-    re_names: list
-    vc_terms: list = field(default_factory=list)
-    vc_names: list = field(default_factory=list)
-    vc_colnames: list = field(default_factory=list)
 
 
 class MixedLM(sm_mlm.MixedLM):
@@ -196,7 +176,7 @@ class MixedLM(sm_mlm.MixedLM):
                         else sm_mlm._get_exog_re_names(self, self.exog_re))
             vc_names = list(vc.names)
         self.k_re2 = self.k_re * (self.k_re + 1) // 2
-        if self.k_re > 0 and self.exog_re is None:
+        if self.k_re > 0 and self.exog_re is None and self.exog is not None:
             self.exog_re = np.ones((self.nobs, 1))
             self.data.exog_re = self.exog_re
         cov_names = []
@@ -295,25 +275,7 @@ class MixedLM(sm_mlm.MixedLM):
         else:
             advance_eval_env(kwargs)  # statsmodels' fixed-effect design, one frame down
 
-        if is_dask_frame(data):
-            if weights is not None or offset is not None:
-                raise NotImplementedError("weights= and offset= on Dask data frames are not "
-                                          "available yet")
-            if coords is not None or nugget:
-                raise NotImplementedError("coords= and nugget= (spatial residual "
-                                          "correlations) are not available on Dask data "
-                                          "frames; fit an in-memory DataFrame")
-            if any(a is not None for a in (re_formula, vc_formula, groups, nested,
-                                           cov_groups, subset)):
-                raise NotImplementedError("with a Dask DataFrame give the random effects as "
-                                          "(1 | g) terms; groups/re_formula/vc_formula, "
-                                          "cov_groups and subset are not available there")
-            return cls.from_dask(formula, data, missing=missing, cov_struct=cov_struct,
-                                 time=time, het_var=dask_het_var(het_var, variance))
-        if isinstance(data, dict):  # statsmodels accepts a dict of columns
-            data = pd.DataFrame(data)
         fixed, levels = split_formula(formula)
-        _check_outcome(fixed, data)
         if isinstance(nested, str):
             nested = [nested]
         if levels and (re_formula is not None or vc_formula is not None or nested or
@@ -324,6 +286,20 @@ class MixedLM(sm_mlm.MixedLM):
         if not levels and groups is None:
             raise ValueError("groups is a required keyword argument unless the formula has "
                              "random-effect terms such as (1 | g)")
+        if is_dask_frame(data):
+            unavailable = {"weights": weights, "offset": offset, "cov_groups": cov_groups,
+                           "subset": subset, "coords": coords, "nugget": nugget or None}
+            given = [name for name, value in unavailable.items() if value is not None]
+            if given:
+                raise NotImplementedError(f"{', '.join(given)}= on Dask data frames are not "
+                                          "available yet; use an in-memory DataFrame")
+            return cls.from_dask(formula, data, missing=missing, cov_struct=cov_struct,
+                                 time=time, het_var=dask_het_var(het_var, variance),
+                                 groups=groups, re_formula=re_formula, vc_formula=vc_formula,
+                                 nested=nested)
+        if isinstance(data, dict):  # statsmodels accepts a dict of columns
+            data = pd.DataFrame(data)
+        _check_outcome(fixed, data)
         group_cols = [f for lev in levels for f in lev.factors]
         group_name = groups if isinstance(groups, str) else "Group"
         if isinstance(groups, str):
@@ -389,26 +365,25 @@ class MixedLM(sm_mlm.MixedLM):
 
     @classmethod
     def from_dask(cls, formula, data, *, missing="none", cov_struct=None, time=None,
-                  het_var=None):
+                  het_var=None, groups=None, re_formula=None, vc_formula=None, nested=None):
         """A model from a ``dask.dataframe.DataFrame``: its per-unit cross-products (with
         a residual structure: the structure's statistics, e.g. AR(1) lag statistics or
         ``het_var=`` outer products per unit and level) are reduced over the partitions
-        (:mod:`mixedext.models.dask`); the rows stay in Dask."""
+        (:mod:`mixedext.models.dask`); the rows stay in Dask. The random effects are
+        lme4-style terms in ``formula`` or statsmodels' ``groups`` (a column name) with
+        ``re_formula`` / ``vc_formula`` / ``nested``."""
         cp, terms, info = dask_cross_products(data, formula, missing=missing,
                                               cov_struct=cov_struct, time=time,
-                                              het_var=het_var)
+                                              het_var=het_var, groups=groups,
+                                              re_formula=re_formula, vc_formula=vc_formula,
+                                              nested=nested)
         if cp is not None:
             return cls.from_cross_products(cp, terms, info)
-
         dev = info["correlated"]
-        dev.set_eta(np.zeros(dev.structure.n_eta))  # rho = 0, equal SDs: plain products
+        dev.set_eta(dev.structure.start())  # the whitened products at a valid eta
         mod = cls.from_cross_products(dev.inner.cp, terms, info)
         mod._correlated = dev
-        het = None if dev.structure.het is None else (None, dev.structure.het[1])
-        spec = ResidualSpec(cov_struct or "independence", None, dev.structure.m,
-                            times=info.get("times"), time_name=info.get("time"), het=het,
-                            het_name=het_var)
-        mod._residual_spec = spec
+        mod._residual_spec = info["residual_spec"]
         return mod
 
     @classmethod
@@ -434,9 +409,12 @@ class MixedLM(sm_mlm.MixedLM):
         mod._init_keys, mod._data_attr = [], []
         mod.k_fe, mod.nobs = len(names), cp.n
         mod.n_totobs = cp.n
-        mod._terms, mod._sm_layout, mod._residual_spec = terms, None, None
+        mod._terms, mod._sm_layout, mod._residual_spec = terms, info.get("layout"), None
         mod._correlated = None
         mod._set_parameter_layout(None)
+        if info.get("group_labels") is not None:  # statsmodels' groups, without rows
+            mod.group_labels = list(info["group_labels"])
+            mod.n_groups = len(mod.group_labels)
         mod._engine_cache = ProfiledDeviance(None, None, terms, cp=cp)
         return mod
 
@@ -732,46 +710,24 @@ def _lme4_parameter_names(terms: list[RandomTerm]) -> list[str]:
 
 def _statsmodels_terms(data, groups, group_name, re_formula, vc_formula, nested, eval_env):
     """Terms for statsmodels' ``groups`` / ``re_formula`` / ``vc_formula`` (+ ``nested``)."""
-
-    gcol = [groups]
-    gfac = [group_name] if group_name in data.columns else None
-    terms, re_names, re_term = [], [], None
-    if re_formula is None and vc_formula is None or (re_formula or "").strip() == "1":
-        terms.append(build_term(group_name, gcol, None, ("Intercept",), lhs="1",
-                                factors=gfac))
-        re_names, re_term = [group_name], 0
-    elif re_formula is not None:
-        z, names = design(re_formula, data, eval_env)
-        if z.shape[1] > 0:
-            terms.append(build_term(group_name, gcol, z, names, lhs=re_formula,
-                                    factors=gfac))
-            re_names = [n.replace("Intercept", group_name) for n in names]
-            re_term = 0
-    layout = StatsmodelsLayout(group_name, re_term, re_names)
-    vcs = dict(vc_formula or {})
-    for col in nested:
-        vcs.setdefault(col, f"0 + C({col})")
-    for name in sorted(vcs):
-        match = re.match(_INDICATOR_VC, vcs[name])
-        col = match and (match["c"] or match["n"])
-        is_factor = col in data.columns and (
-            match["c"] is not None or not pd.api.types.is_numeric_dtype(data[col]))
-        if is_factor:
-            path = [group_name, *nested[:nested.index(col) + 1]] if col in nested else \
-                [group_name, col]
-            cols = [groups] + [np.asarray(data[c]) for c in path[1:]]
-            terms.append(build_term("/".join(path), cols, None, ("Intercept",),
-                                    cov="scalar", component=name, lhs="1",
-                                    factors=None if gfac is None else path))
-            layout.vc_colnames.append(f"C({col})[{{}}]" if match["c"] else f"{col}[{{}}]")
+    levels = statsmodels_levels(group_name, re_formula, vc_formula, nested, data.dtypes)
+    given_by_name = group_name in data.columns
+    terms, names = [], []
+    for lev in levels:
+        spec = lev.spec
+        if spec.lhs == "1":
+            z, term_names = None, ("Intercept",)
         else:
-            z, names = design(vcs[name], data, eval_env)
-            terms.append(build_term(group_name, gcol, z, names, cov="scalar", component=name,
-                                    lhs=vcs[name], factors=gfac))
-            layout.vc_colnames.append(None)
-        layout.vc_terms.append(len(terms) - 1)
-        layout.vc_names.append(name)
-    return terms, layout
+            z, term_names = design(spec.lhs, data, eval_env)
+            if z.shape[1] == 0:  # re_formula="0": no cov_re term
+                names.append(None)
+                continue
+        cols = [groups] + [np.asarray(data[c]) for c in spec.factors[1:]]
+        terms.append(build_term(spec.name, cols, z, term_names, cov=lev.cov,
+                                component=lev.component, lhs=spec.lhs,
+                                factors=spec.factors if given_by_name else None))
+        names.append(term_names)
+    return terms, statsmodels_layout(group_name, levels, names)
 
 
 def _exog_re_names(model) -> list:

@@ -81,13 +81,16 @@ def _level_variances(res):
             continue
         if b.intercept_only:
             var = float(b.cov[0, 0])
-        elif b.term is not None:
+        elif b.term is not None and b.term.z is not None:
             z = b.term.z
             if b.term.cov == "scalar":
                 var = float(b.cov[0, 0] * np.mean(np.sum(z ** 2, axis=1)))
             else:
                 var = float(np.mean(np.einsum("na,ab,nb->n", z, b.cov, z)))
             slopes = True
+        elif b.term is not None:
+            raise NotImplementedError("the variance of a random slope averaged over the rows "
+                                      "needs the rows (not kept for Dask data)")
         else:
             raise NotImplementedError("variance of a term without its design")
         prev = out.get(b.level, 0.0)

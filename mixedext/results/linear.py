@@ -29,6 +29,7 @@ from mixedext._checks import check_alpha, check_count
 from mixedext._compat import cache_readonly
 from mixedext._engine.differences import central_hessian, steps
 from mixedext._engine.factor import lambda_blocks, theta_bounds
+from mixedext.formula.terms import value_labels
 from mixedext.inference.ddf import anova_table, ddf_table
 from mixedext.inference.profile import NaturalParameters, Profile, bootstrap_refits
 from mixedext.results.checking import (
@@ -751,7 +752,6 @@ def _statsmodels_random_effects(model, state) -> dict:
     lay = model.statsmodels_layout
     terms, sol = state.terms, state.solution
     labels = model.group_labels
-    group_codes, _ = pd.factorize(np.asarray(model.groups), sort=True)
     parts: list[tuple[str, np.ndarray, RandomTerm | None, str | None]] = []
     if lay.re_term is not None:
         parts.append(("re", sol.b[lay.re_term], None, None))
@@ -762,6 +762,11 @@ def _statsmodels_random_effects(model, state) -> dict:
     for _, _, t, fmt in parts:
         if t is None or fmt is None:
             continue
+        if t.codes is None:  # no rows (Dask): a unit's label starts with its group's
+            prefix = pd.Series(t.unit_labels).str.split("/").str[0].to_numpy()
+            unit_group[id(t)] = pd.Index(value_labels(np.asarray(labels))).get_indexer(prefix)
+            continue
+        group_codes, _ = pd.factorize(np.asarray(model.groups), sort=True)
         first_row = np.full(t.n_units, -1)
         first_row[t.codes[::-1]] = np.arange(len(t.codes))[::-1]
         unit_group[id(t)] = group_codes[first_row]

@@ -55,7 +55,9 @@ class VarianceBlock:
 
     @property
     def intercept_only(self) -> bool:
-        return self.term is not None and self.term.z is None
+        # a term without rows (Dask) has z None for its slopes too: its names tell
+        return self.term is not None and self.term.z is None and \
+            tuple(self.term.names) == ("Intercept",)
 
     @property
     def unit_sizes(self) -> np.ndarray | None:

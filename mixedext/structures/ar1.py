@@ -149,36 +149,70 @@ class AR1(ResidualStructure):
             return (lambda p: np.log(p / (1 - p))), expit
         return super().link(name)
 
-    # -- Dask (integer times): per-gap statistics of whole units add up ----------------
+    # -- Dask: statistics of whole units add up -----------------------------------------
     @classmethod
-    def check_dask(cls, kind: str, het_var) -> None:
-        if kind != "ar1":
-            super().check_dask(kind, het_var)
-        if het_var is not None:
-            raise NotImplementedError("cov_struct='ar1' together with het_var= is not "
-                                      "available on Dask data frames (each alone is)")
+    def partition_statistics(cls, spec, w, cols) -> dict:
+        """Integer times without ``het``: the per-gap statistics
+        (:func:`ar1_gap_statistics`); otherwise the consecutive pairs' products by
+        (unit, gap, het levels) (:meth:`pair_classes`)."""
+        if spec.het is None and not spec.continuous:
+            return {"gaps": ar1_gap_statistics(spec.codes, spec.n_units, w, spec.times, cols)}
+        return {"pairs": cls.build(spec, w, cols).pair_classes()}
 
-    @classmethod
-    def partition_statistics(cls, unit_codes, n_units, w, *, times=None, het=None,
-                             cols=None) -> dict:
-        return ar1_gap_statistics(unit_codes, n_units, w, times, cols)
+    def pair_classes(self) -> dict:
+        """The lag products of the consecutive pairs summed by (unit, gap value, level,
+        previous level), and the first rows' products (a structure built without per-gap
+        statistics)."""
+        keys = np.column_stack([self.cls_unit, self.gaps[self.cls_gap], self.cls_lev,
+                                self.cls_lev_prev])
+        keys, inv = np.unique(keys, axis=0, return_inverse=True)
+        inv = inv.reshape(-1)
+
+        def summed(values):
+            out = np.zeros((len(keys),) + values.shape[1:], dtype=values.dtype)
+            np.add.at(out, inv, values)
+            return out
+
+        return {"unit": keys[:, 0].astype(np.int64), "gap": keys[:, 1],
+                "lev": keys[:, 2].astype(np.int64), "lev_prev": keys[:, 3].astype(np.int64),
+                "s0": summed(self.s0), "s1": summed(self.s1), "s2": summed(self.s2),
+                "count": summed(self.cls_count), "first": self.first,
+                "first_count": self.first_count, "n_het_rows": self.n_het_rows}
 
     @staticmethod
     def add_statistics(a: dict, b: dict) -> dict:
-        return add_gap_statistics(a, b)
+        if "gaps" in a:
+            return {"gaps": add_gap_statistics(a["gaps"], b["gaps"])}
+        a, b = a["pairs"], b["pairs"]
+        out = {key: np.concatenate([a[key], b[key]]) for key in
+               ("unit", "gap", "lev", "lev_prev", "s0", "s1", "s2", "count")}
+        for key in ("first", "first_count", "n_het_rows"):
+            out[key] = None if a[key] is None else a[key] + b[key]
+        return {"pairs": out}
 
     @classmethod
-    def from_statistics(cls, stats: dict, n_units: int, *, het_names=None, cols=None):
-        """An AR(1) structure from reduced per-gap statistics (integer times)."""
-        out = cls.__new__(cls)
-        first = stats["first"]
-        out.codes, out.m, out.c = None, n_units, first.total.shape[0]
-        out.cols = first.cols
-        out.het, out.n_het = None, 0
-        out.name, out.continuous = "ar1", False
-        out._set_gap_statistics(stats)
-        if not out.by_gap:
-            raise ValueError("more than 16 distinct time gaps: use in-memory data")
+    def from_statistics(cls, stats: dict, spec, cols):
+        """An AR(1) structure from statistics reduced over whole units."""
+        reduced = stats["gaps"] if "gaps" in stats else stats["pairs"]
+        c = reduced["first"].total.shape[0] if "gaps" in stats else reduced["first"].shape[-1]
+        out = cls._reduced(spec, c, cols)
+        out.continuous = bool(spec.continuous)
+        out.name = "car1" if out.continuous else "ar1"
+        if "gaps" in stats:
+            out._set_gap_statistics(reduced)
+            if not out.by_gap:
+                raise ValueError(f"more than 16 distinct time gaps in {spec.time_name!r}: "
+                                 "AR(1) at integer times on Dask keeps statistics per gap; "
+                                 "use in-memory data")
+            return out
+        out.by_gap = False
+        out.first, out.first_count, out.n_het_rows = (reduced["first"], reduced["first_count"],
+                                                      reduced["n_het_rows"])
+        out.gaps, out.cls_gap = reduced["gap"], np.arange(len(reduced["gap"]))
+        out.cls_unit, out.cls_lev, out.cls_lev_prev = reduced["unit"], reduced["lev"], \
+            reduced["lev_prev"]
+        out.s0, out.s1, out.s2, out.cls_count = reduced["s0"], reduced["s1"], reduced["s2"], \
+            reduced["count"]
         return out
 
     def _rho(self, eta0):

@@ -23,9 +23,10 @@ names with :func:`register`. It provides
 * ``link(name)``: the unbounded scale of a parameter's Wald interval (nlme's);
   ``unbounded(name)`` / ``boundary_names(eta)``: which parameters can sit on a boundary
   and which do;
-* for Dask data frames, ``partition_statistics`` / ``add_statistics`` /
-  ``from_statistics`` (sums over partitions; ``dask_whole_units``: whether a partition
-  must hold whole residual units).
+* for Dask data frames, ``partition_statistics(spec, w, cols)`` (one partition's
+  statistics), ``add_statistics(a, b)`` (two partitions') and ``from_statistics(stats,
+  spec, cols)`` (the kernel from their sum); ``dask_whole_units``: whether a partition
+  must hold whole residual units. A structure with these runs on Dask.
 
 Parameters are optimised on an unconstrained scale ``eta``; ``het`` (``varIdent``: a
 residual SD ratio ``delta_l`` per level of a column) is handled here for every structure
@@ -101,6 +102,11 @@ class ResidualStructure:
     def validate(cls, spec, terms) -> None:
         """Checks of this structure's own (the spec's units, times and het levels are
         already checked)."""
+
+    @classmethod
+    def validate_terms(cls, spec, terms) -> None:
+        """Checks that need only the random-effect terms' levels and unit counts, not the
+        rows: run in memory and on Dask (row-less ``spec`` and ``terms`` there)."""
 
     # -- parameters --------------------------------------------------------------------
     @property
@@ -186,14 +192,22 @@ class ResidualStructure:
     @classmethod
     def check_dask(cls, kind: str, het_var) -> None:
         """Raise NotImplementedError unless ``cov_struct=kind`` (with ``het_var``) works on
-        Dask data frames."""
-        raise NotImplementedError(f"cov_struct={kind!r} is not available on Dask data "
-                                  "frames (there: 'ar1' at integer times, or het_var=)")
+        Dask data frames: by default, when the structure implements
+        :meth:`partition_statistics`."""
+        if cls.partition_statistics.__func__ is ResidualStructure.partition_statistics.__func__:
+            raise NotImplementedError(f"cov_struct={kind!r} is not available on Dask data "
+                                      "frames yet (its partition statistics are not "
+                                      "implemented); use an in-memory pandas DataFrame")
 
     @classmethod
-    def partition_statistics(cls, unit_codes, n_units, w, *, times=None, het=None,
-                             cols=None) -> dict:
-        """This structure's statistics of one partition's rows (sums over rows)."""
+    def partition_statistics(cls, spec, w, cols) -> dict:
+        """This structure's statistics of one partition's rows (sums over rows).
+
+        ``spec`` is the partition's :class:`~mixedext.structures.spec.ResidualSpec`: its
+        rows' residual units in the global unit indexing (``n_units`` all units), their
+        times and het levels (the global level names); ``spec.continuous`` is the whole
+        data's. The partition holds whole residual units when ``dask_whole_units`` is
+        set or ``time=`` is given."""
         raise NotImplementedError(f"cov_struct={cls.kinds[0]!r} is not available on Dask "
                                   "data frames")
 
@@ -203,6 +217,18 @@ class ResidualStructure:
         raise NotImplementedError
 
     @classmethod
-    def from_statistics(cls, stats: dict, n_units: int, *, het_names=None, cols=None):
-        """The kernel from statistics summed over all partitions."""
+    def from_statistics(cls, stats: dict, spec, cols):
+        """The kernel from statistics summed over all partitions; ``spec`` is the whole
+        data's residual spec without rows (``codes`` None, ``times`` the distinct times
+        or None, ``het`` ``(None, level names)``)."""
         raise NotImplementedError
+
+    @classmethod
+    def _reduced(cls, spec, n_columns: int, cols):
+        """An instance without rows, its base attributes set (for ``from_statistics``)."""
+        out = cls.__new__(cls)
+        out.codes, out.m, out.c = None, spec.n_units, n_columns
+        out.cols = np.arange(n_columns) if cols is None else np.asarray(cols)
+        out.het = spec.het
+        out.n_het = 0 if spec.het is None else len(spec.het[1]) - 1
+        return out

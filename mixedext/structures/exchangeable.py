@@ -63,9 +63,11 @@ class Exchangeable(ResidualStructure):
         return UnitGrams.from_full(g, self.cols), logdet
 
     @classmethod
-    def validate(cls, spec, terms) -> None:
-        if any(t.z is None and t.n_units == spec.n_units and np.array_equal(t.codes, spec.codes)
-               for t in terms):
+    def validate_terms(cls, spec, terms) -> None:
+        # a random intercept (row-less terms: codes None, z None also for slopes) whose
+        # units are the residual units
+        if any(tuple(t.names) == ("Intercept",) and t.n_units == spec.n_units and
+               (t.codes is None or np.array_equal(t.codes, spec.codes)) for t in terms):
             warnings.warn("cov_struct='exchangeable' within the units of a random intercept "
                           "is not identified (both give compound symmetry); the fit equals "
                           "the random-intercept model with one redundant parameter",
@@ -86,3 +88,23 @@ class Exchangeable(ResidualStructure):
     def corr(self, times, params):
         n = len(times)
         return np.full((n, n), params["rho"]) + (1 - params["rho"]) * np.eye(n)
+
+    # -- Dask: the per-(unit, level) sums add up over any rows -------------------------
+    @classmethod
+    def partition_statistics(cls, spec, w, cols) -> dict:
+        part = cls.build(spec, w, cols)
+        return {"stats": part.stats, "sums": part.sums, "n": part.n,
+                "n_het_rows": part.n_het_rows}
+
+    @staticmethod
+    def add_statistics(a: dict, b: dict) -> dict:
+        return {key: a[key] + b[key] for key in a}
+
+    @classmethod
+    def from_statistics(cls, stats: dict, spec, cols):
+        out = cls._reduced(spec, stats["stats"].shape[-1], cols)
+        out.k = stats["stats"].shape[1]
+        out.stats, out.sums, out.n = stats["stats"], stats["sums"], stats["n"]
+        out.n_het_rows = stats["n_het_rows"]
+        out.lower = -1.0 / (max(out.n.max(), 2) - 1)
+        return out

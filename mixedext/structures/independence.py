@@ -42,13 +42,8 @@ class Independence(ResidualStructure):
 
     # -- Dask (het_var=): outer products per (unit, level) add up over any rows ----------
     @classmethod
-    def check_dask(cls, kind: str, het_var) -> None:
-        pass
-
-    @classmethod
-    def partition_statistics(cls, unit_codes, n_units, w, *, times=None, het=None,
-                             cols=None) -> dict:
-        out = cls(unit_codes, n_units, w, het=het, cols=cols)
+    def partition_statistics(cls, spec, w, cols) -> dict:
+        out = cls.build(spec, w, cols)
         return {"stats": out.stats, "count": out.count}
 
     @staticmethod
@@ -56,10 +51,8 @@ class Independence(ResidualStructure):
         return {"stats": a["stats"] + b["stats"], "count": a["count"] + b["count"]}
 
     @classmethod
-    def from_statistics(cls, stats: dict, n_units: int, *, het_names=None, cols=None):
-        out = cls.__new__(cls)
-        m, k, c, _ = stats["stats"].shape
-        out.codes, out.m, out.c, out.cols = None, m, c, np.asarray(cols)
-        out.het, out.n_het, out.k = (None, list(het_names)), k - 1, k
+    def from_statistics(cls, stats: dict, spec, cols):
+        out = cls._reduced(spec, stats["stats"].shape[-1], cols)
+        out.k = stats["stats"].shape[1]
         out.stats, out.count = stats["stats"], stats["count"]
         return out

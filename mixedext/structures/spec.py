@@ -56,7 +56,8 @@ from mixedext.structures.base import structure_class, time_order
 from mixedext.structures.variance import VarianceWeighted, variance_functions
 
 __all__ = ["ResidualSpec", "residual_spec", "build_structure", "correlated_deviance",
-           "residual_covariance", "cov_struct_intervals"]
+           "residual_covariance", "cov_struct_intervals", "check_arguments",
+           "check_time_dtype", "check_distinct_times"]
 
 
 @dataclass
@@ -123,9 +124,7 @@ def _time_hint(col: pd.Series, time: str) -> str:
 def _numeric_column(data, name: str, arg: str) -> np.ndarray:
     """A numeric column as floats; a TypeError names it and says how to convert it."""
     col = data[name]
-    if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
-        raise TypeError(f"{arg} column {name!r} must be numeric (got {col.dtype}); "
-                        + _time_hint(col, name))
+    check_time_dtype(col, name, arg)
     return col.to_numpy(dtype=float)
 
 
@@ -192,6 +191,25 @@ def residual_spec(data, terms, groups, kind, *, time=None, cov_groups=None,
         points, names = _coords_positions(data, cls, kind, coords, time)
         _check_duplicate_points(codes, points, names)
         spec.times, spec.time_name = points, ", ".join(names)
+    check_arguments(kind, time, het_var, coords=coords)
+    if time is not None:
+        times = _numeric_column(data, time, "time")
+        check_distinct_times(codes, times, time)
+        spec.times, spec.time_name = times, time
+    if het_var is not None:
+        lev, names = pd.factorize(data[het_var], sort=True)
+        spec.het, spec.het_name = (lev.astype(np.int64), [str(x) for x in names]), het_var
+    if variance is not None:
+        _set_variance(spec, cls, data, variance)
+    cls.validate(spec, terms)
+    cls.validate_terms(spec, terms)
+    return spec
+
+
+def check_arguments(kind: str, time, het_var, *, coords=None) -> None:
+    """``time=``, ``coords=`` and ``het_var=`` as ``cov_struct=kind`` takes them (errors
+    name them)."""
+    cls = structure_class(kind)
     if cls.needs_time and time is None and coords is None:
         also = " or coords= (columns of coordinates)" if getattr(cls, "takes_coords", False) \
             else ""
@@ -202,28 +220,33 @@ def residual_spec(data, terms, groups, kind, *, time=None, cov_groups=None,
                          "(cov_struct='ar1', 'car1', 'exchangeable', 'unstructured', "
                          "'exp', 'arma(p,q)', 'toeplitz', ...); without one it would be "
                          "ignored")
-    if time is not None:
-        times = _numeric_column(data, time, "time")
-        order = time_order(codes, times)
-        if order is not None:
-            u, t = codes[order], times[order]
-            dup = np.flatnonzero((u[1:] == u[:-1]) & (t[1:] == t[:-1]))
-            if dup.size:
-                i = int(order[dup[0] + 1])
-                raise ValueError(f"duplicate times within a unit in column {time!r}: time "
-                                 f"{times[i]:g} appears twice in one unit (row {i}); each "
-                                 "unit may be measured once per time")
-        spec.times, spec.time_name = times, time
-    if het_var is not None:
-        if not cls.takes_het:
-            raise ValueError(f"het_var with cov_struct={kind!r}: the structure already has "
-                             "a variance per time")
-        lev, names = pd.factorize(data[het_var], sort=True)
-        spec.het, spec.het_name = (lev.astype(np.int64), [str(x) for x in names]), het_var
-    if variance is not None:
-        _set_variance(spec, cls, data, variance)
-    cls.validate(spec, terms)
-    return spec
+    if het_var is not None and not cls.takes_het:
+        raise ValueError(f"het_var with cov_struct={kind!r}: the structure already has "
+                         "a variance per time")
+
+
+def check_time_dtype(col, time: str, arg: str = "time") -> None:
+    """The time (or coordinate) column must be numeric (the error says how to make it
+    so)."""
+    if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+        raise TypeError(f"{arg} column {time!r} must be numeric (got {col.dtype}); "
+                        + _time_hint(col, time))
+
+
+def check_distinct_times(codes, times, time: str, *, name_row: bool = True) -> None:
+    """No time may repeat within a residual unit (rows: their unit ``codes``, ``times``;
+    ``name_row``: the error names the row's position)."""
+    order = time_order(codes, times)
+    if order is None:
+        return
+    u, t = codes[order], times[order]
+    dup = np.flatnonzero((u[1:] == u[:-1]) & (t[1:] == t[:-1]))
+    if dup.size:
+        i = int(order[dup[0] + 1])
+        where = f" (row {i})" if name_row else ""
+        raise ValueError(f"duplicate times within a unit in column {time!r}: time "
+                         f"{times[i]:g} appears twice in one unit{where}; each "
+                         "unit may be measured once per time")
 
 
 def _set_variance(spec: ResidualSpec, cls, data, variance) -> None:

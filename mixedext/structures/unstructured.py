@@ -33,17 +33,23 @@ class Unstructured(ResidualStructure):
 
     def __init__(self, unit_codes, n_units, w, time_codes, time_values, *, cols=None):
         super().__init__(unit_codes, n_units, w, cols=cols)
+        nt = len(time_values)
+        present = np.zeros((n_units, nt), dtype=bool)
+        present[unit_codes, time_codes] = True
+        row = np.zeros((n_units, nt, self.c))
+        row[unit_codes, time_codes] = w
+        self._set_rows(row, present, time_values)
+
+    def _set_rows(self, row, present, time_values) -> None:
+        """The kernel from ``w`` at (unit, time) (``row``, zero where unobserved) and
+        which (unit, time) are observed (``present``)."""
         self.times = np.asarray(time_values)
         nt = len(self.times)
         self.nt = nt
         self.n_params = nt * (nt - 1) // 2 + (nt - 1)
-        present = np.zeros((n_units, nt), dtype=bool)
-        present[unit_codes, time_codes] = True
         self.patterns, self.pattern_of = np.unique(present, axis=0, return_inverse=True)
         self.pattern_of = self.pattern_of.reshape(-1)
         self.pattern_count = np.bincount(self.pattern_of)
-        row = np.zeros((n_units, nt, self.c))
-        row[unit_codes, time_codes] = w
         self.row = row  # w at (unit, time), zero where unobserved
         # per pattern, sum over its units of row_t row_s' (for the total over units)
         self.pattern_products = np.stack([
@@ -63,19 +69,10 @@ class Unstructured(ResidualStructure):
     @classmethod
     def validate(cls, spec, terms) -> None:
         tcodes, tvals = pd.factorize(spec.times, sort=True)
-        nt = len(tvals)
-        if nt > MAX_TIMES:
-            raise ValueError(f"cov_struct='unstructured' with {nt} distinct times in "
-                             f"{spec.time_name!r}: too many to estimate every correlation "
-                             f"(at most {MAX_TIMES}); use 'ar1' or 'exchangeable'")
-        present = np.zeros((spec.n_units, nt))
+        _check_time_count(len(tvals), spec.time_name)
+        present = np.zeros((spec.n_units, len(tvals)))
         present[spec.codes, tcodes] = 1.0
-        together = present.T @ present
-        if together.min() < 2:
-            i, j = np.unravel_index(np.argmin(together), together.shape)
-            raise ValueError(f"cov_struct='unstructured': times {tvals[i]:g} and "
-                             f"{tvals[j]:g} of {spec.time_name!r} are observed together in "
-                             "fewer than 2 units, so their correlation cannot be identified")
+        _check_identified(present, tvals, spec.time_name)
 
     @property
     def n_eta(self):
@@ -136,3 +133,58 @@ class Unstructured(ResidualStructure):
                                                      times):
             raise ValueError(f"times must be among the fitted times {list(self.times)}")
         return idx
+
+    # -- Dask: w at (unit, time) adds up over any rows, keyed by the time's value ------
+    @classmethod
+    def partition_statistics(cls, spec, w, cols) -> dict:
+        tcodes, tvals = pd.factorize(spec.times, sort=True)
+        _check_time_count(len(tvals), spec.time_name)
+        row = np.zeros((spec.n_units, len(tvals), w.shape[1]))
+        np.add.at(row, (spec.codes, tcodes), w)
+        count = np.zeros((spec.n_units, len(tvals)), dtype=np.int64)
+        np.add.at(count, (spec.codes, tcodes), 1)
+        return {"times": np.asarray(tvals, dtype=float), "row": row, "count": count}
+
+    @staticmethod
+    def add_statistics(a: dict, b: dict) -> dict:
+        times = np.union1d(a["times"], b["times"])
+        out = {"times": times}
+        for key in ("row", "count"):
+            total = np.zeros((a[key].shape[0], len(times)) + a[key].shape[2:],
+                             dtype=a[key].dtype)
+            for part in (a, b):
+                total[:, np.searchsorted(times, part["times"])] += part[key]
+            out[key] = total
+        return out
+
+    @classmethod
+    def from_statistics(cls, stats: dict, spec, cols):
+        times, count = stats["times"], stats["count"]
+        _check_time_count(len(times), spec.time_name)
+        if count.max(initial=0) > 1:
+            i, j = np.unravel_index(np.argmax(count), count.shape)
+            raise ValueError(f"duplicate times within a unit in column {spec.time_name!r}: "
+                             f"time {times[j]:g} appears {count[i, j]} times in one unit; "
+                             "each unit may be measured once per time")
+        _check_identified(count.astype(float), times, spec.time_name)
+        out = cls._reduced(spec, stats["row"].shape[-1], cols)
+        out._set_rows(stats["row"], count > 0, times)
+        return out
+
+
+def _check_time_count(nt: int, time_name) -> None:
+    if nt > MAX_TIMES:
+        raise ValueError(f"cov_struct='unstructured' with {nt} distinct times in "
+                         f"{time_name!r}: too many to estimate every correlation "
+                         f"(at most {MAX_TIMES}); use 'ar1' or 'exchangeable'")
+
+
+def _check_identified(present, tvals, time_name) -> None:
+    """Every pair of times observed together in 2 units or more (``present``: 0/1 per
+    unit and time)."""
+    together = present.T @ present
+    if together.min() < 2:
+        i, j = np.unravel_index(np.argmin(together), together.shape)
+        raise ValueError(f"cov_struct='unstructured': times {tvals[i]:g} and "
+                         f"{tvals[j]:g} of {time_name!r} are observed together in "
+                         "fewer than 2 units, so their correlation cannot be identified")

@@ -1,0 +1,178 @@
+"""Dask fits equal to in-memory fits (mixedext.models.dask), for every residual structure
+and every spelling of the random effects, on the threaded scheduler and on a
+2-process ``distributed`` cluster (the ``dask_scheduler`` fixture of conftest.py).
+
+A structure that runs on Dask is tested here by adding its case to ``STRUCTURE_CASES``.
+The rows are shuffled before they are split into partitions, so a unit's rows lie in
+several partitions (the structures that need whole units shuffle them back).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import ROOT
+
+import mixedext as mx
+
+dd = pytest.importorskip("dask.dataframe")
+
+DATA = ROOT / "tests" / "reference" / "data"
+
+
+def _load(file: str) -> pd.DataFrame:
+    """A reference CSV with its rows shuffled and ``block``: the subjects in blocks of 10
+    (an outer grouping level for nested spellings)."""
+    data = pd.read_csv(DATA / file)
+    unit = data.columns[0]
+    rank = pd.factorize(data[unit], sort=True)[0]
+    data["block"] = np.char.add("b", (rank // 10).astype(str))
+    return data.sample(frac=1, random_state=11).reset_index(drop=True)
+
+
+@dataclass
+class StructureCase:
+    """A residual structure on one data set: ``fixed`` formula, residual units ``unit``,
+    the structure's arguments, and the spellings of the random effects to test."""
+
+    id: str
+    file: str
+    fixed: str
+    unit: str
+    kwargs: dict
+    spellings: tuple = ("lme4", "groups", "gls", "nested")
+    prepare: object = None  # adds columns to the data
+    slope: str = "t"  # the covariate of the random-slope spellings
+
+
+def _early(data):
+    data["early"] = np.where(data["t"] <= 2, "early", "late")
+    return data
+
+
+STRUCTURE_CASES = [
+    StructureCase("ar1", "panel_ar1.csv", "y ~ t + trt + x", "subject",
+                  {"cov_struct": "ar1", "time": "t"}),
+    StructureCase("ar1+het_var", "panel_ar1.csv", "y ~ t + trt + x", "subject",
+                  {"cov_struct": "ar1", "time": "t", "het_var": "trt"},
+                  spellings=("lme4", "gls")),
+    StructureCase("car1", "panel_car1.csv", "y ~ time", "subject",
+                  {"cov_struct": "car1", "time": "time"}),
+    StructureCase("ar1 at real times", "panel_car1.csv", "y ~ time", "subject",
+                  {"cov_struct": "ar1", "time": "time"}, spellings=("lme4", "gls")),
+    # a random intercept of the residual units would duplicate compound symmetry
+    StructureCase("exchangeable", "panel_cs.csv", "y ~ t", "subject",
+                  {"cov_struct": "exchangeable"}, spellings=("gls", "lme4 slope",
+                                                             "groups slope")),
+    StructureCase("exchangeable+het_var", "panel_cs.csv", "y ~ t", "subject",
+                  {"cov_struct": "exchangeable", "het_var": "early", "time": "t"},
+                  spellings=("gls",), prepare=_early),
+    StructureCase("unstructured", "panel_un.csv", "y ~ t + grp", "subject",
+                  {"cov_struct": "unstructured", "time": "t"}),
+    StructureCase("het_var", "hetvar.csv", "y ~ x", "cluster", {"het_var": "site"}),
+]
+
+
+def _spelling(case: StructureCase, spelling: str) -> tuple[str, dict]:
+    """The formula and keyword arguments of ``case`` in ``spelling``."""
+    u = case.unit
+    if spelling == "lme4":
+        return f"{case.fixed} + (1 | {u})", {}
+    if spelling == "groups":
+        return case.fixed, {"groups": u, "re_formula": "1"}
+    if spelling == "lme4 slope":
+        return f"{case.fixed} + (0 + {case.slope} | {u})", {}
+    if spelling == "groups slope":
+        return case.fixed, {"groups": u, "re_formula": f"0 + {case.slope}"}
+    if spelling == "gls":
+        return case.fixed, {"groups": u, "re_formula": "0"}
+    if spelling == "nested":  # random intercepts of blocks and of units within blocks
+        return case.fixed, {"groups": "block", "vc_formula": {u: f"0 + C({u})"}}
+    raise ValueError(spelling)
+
+
+def _fit_both(formula, data, npartitions=4, reml=True, **kwargs):
+    mem = mx.mixedlm(formula, data, **kwargs).fit(reml=reml)
+    dsk = mx.mixedlm(formula, dd.from_pandas(data, npartitions=npartitions),
+                     **kwargs).fit(reml=reml)
+    return mem, dsk
+
+
+def assert_same_fit(dsk, mem) -> None:
+    """The Dask fit equals the in-memory one: llf to 1e-8 (relative), the fixed effects,
+    to 1e-6, their SEs and every parameter (with the same names) to 1e-5 (the variance
+    parameters agree to the optimiser's tolerance), the residual structure's parameters
+    and covariance."""
+    assert not dsk.model.has_rows
+    assert dsk.nobs == mem.nobs
+    assert dsk.llf == pytest.approx(mem.llf, rel=1e-8)
+    pd.testing.assert_series_equal(dsk.fe_params, mem.fe_params, rtol=1e-6)
+    pd.testing.assert_series_equal(dsk.bse_fe, mem.bse_fe, rtol=1e-5)
+    pd.testing.assert_series_equal(dsk.params, mem.params, rtol=1e-5, atol=1e-9)
+    pd.testing.assert_series_equal(dsk.cov_struct_params, mem.cov_struct_params, rtol=1e-5)
+    pd.testing.assert_frame_equal(dsk.variance_components(), mem.variance_components(),
+                                  rtol=1e-5)
+    spec = mem.model.residual_spec
+    if spec is not None and spec.times is not None and not spec.continuous:
+        pd.testing.assert_frame_equal(dsk.residual_cov(), mem.residual_cov(), rtol=1e-5)
+
+
+def _structure_params():
+    for case in STRUCTURE_CASES:
+        for spelling in case.spellings:
+            yield pytest.param(case, spelling, id=f"{case.id}-{spelling}")
+
+
+@pytest.mark.parametrize("case, spelling", list(_structure_params()))
+def test_structure_on_dask_equals_in_memory(case, spelling, dask_scheduler):
+    data = _load(case.file)
+    if case.prepare is not None:
+        data = case.prepare(data)
+    formula, kwargs = _spelling(case, spelling)
+    mem, dsk = _fit_both(formula, data, **kwargs, **case.kwargs)
+    assert dsk.model.residual_spec.kind == mem.model.residual_spec.kind
+    assert_same_fit(dsk, mem)
+
+
+@pytest.mark.parametrize("formula, dataset, kwargs", [
+    ("Reaction ~ Days + (Days | Subject)", "sleepstudy", {}),
+    ("Reaction ~ Days", "sleepstudy", {"groups": "Subject", "re_formula": "1 + Days"}),
+    ("diameter ~ 1 + (1 | plate) + (1 | sample)", "penicillin", {}),
+    ("strength ~ 1 + (1 | batch/cask)", "pastes", {}),
+    ("strength ~ 1", "pastes", {"groups": "batch", "vc_formula": {"cask": "0 + C(cask)"}}),
+    ("strength ~ 1", "pastes", {"groups": "batch", "nested": "cask"}),
+])
+@pytest.mark.parametrize("reml", [True, False])
+def test_plain_models_on_dask_equal_in_memory(formula, dataset, kwargs, reml,
+                                              dask_scheduler):
+    data = mx.datasets.load(dataset)
+    for col in data.select_dtypes("category"):
+        data[col] = data[col].astype(str)  # Dask partitions keep plain strings
+    data = data.sample(frac=1, random_state=3).reset_index(drop=True)
+    mem, dsk = _fit_both(formula, data, reml=reml, **kwargs)
+    assert_same_fit(dsk, mem)
+
+
+@pytest.mark.parametrize("formula, file, het", [
+    ("y ~ x + (1 + x | cluster)", "hetvar.csv", "site"),
+    ("y ~ x + (1 | a/b)", "nested3.csv", "sign"),
+])
+def test_het_var_with_slopes_and_nesting_on_dask(formula, file, het, dask_scheduler):
+    """varIdent on Dask: per (unit, level) outer products summed over any partitions."""
+    data = pd.read_csv(DATA / file).sample(frac=1, random_state=5)
+    data["sign"] = np.where(data["x"] > 0, "pos", "neg")
+    mem, dsk = _fit_both(formula, data, het_var=het)
+    assert_same_fit(dsk, mem)
+
+
+def test_statsmodels_random_effects_on_dask():
+    """groups= with a vc_formula: statsmodels' {group: Series} random effects, without
+    rows."""
+    data = mx.datasets.load("pastes").astype({"batch": str, "cask": str})
+    kwargs = {"groups": "batch", "vc_formula": {"cask": "0 + C(cask)"}}
+    mem, dsk = _fit_both("strength ~ 1", data, **kwargs)
+    assert list(dsk.random_effects) == list(mem.random_effects)
+    for group, effects in mem.random_effects.items():
+        pd.testing.assert_series_equal(dsk.random_effects[group], effects, rtol=1e-5)
+    assert dsk.model.n_groups == mem.model.n_groups == 10
