@@ -37,3 +37,21 @@ def test_large_dense_blocks_keep_the_library_setting():
     with threads.blas_threads_for(10):
         assert all(n == 1 for n in _blas_threads())
     assert _blas_threads() == before
+
+
+def test_glmm_fits_use_one_blas_thread(monkeypatch):
+    if not _blas_threads():
+        pytest.skip("no BLAS library found by threadpoolctl")
+    from mixedext._engine.pirls import LaplaceDeviance
+
+    seen = []
+    real = LaplaceDeviance.pirls
+
+    def spy(self, *args, **kwargs):
+        seen.append(max(_blas_threads()))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(LaplaceDeviance, "pirls", spy)
+    mx.binomial_mixedglm("incidence ~ period + (1 | herd)", mx.datasets.load("cbpp"),
+                         trials="size").fit_ml()
+    assert seen and set(seen) == {1}

@@ -210,16 +210,20 @@ def fit_state(reml: bool, profiled: ProfiledDeviance | None = None,
     the optimum; the state keeps copies of its own). ``options``: L-BFGS-B's. BLAS runs
     on one thread unless the dense block is large (:mod:`mixedext._engine.threads`)."""
     dense = profiled if correlated is None else correlated
-    with blas_threads_for(_dense_size(dense)):
+    with blas_threads_for(dense_size(dense)):
         return _fit_state(reml, profiled, correlated, residual_spec, theta0, eta0, options)
 
 
-def _dense_size(dev) -> int:
-    """Columns of the dense tail of a deviance's factor (0 without one)."""
+def dense_size(dev) -> int:
+    """Columns of the dense tail of a deviance's factor (0 without one): a profiled or
+    correlated deviance's factor, or a Laplace deviance's elimination plan."""
     chol = getattr(dev, "chol", None)
-    if chol is None or not chol.tail:
+    if chol is not None:
+        return int(chol.tail_offsets[-1]) if chol.tail else 0
+    plan, terms = getattr(dev, "plan", None), getattr(dev, "terms", None)
+    if plan is None or terms is None:
         return 0
-    return int(chol.tail_offsets[-1])
+    return int(sum(terms[i].n_units * terms[i].q for i in plan.order[plan.n_prefix:]))
 
 
 def _fit_state(reml, profiled, correlated, residual_spec, theta0, eta0, options):

@@ -25,9 +25,10 @@ import scipy.sparse as sp
 import statsmodels.api as sm
 
 from mixedext._engine.crossprod import RandomTerm
-from mixedext._engine.fitting import fit_laplace
+from mixedext._engine.fitting import dense_size, fit_laplace
 from mixedext._engine.laplace_hessian import laplace_hessian
 from mixedext._engine.pirls import LaplaceDeviance
+from mixedext._engine.threads import blas_threads_for
 from mixedext.formula.data import prepare_frame, row_array
 from mixedext.formula.terms import (
     build_term,
@@ -159,14 +160,15 @@ class MixedGLMMixin:
         beta0, dispersion0 = self._start()
         family = self.ml_family(dispersion0)
         dev = LaplaceDeviance(self.exog, family, self._terms, offset=self.offset)
-        opt = fit_laplace(dev, beta0, nagq, maxiter=maxiter, dispersion0=dispersion0)
+        k, p = dev.n_theta, len(beta0)
+        with blas_threads_for(dense_size(dev)):  # one BLAS thread for small dense blocks
+            opt = fit_laplace(dev, beta0, nagq, maxiter=maxiter, dispersion0=dispersion0)
+            hess = laplace_hessian(dev, opt.theta, p, nagq)
+            state = dev.pirls(opt.theta[:k], opt.theta[k:k + p])
         if not opt.converged:
             warnings.warn(f"fit_ml did not converge ({opt.message}); try rescaling "
                           "covariates or a simpler random-effect structure",
                           RuntimeWarning, stacklevel=2)
-        k, p = dev.n_theta, len(beta0)
-        hess = laplace_hessian(dev, opt.theta, p, nagq)
-        state = dev.pirls(opt.theta[:k], opt.theta[k:k + p])
         res = self.results_class(self, dev, opt, state, hess, nagq)
         warn_if_singular(res)
         return res
