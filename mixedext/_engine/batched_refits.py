@@ -170,7 +170,8 @@ def batched_refits(nd: NestedDeletions, theta_hat, scale, reml: bool) -> Batched
     pad = 0.25 * (hi - lo) + 1e-6 * ref
     phi, error = start.copy(), np.full(k, np.inf)
     accepted = np.zeros(k, dtype=bool)
-    grids, grid_of = [], np.full(k, -1)
+    grids: list = []
+    grid_of = np.full(k, -1)
     for n in NODES[d]:  # finer grids for the deletions whose checks fail
         grid = ChebyshevGrid(lo - pad, hi + pad, n)
         values = np.column_stack([deviance(node) for node in grid.nodes])

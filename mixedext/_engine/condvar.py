@@ -36,9 +36,10 @@ def _unit_grams(c, m: int, q: int) -> np.ndarray:
 def conditional_covariances(chol: BlockedCholesky, f: Factor, sigma2: float) -> list:
     """``Var(b_k[i] | y)`` per term (elimination order), each an (m_k, q_k, q_k) array."""
     terms, npre = chol.terms, chol.n_prefix
-    out = [None] * len(terms)
-    tail_inv = None
+    out: list = [None] * len(terms)
+    tail_inv = np.zeros((0, 0))
     if chol.tail:
+        assert f.tail_chol is not None  # a factor with a dense tail
         tail_inv = sla.solve_triangular(f.tail_chol, np.eye(f.tail_chol.shape[0]), lower=True)
     for k in range(npre):
         m, q = terms[k].n_units, terms[k].q

@@ -51,7 +51,7 @@ class RandomTerm:
     """
 
     level: str
-    codes: np.ndarray
+    codes: np.ndarray  # None for row-less terms (reduced cross-products: Dask, deletions)
     unit_labels: np.ndarray
     names: tuple[str, ...] = ("Intercept",)
     z: np.ndarray | None = None

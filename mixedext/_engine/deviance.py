@@ -65,10 +65,14 @@ class ProfiledDeviance:
         cross-products are weighted and the deviance gains ``- sum log w_i``.
     """
 
-    def __init__(self, exog: np.ndarray, endog: np.ndarray, terms: list[RandomTerm],
+    def __init__(self, exog: np.ndarray | None, endog: np.ndarray | None,
+                 terms: list[RandomTerm],
                  cp: CrossProducts | None = None, weights=None):
         self.terms = list(terms)
-        self.cp = cross_products(exog, endog, self.terms, weights) if cp is None else cp
+        if cp is None:
+            assert exog is not None and endog is not None  # the rows, without cross-products
+            cp = cross_products(exog, endog, self.terms, weights)
+        self.cp = cp
         self.plan = plan_elimination(self.terms, self.cp)
         self.chol = BlockedCholesky(self.terms, self.cp, self.plan)
         self.n, self.p = self.cp.n, self.cp.p
@@ -93,9 +97,10 @@ class ProfiledDeviance:
         return self.chol.factorize(np.asarray(theta, dtype=float), self.terms)
 
     def _read(self, f: Factor, reml: bool) -> tuple[float, float, float]:
-        p = self.p
-        r2 = f.lxx[p, p] ** 2
-        logdet_rx = 2.0 * np.log(np.diag(f.lxx)[:p]).sum()
+        p, lxx = self.p, f.lxx
+        assert lxx is not None  # factored with the [X y] block
+        r2 = lxx[p, p] ** 2
+        logdet_rx = 2.0 * np.log(np.diag(lxx)[:p]).sum()
         dof = self.n - p if reml else self.n
         dev = f.logdet + dof * (1.0 + _LOG2PI + np.log(r2 / dof)) - self.cp.log_weights
         if reml:
@@ -127,6 +132,7 @@ class ProfiledDeviance:
         dev, r2, logdet_rx = self._read(f, reml)
         p = self.p
         lxx = f.lxx
+        assert lxx is not None  # factored with the [X y] block
         beta = sla.solve_triangular(lxx[:p, :p], lxx[p, :p], lower=True, trans="T")
         rx_inv = sla.solve_triangular(lxx[:p, :p], np.eye(p), lower=True)
         xtvinvx_inv = rx_inv.T @ rx_inv
@@ -135,8 +141,9 @@ class ProfiledDeviance:
         chol = self.chol
         rows = list(f.xrow)
         if chol.tail:
-            off = chol.tail_offsets
-            rows += [f.tail_xrow[off[j]:off[j + 1]] for j in range(len(chol.tail))]
+            off, tail_xrow = chol.tail_offsets, f.tail_xrow
+            assert tail_xrow is not None  # a factor with a dense tail
+            rows += [tail_xrow[off[j]:off[j + 1]] for j in range(len(chol.tail))]
         v = [r[:, p] - r[:, :p] @ beta for r in rows]
         u_elim = chol.solve_upper(f, v)
         u_user, b_user = [None] * len(self.terms), [None] * len(self.terms)

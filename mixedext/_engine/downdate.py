@@ -113,7 +113,8 @@ class UnitDeletion:
             counts.append(left[keep])
             keeps.append(keep)
             touched.append((units, local, gone))
-            terms.append(RandomTerm(level=t.level, codes=None, unit_labels=t.unit_labels[keep],
+            terms.append(RandomTerm(level=t.level, codes=None,  # type: ignore[arg-type]
+                                    unit_labels=t.unit_labels[keep],
                                     names=t.names, z=None, cov=t.cov, component=t.component,
                                     lhs=t.lhs, factors=t.factors, sizes=left[keep]))
         pairs = {(l, k): self._reduced_pair(l, k, rows, w, keeps, touched)

@@ -323,7 +323,7 @@ class BlockedCholesky:
                 self.pairs[(a, b)] = blk
         self.n_prefix = plan.n_prefix
         self.tail = list(range(plan.n_prefix, len(order)))
-        self.tail_outer = None
+        self.tail_outer: TailOuterProducts | None = None
         self._tail_outer_source = None
         self._factorizations = 0
         sizes = [t.n_units * t.q for t in self.terms]
@@ -382,7 +382,8 @@ class BlockedCholesky:
         off = {(l, k): _scale_pair(self.pairs[(l, k)], lams[l], lams[k],
                                    terms[l].n_units, terms[k].n_units)
                for l in range(npre) for k in range(l)}
-        tail_rows, tail_a, tail_x = {}, None, None
+        tail_rows: dict = {}
+        tail_a = tail_x = None
         if self.tail:
             for k in range(npre):
                 tail_rows[k] = sp.vstack(
@@ -404,7 +405,10 @@ class BlockedCholesky:
             tail_x = np.vstack([xcol[l] for l in self.tail])
         xx = self.cp.xyxy.copy()
 
-        chol, chol_inv, below, xrow = [], [], {}, []
+        chol: list = []
+        chol_inv: list = []
+        below: dict = {}
+        xrow: list = []
         logdet = 0.0
         for k in range(npre):
             lk = batched_cholesky(diag[k])
@@ -441,6 +445,7 @@ class BlockedCholesky:
                     tail_rows[l] = (tail_rows[l] - wt @ w.T).tocsr()
         tail_chol = tail_xrow = None
         if self.tail:
+            assert tail_a is not None  # built above for every tail
             tail_chol = cholesky_lower_inplace(tail_a)
             tail_xrow = sla.solve_triangular(tail_chol, tail_x, lower=True)
             xx -= tail_xrow.T @ tail_xrow

@@ -11,6 +11,7 @@ so does a GLMM's joint minimisation over ``(theta, beta)`` (:func:`fit_laplace`)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -85,7 +86,8 @@ def fit_profiled(dev: ProfiledDeviance, reml: bool, theta0=None, options=None):
     central differences and a Newton polish."""
     scale = theta_scales(dev)
     phi0 = default_start(dev.terms) if theta0 is None else np.asarray(theta0) * scale
-    jac, polish, kw = "3-point", True, {}
+    jac: str | Callable = "3-point"
+    polish, kw = True, {}
     if supports_gradient(dev):  # analytic: d/dphi = d/dtheta / scale; no Newton polish
         polish = False         # needed, L-BFGS-B converges on the exact gradient
         scale = scale * GRADIENT_STRETCH
@@ -94,9 +96,11 @@ def fit_profiled(dev: ProfiledDeviance, reml: bool, theta0=None, options=None):
                 else np.asarray(theta0, dtype=float)) * scale
         dev.chol.tail_outer_products()  # many factorisations follow: build the kernel now
 
-        def jac(phi):
+        def analytic(phi):
             val, grad = deviance_and_gradient(dev, phi / scale, reml)
             return val, grad / scale
+
+        jac = analytic
 
     opt = minimize_theta(lambda phi: dev(phi / scale, reml), phi0, theta_bounds(dev.terms),
                          polish=polish, jac=jac, **(kw | (options or {})))

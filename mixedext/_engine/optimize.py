@@ -77,7 +77,7 @@ def minimize_theta(fun, theta0, lower, *, maxiter: int = 2000, ftol: float = 1e-
 
     if callable(jac):
         with_gradient = jac
-        start_value = {}  # the first evaluation, kept for L-BFGS-B's own first call
+        start_value: dict = {}  # the first evaluation, kept for L-BFGS-B's own first call
 
         def jac(theta):  # noqa: F811 - L-BFGS-B's (value, gradient) form
             key = np.asarray(theta, dtype=float).tobytes()
@@ -218,7 +218,7 @@ def newton_polish(fun, x, lower, *, fx=None, max_steps: int = 3, rel: float = 1e
         fc = fun(cand)
         if not fc < fx:
             # at the noise floor of the differences, or the quadratic model is poor here
-            settled = positive and decrease < tol
+            settled = bool(positive and decrease < tol)
             break
         x, fx = cand, fc
         if positive and decrease < tol:

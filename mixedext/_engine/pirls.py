@@ -130,8 +130,9 @@ class LaplaceDeviance:
             f = chol.factorize(theta, wterms, with_xx=False)
             v = [r[:, 0] for r in f.xrow]
             if chol.tail:
-                off = chol.tail_offsets
-                v += [f.tail_xrow[off[j]:off[j + 1], 0] for j in range(len(chol.tail))]
+                off, tail_xrow = chol.tail_offsets, f.tail_xrow
+                assert tail_xrow is not None  # a factor with a dense tail
+                v += [tail_xrow[off[j]:off[j + 1], 0] for j in range(len(chol.tail))]
             u_elim = chol.solve_upper(f, v)
             u_new = [None] * len(self.terms)
             for pos, i in enumerate(self.plan.order):

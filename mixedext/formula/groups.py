@@ -87,7 +87,7 @@ def statsmodels_levels(group_name: str, re_formula, vc_formula, nested, dtypes) 
     for name in sorted(vcs):
         match = re.match(_INDICATOR_VC, vcs[name])
         col = match and (match["c"] or match["n"])
-        if col in dtypes.index and (match["c"] is not None or
+        if match is not None and col in dtypes.index and (match["c"] is not None or
                                     not pd.api.types.is_numeric_dtype(dtypes[col])):
             path = (group_name, *nested[:nested.index(col) + 1]) if col in nested else \
                 (group_name, col)

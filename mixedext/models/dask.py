@@ -157,7 +157,7 @@ def dask_cross_products(ddf, formula: str, *, missing: str = "none", cov_struct=
     import dask
 
     fixed, levels = split_formula(formula)
-    options = [{} for _ in levels]
+    options: list = [{} for _ in levels]
     if groups is not None:
         if not isinstance(groups, str):
             raise TypeError("groups= on a Dask data frame must name one of its columns (an "
@@ -211,8 +211,10 @@ def dask_cross_products(ddf, formula: str, *, missing: str = "none", cov_struct=
                  for info in z_info]
         layout = statsmodels_layout(groups, sm_levels, names)
         keep = [k for k, nm in enumerate(names) if nm is not None]
-        levels, options, z_info, units = ([seq[k] for k in keep]
-                                          for seq in (levels, options, z_info, units))
+        levels = [levels[k] for k in keep]
+        options = [options[k] for k in keep]
+        z_info = [z_info[k] for k in keep]
+        units = [units[k] for k in keep]
     residual, res_labels = None, None
     if structured and levels:
         inner = _nested_inner(levels, f"cov_struct={kind!r}" if het_var is None

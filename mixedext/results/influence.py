@@ -207,6 +207,7 @@ def influence_table(res, level=None, progress=None) -> pd.DataFrame:
                 converged, sol_i, eta_i = correlated_refit(state, model, keep)
                 nobs_i = int(keep.sum())
             else:
+                assert deletion is not None  # built above for models without a structure
                 converged, sol_i, nobs_i = optimiser_refit(deletion, i, state)
                 eta_i = None
         except (ValueError, NotPositiveDefinite, np.linalg.LinAlgError):
