@@ -29,7 +29,7 @@ from mixedext.models.glmm import (
     glmm_from_formula,
     model_parameters,
 )
-from mixedext.results.glmm import MixedGLMResults
+from mixedext.results.glmm import RESULTS_PARAMETERS, MixedGLMResults
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -83,22 +83,29 @@ class _MLOnlyGLMM(MixedGLMMixin, _BayesMixedGLM):
 
 
 class NegativeBinomialMixedResults(MixedGLMResults):
-    """Negative binomial fit: :class:`MixedGLMResults` with the dispersion."""
+    __doc__ = """Negative binomial fit: :class:`MixedGLMResults` with the dispersion ``theta``.
+
+    ``theta`` here is the NB2 dispersion; the random effects' relative covariance
+    factors (lme4's ``theta``) are :attr:`theta_re`.
+    """ + RESULTS_PARAMETERS
 
     @property
     def theta(self) -> float:
-        """The NB2 dispersion (lme4's / MASS's ``size``, ``getME(m, "glmer.nb.theta")``):
-        ``Var(y) = mu + mu^2 / theta``. The covariance factors are ``theta_re``."""
+        """The NB2 dispersion ``theta``: ``Var(y) = mu + mu^2 / theta``.
+
+        lme4's / MASS's ``size`` (``getME(m, "glmer.nb.theta")``). The random effects'
+        covariance factors are :attr:`theta_re`.
+        """
         return float(self.family.dispersion)
 
     @property
     def alpha(self) -> float:
-        """statsmodels' NB2 ``alpha = 1 / theta``."""
+        """The NB2 dispersion in statsmodels' form, ``alpha = 1 / theta``."""
         return 1.0 / self.family.dispersion
 
     @property
     def theta_re(self) -> pd.Series:
-        """lme4's ``theta`` of the random effects (relative covariance factors)."""
+        """The relative covariance factors of the random effects (lme4's ``theta``)."""
         return super().theta
 
     def _extra_summary(self):
@@ -107,7 +114,8 @@ class NegativeBinomialMixedResults(MixedGLMResults):
 
 
 class GammaMixedResults(MixedGLMResults):
-    """Gamma fit: :class:`MixedGLMResults` with the shape."""
+    __doc__ = """Gamma fit: :class:`MixedGLMResults` with the shape.
+    """ + RESULTS_PARAMETERS
 
     @property
     def shape(self) -> float:
@@ -121,7 +129,7 @@ class GammaMixedResults(MixedGLMResults):
 
     @property
     def sigma(self) -> float:
-        """glmmTMB's ``sigma()``: the coefficient of variation ``1 / sqrt(shape)``."""
+        """The coefficient of variation ``1 / sqrt(shape)`` (glmmTMB's ``sigma()``)."""
         return float(self.family.dispersion ** -0.5)
 
     def _extra_summary(self):

@@ -9,35 +9,17 @@ import pandas as pd
 from scipy.special import expit
 
 from mixedext._checks import check_alpha
-from mixedext.results.glmm import MixedGLMResults
+from mixedext.results.glmm import RESULTS_PARAMETERS, MixedGLMResults
 
 __all__ = ["BinomialMixedResults"]
 
 
 class BinomialMixedResults(MixedGLMResults):
-    """Maximum-likelihood fit of a binomial mixed model (see :class:`MixedGLMResults`).
+    __doc__ = """Maximum-likelihood fit of a binomial mixed model (see :class:`MixedGLMResults`).
 
     Adds the binomial's shrinkage report (unit log-odds with half a success and half a
     failure added, and the rates).
-
-    Parameters
-    ----------
-    model : MixedGLMMixin
-        The fitted model (:class:`~mixedext.BinomialMixedGLM`,
-        :class:`~mixedext.PoissonMixedGLM`, ...).
-    dev : LaplaceDeviance
-        The deviance the optimiser minimised; its family, terms and offset are copied.
-    opt : OptimResult
-        The optimum: ``theta`` (relative covariance factors, fixed effects, then the
-        log dispersion), ``deviance``, ``converged`` and ``history``.
-    state : PirlsState
-        The penalised IRLS solution at the optimum (conditional modes ``b`` and the
-        linear predictor ``eta``).
-    hessian : numpy.ndarray
-        The Hessian of the deviance in all parameters at the optimum.
-    nagq : int
-        1 for the Laplace approximation, more for adaptive Gauss-Hermite quadrature.
-    """
+    """ + RESULTS_PARAMETERS
 
     def shrinkage(self, level: str | None = None, alpha: float = 0.05) -> pd.DataFrame:
         """Compare raw and shrunk unit effects on the log-odds scale, plus rates.

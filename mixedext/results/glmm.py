@@ -56,16 +56,9 @@ if TYPE_CHECKING:
 
     from mixedext.results.simulated import SimulatedResiduals
 
-__all__ = ["MixedGLMResults"]
+__all__ = ["MixedGLMResults", "RESULTS_PARAMETERS"]
 
-
-class MixedGLMResults(RandomEffectsReport):
-    """Maximum-likelihood fit of a generalised linear mixed model.
-
-    Results are made by :meth:`fit_ml <mixedext.models.glmm.MixedGLMMixin.fit_ml>`
-    and are snapshots: the optimum, the conditional modes and the family at the
-    fitted dispersion.
-
+RESULTS_PARAMETERS = """
     Parameters
     ----------
     model : MixedGLMMixin
@@ -83,7 +76,16 @@ class MixedGLMResults(RandomEffectsReport):
         The Hessian of the deviance in all parameters at the optimum.
     nagq : int
         1 for the Laplace approximation, more for adaptive Gauss-Hermite quadrature.
+"""
 
+
+class MixedGLMResults(RandomEffectsReport):
+    __doc__ = """Maximum-likelihood fit of a generalised linear mixed model.
+
+    Results are made by :meth:`fit_ml <mixedext.models.glmm.MixedGLMMixin.fit_ml>`
+    and are snapshots: the optimum, the conditional modes and the family at the
+    fitted dispersion.
+    """ + RESULTS_PARAMETERS + """
     Attributes
     ----------
     model : MixedGLMMixin
