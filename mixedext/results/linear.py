@@ -681,7 +681,7 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
         Raises
         ------
         ValueError
-            For ``alpha`` outside (0, 1).
+            For an unknown ``which`` or ``alpha`` outside (0, 1).
         TypeError
             For new data given as an array (intervals need the grouping columns).
         NotImplementedError
@@ -698,6 +698,8 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
         ``sigma^2 / w_i`` (a new row's ``sigma^2``); with a residual structure each row's
         ``sigma^2 s_i^2``, ``s_i`` its SD ratio; a model's offset is added to the mean.
         """
+        if which not in ("marginal", "conditional"):
+            raise ValueError(f"which must be 'marginal' or 'conditional', not {which!r}")
         if exog is None:
             self._require_rows("get_prediction without new data")
         alpha = check_alpha(alpha)
