@@ -30,6 +30,8 @@ PUBLIC_MODULES = ("mixedext", "mixedext.datasets", "mixedext.families",
 RETURNED_CLASSES = (
     "mixedext.results.glmm:MixedGLMResults",
     "mixedext.results.binomial:BinomialMixedResults",
+    "mixedext.models.counts:NegativeBinomialMixedResults",
+    "mixedext.models.counts:GammaMixedResults",
     "mixedext.results.simulated:SimulatedResiduals",
     "mixedext.results.simulated:SimulationTest",
     "mixedext.results.gee:GEEComparison",

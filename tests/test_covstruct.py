@@ -317,6 +317,8 @@ def test_conf_int_cov_struct_needs_a_structure():
     res = mx.mixedlm("y ~ t + x + (1 | subject)", _panel(seed=16)).fit()
     with pytest.raises(ValueError, match="no residual structure"):
         res.conf_int_cov_struct()
+    with pytest.raises(ValueError, match="alpha"):
+        res.conf_int_cov_struct(alpha=1.5)
 
 
 def test_structure_interval_on_the_boundary_is_nan():

@@ -79,6 +79,9 @@ def test_design_effect_worked_example():
     assert np.sqrt(mx.design_effect(0.057, 30)) == pytest.approx(1.629, abs=5e-4)
     assert mx.design_effect(0.057, 30, cv=0.5) == pytest.approx(1 + (1.25 * 30 - 1) * 0.057)
     assert mx.clusters_needed(300, 0.057, 30) == int(np.ceil(300 * 2.653 / 30))
+    # 400 * 1.95 / 20 is 39 exactly; in floating point 39.00000000000001
+    assert mx.clusters_needed(400, 0.05, 20) == 39
+    assert mx.clusters_needed(401, 0.05, 20) == 40
     with pytest.raises(ValueError, match="icc"):
         mx.design_effect(1.5, 30)
 

@@ -142,3 +142,20 @@ def test_count_and_positive_outcomes_are_checked():
         FAMILIES["poisson"].check_outcome(np.array([0, -1, 2.5, 3]), "y")
     with pytest.raises(ValueError, match="outcome 'cost' must be positive"):
         FAMILIES["gamma"].check_outcome(np.array([1.0, 0.0]), "cost")
+
+
+@pytest.mark.parametrize("name", ["poisson", "negbin"])
+def test_latent_variance_of_a_log_link_needs_the_null_intercept(name):
+    family = FAMILIES[name](np.array([0.0, 2.0, 5.0]), dispersion=2.0)
+    with pytest.raises(ValueError, match="eta_null"):
+        family.latent_variance(None)
+    assert family.latent_variance(0.0) > 0
+
+
+def test_family_methods_document_their_formula():
+    # the subclasses' methods carry Family's sections and their own Notes
+    for cls in FAMILIES.values():
+        for method in ("mean", "variance", "working", "loglik_rows"):
+            doc = getattr(cls, method).__doc__
+            assert "Parameters\n" in doc and "Returns\n" in doc and "Notes\n" in doc, \
+                (cls.__name__, method)

@@ -85,6 +85,8 @@ def test_odds_ratios_and_plot(logistic_fit):
     ax = comp.plot()
     assert ax.get_xlabel() == "odds ratio"
     plt.close(ax.figure)
+    with pytest.raises(ValueError, match="alpha"):
+        comp.plot(alpha=0)
 
 
 def test_bad_working_structure(logistic_fit):

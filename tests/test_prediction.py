@@ -58,6 +58,8 @@ def test_get_prediction_intervals(sleep):
     assert (cond["obs_ci_upper"].iloc[0] - cond["obs_ci_lower"].iloc[0]
             < marg["obs_ci_upper"].iloc[0] - marg["obs_ci_lower"].iloc[0])
     assert np.all(cond["mean_ci_lower"] < cond["mean"])
+    with pytest.raises(ValueError, match="which must be"):
+        res.get_prediction(new, which="population")
 
 
 def test_simulate_moments(sleep):

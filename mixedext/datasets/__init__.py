@@ -124,7 +124,7 @@ def _natural_levels(values) -> list[str]:
 
 
 def available() -> list[str]:
-    """Names of the classic data sets that :func:`load` reads.
+    """List the names of the classic data sets that :func:`load` reads.
 
     Returns
     -------
@@ -262,8 +262,8 @@ def load(name: str) -> pd.DataFrame:
 
     See Also
     --------
-    available : the accepted names.
-    students, call_center : simulated data sets.
+    available : The accepted names.
+    students, call_center : Simulated data sets.
 
     References
     ----------
@@ -276,9 +276,13 @@ def load(name: str) -> pd.DataFrame:
     Examples
     --------
     >>> from mixedext import datasets
-    >>> df = datasets.load("sleepstudy")  # doctest: +SKIP
-    >>> df["Subject"].cat.categories[:3].tolist()  # doctest: +SKIP
+    >>> df = datasets.load("sleepstudy")
+    >>> df.shape
+    (180, 3)
+    >>> df["Subject"].cat.categories[:3].tolist()
     ['308', '309', '310']
+    >>> datasets.load("Penicillin").columns.tolist()
+    ['diameter', 'plate', 'sample']
     """
     if not isinstance(name, str):
         raise TypeError(f"name must be a str, got {type(name).__name__}")

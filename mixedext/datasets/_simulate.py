@@ -155,6 +155,10 @@ def students(*, seed: int = 2022) -> pd.DataFrame:
         ``score`` (float64)
             The outcome, at most 100.
 
+    See Also
+    --------
+    students_truth : The generating parameters and drawn effects.
+
     Notes
     -----
     The notebook's line ``df.loc[df['hs_gpa'] > 4] == 4`` is meant to cap the GPA
@@ -162,10 +166,6 @@ def students(*, seed: int = 2022) -> pd.DataFrame:
     kept as the notebook generates them: ``hs_gpa`` is **not** clipped (a GPA
     above 4 is a 4-standard-deviation event, expected about 1.6 times in 50,000
     students). Only ``score`` is clipped, at 100.
-
-    See Also
-    --------
-    students_truth : the generating parameters and drawn effects.
     """
     return _simulate_students(seed)[0]
 
@@ -395,6 +395,10 @@ def call_center(*, seed: int = 10) -> pd.DataFrame:
         (float64), in the original's order
         ``center_ID, rep_ID, age, reason, month, call_CSAT, M6Spend``.
 
+    See Also
+    --------
+    call_center_truth : The drawn center and rep effects and all parameters.
+
     Notes
     -----
     Fully vectorised; builds in about a tenth of a second. As in the original, rep
@@ -408,10 +412,6 @@ def call_center(*, seed: int = 10) -> pd.DataFrame:
     Buisson, F. (2021). *Behavioral Data Analysis with R and Python.* O'Reilly
     Media, chapter 10. Data repository:
     https://github.com/FlorentBuissonOReilly/BehavioralDataAnalysis
-
-    See Also
-    --------
-    call_center_truth : the drawn center and rep effects and all parameters.
     """
     return _simulate_call_center(seed)[0]
 
@@ -458,15 +458,37 @@ def call_center_truth(*, seed: int = 10) -> dict:
 
 def ratings(*, n_users: int = 6040, n_items: int = 3706, n_ratings: int = 1_000_209,
             seed: int = 1) -> pd.DataFrame:
-    """Simulated ratings with the shape of MovieLens-1M: users x items, crossed.
+    """Simulate ratings with the shape of MovieLens-1M: users x items, crossed.
 
     ``n_users`` users rate ``n_ratings`` (user, item) pairs in all, each user at least 20
     items (as in MovieLens-1M); activity per user is heavy-tailed (log-normal, a few users
-    rate thousands of items) and items are chosen with Zipf-like popularity. A rating is
-    ``3.6 + u_user + v_item + e`` rounded to 1..5 with ``u ~ N(0, 0.45^2)``,
-    ``v ~ N(0, 0.5^2)``, ``e ~ N(0, 0.9^2)``. Columns ``user`` and ``item`` (int codes),
-    ``rating``. Deterministic for a given ``seed``; the model for it is
+    rate thousands of items) and items are chosen with Zipf-like popularity.
+    Deterministic for a given ``seed``; the model for it is
     ``rating ~ 1 + (1 | user) + (1 | item)``.
+
+    Parameters
+    ----------
+    n_users : int, default 6040
+        Number of users (MovieLens-1M's).
+    n_items : int, default 3706
+        Number of items (MovieLens-1M's).
+    n_ratings : int, default 1000209
+        Number of ratings (rows); each user rates at least 20 items, so give at least
+        ``20 * n_users``.
+    seed : int, default 1
+        Seed of the ``np.random.RandomState`` that draws everything.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``n_ratings`` rows, columns ``user`` and ``item`` (int codes) and ``rating``
+        (1 to 5).
+
+    Notes
+    -----
+    A rating is ``3.6 + u_user + v_item + e`` rounded and clipped to 1..5, with
+    ``u ~ N(0, 0.45^2)``, ``v ~ N(0, 0.5^2)``, ``e ~ N(0, 0.9^2)``; an item's
+    popularity is proportional to ``1 / rank^0.9`` (ranks permuted at random).
     """
     rs = np.random.RandomState(seed)
     extra = rs.lognormal(mean=0.0, sigma=1.2, size=n_users)

@@ -28,20 +28,61 @@ def _random_structure(res) -> dict:
 
 
 def lrt(m0, m1) -> pd.Series:
-    """Likelihood-ratio test of two nested fits (given in either order).
+    """Test two nested fits against each other (a likelihood-ratio test; either order).
 
     Parameters
     ----------
-    m0, m1 : MixedLMResults
-        Fits of nested models to the same data, both by REML or both by ML. REML fits
-        must have the same fixed effects (their REML likelihoods are not comparable
-        otherwise).
+    m0 : MixedLMResults or MixedGLMResults
+        A fit of one of the two nested models.
+    m1 : MixedLMResults or MixedGLMResults
+        A fit of the other, to the same data and outcome, by the same criterion (both
+        REML or both ML). REML fits must have the same fixed effects (their REML
+        likelihoods are not comparable otherwise).
 
     Returns
     -------
-    Series
-        ``llf_restricted``, ``llf_full``, ``df_diff``, ``statistic`` (``2 (llf1 - llf0)``),
-        ``pvalue`` and ``distribution`` (``"chi2(k)"`` or ``"0.5 chi2(k-1) + 0.5 chi2(k)"``).
+    pandas.Series
+        ``llf_restricted``, ``llf_full``, ``df_diff``, ``statistic``
+        (``2 (llf_full - llf_restricted)``, at least 0), ``pvalue`` and
+        ``distribution`` (``"chi2(k)"`` or ``"0.5 chi2(k-1) + 0.5 chi2(k)"``).
+
+    Raises
+    ------
+    ValueError
+        For fits by different criteria, of different numbers of rows or outcomes,
+        REML fits with different fixed effects, or models with the same number of
+        parameters.
+
+    Notes
+    -----
+    The fit with fewer parameters is the restricted one; ``k`` is the difference in
+    the number of parameters. When the restriction sets a variance to its boundary 0
+    the statistic is not ``chi2(k)``: dropping one random-effect term gives a 50:50
+    mixture of ``chi2(k - 1)`` and ``chi2(k)`` (``chi2(0)`` a point mass at 0), as does
+    dropping one covariate from a term with its ``k - 1`` covariances; other
+    comparisons use ``chi2(k)``. The models are assumed nested; that is not checked.
+
+    References
+    ----------
+    .. [1] Self, S. G. and Liang, K.-Y. (1987). Asymptotic properties of maximum
+       likelihood estimators and likelihood ratio tests under nonstandard conditions.
+       Journal of the American Statistical Association 82, 605-610.
+    .. [2] Stram, D. O. and Lee, J. W. (1994). Variance components testing in the
+       longitudinal mixed effects model. Biometrics 50, 1171-1177.
+
+    Examples
+    --------
+    A random slope of ``Days`` (its variance and its covariance with the intercept):
+
+    >>> import mixedext as mx
+    >>> sleep = mx.datasets.load("sleepstudy")
+    >>> m0 = mx.mixedlm("Reaction ~ Days + (1 | Subject)", sleep).fit()
+    >>> m1 = mx.mixedlm("Reaction ~ Days + (1 + Days | Subject)", sleep).fit()
+    >>> test = mx.lrt(m0, m1)
+    >>> print(f"{test['statistic']:.2f}", test["df_diff"], test["distribution"])
+    42.84 2 0.5 chi2(1) + 0.5 chi2(2)
+    >>> bool(test["pvalue"] < 1e-9)
+    True
     """
     a, b = unwrap(m0), unwrap(m1)
     if a.method != b.method:

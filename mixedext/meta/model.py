@@ -41,18 +41,26 @@ differ from metafor's there.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+import pandas as pd
 import patsy
 
 from mixedext._checks import check_alpha
 from mixedext.meta.inputs import check_method, check_test, meta_inputs
 from mixedext.meta.results import MetaAnalysisResults, fit_inputs
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
 __all__ = ["meta_analysis"]
 
 
-def meta_analysis(effect, variance, data=None, *, study=None, mods=None, method="REML",
-                  test="z", alpha=0.05) -> MetaAnalysisResults:
-    """Random-effects meta-analysis, or meta-regression with moderators.
+def meta_analysis(effect: str | ArrayLike, variance: str | ArrayLike,
+                  data: pd.DataFrame | None = None, *, study: str | ArrayLike | None = None,
+                  mods: str | None = None, method: str = "REML", test: str = "z",
+                  alpha: float = 0.05) -> MetaAnalysisResults:
+    """Fit a random-effects meta-analysis, or a meta-regression with moderators.
 
     Parameters
     ----------
@@ -83,6 +91,9 @@ def meta_analysis(effect, variance, data=None, *, study=None, mods=None, method=
     Returns
     -------
     MetaAnalysisResults
+        The fit: pooled effect (``mu``, ``se``) or coefficients (``params``), tau^2
+        with its Q-profile interval, heterogeneity (Q, I^2, H^2), predictions, BLUPs,
+        fit statistics, Egger's test and leave-one-out refits.
 
     Raises
     ------

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,11 @@ from mixedext.meta.heterogeneity import Heterogeneity, heterogeneity, interval_r
 from mixedext.meta.inputs import INTERCEPT, MetaInputs, new_design
 from mixedext.meta.plotting import forest_plot, funnel_plot
 from mixedext.meta.summary import build_summary
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from numpy.typing import ArrayLike
+    from statsmodels.iolib.summary2 import Summary
 
 __all__ = ["EggerTest", "MetaAnalysisResults", "fit_inputs"]
 
@@ -43,16 +49,23 @@ def _frozen(a: np.ndarray) -> np.ndarray:
 class EggerTest:
     """Egger's regression test for funnel-plot asymmetry (metafor's ``regtest``).
 
-    Attributes
+    Made by :meth:`MetaAnalysisResults.egger_test`.
+
+    Parameters
     ----------
     statistic : float
-        z (or t with Knapp-Hartung) of the standard-error coefficient.
+        The z (or t with Knapp-Hartung) of the standard-error coefficient.
     pvalue : float
+        Its two-sided p-value.
     df : int or None
         Degrees of freedom of the t test (``k - p - 1``), None for z.
-    limit_estimate, ci_lower, ci_upper : float or None
+    limit_estimate : float or None
         Without moderators, the intercept of the model with the SE as a moderator (the
-        "limit estimate" as the SE goes to 0) and its interval; None otherwise.
+        "limit estimate" as the SE goes to 0); None otherwise.
+    ci_lower : float or None
+        The lower end of the limit estimate's interval.
+    ci_upper : float or None
+        The upper end of the limit estimate's interval.
     fit : MetaAnalysisResults
         The model with the standard error added as a moderator.
     """
@@ -72,6 +85,20 @@ class MetaAnalysisResults:
     Built by :func:`mixedext.meta_analysis`. All attributes are read-only and computed
     from copies of the data taken at construction.
 
+    Parameters
+    ----------
+    inputs : MetaInputs
+        The checked study data (:mod:`mixedext.meta.inputs`): effects, variances,
+        design and study labels.
+    method : {"REML", "ML", "DL", "PM"}
+        The estimator of tau^2 that gave ``tau``.
+    test : {"z", "knha"}
+        Normal or Knapp-Hartung tests and intervals.
+    alpha : float
+        The default ``1 - alpha`` coverage of the intervals.
+    tau : TauFit
+        The estimate of tau^2 (:mod:`mixedext.meta.estimation`).
+
     Notes
     -----
     With ``w_i = 1 / (v_i + tau^2)`` and ``W = diag(w)`` the coefficients are the GLS
@@ -80,6 +107,13 @@ class MetaAnalysisResults:
     ``s^2 = sum w_i (y_i - x_i' beta)^2 / (k - p)`` (not truncated at 1, metafor's
     ``test="knha"``) and tests and intervals use the t distribution with ``k - p``
     degrees of freedom; otherwise the normal distribution.
+
+    References
+    ----------
+    .. [1] Viechtbauer, W. (2010). Conducting meta-analyses in R with the metafor
+       package. Journal of Statistical Software 36(3).
+    .. [2] Knapp, G. and Hartung, J. (2003). Improved tests for a random effects
+       meta-regression with a single covariate. Statistics in Medicine 22, 2693-2710.
     """
 
     # set once by __init__ (the instance is read-only afterwards)
@@ -207,7 +241,7 @@ class MetaAnalysisResults:
 
     @property
     def tau(self) -> float:
-        """sqrt(tau^2)."""
+        """The between-study SD, ``sqrt(tau^2)``."""
         return float(np.sqrt(self.tau2))
 
     @cached_property
@@ -278,7 +312,7 @@ class MetaAnalysisResults:
 
     @property
     def Q_pvalue(self) -> float:
-        """p-value of the Q test of tau^2 = 0."""
+        """The p-value of the Q test of tau^2 = 0 (chi^2 with ``k - p`` df)."""
         return self._het.pvalue
 
     @property
@@ -307,7 +341,14 @@ class MetaAnalysisResults:
         return self._series(self._gls.beta, "params")
 
     def cov_params(self) -> pd.DataFrame:
-        """Covariance of :attr:`params`: ``(X'WX)^-1``, times ``s^2`` with Knapp-Hartung."""
+        """Compute the covariance of :attr:`params`.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``(X'WX)^-1`` (times ``s^2`` with Knapp-Hartung), labelled by the design's
+            columns on both axes.
+        """
         names = list(self._inputs.names)
         return pd.DataFrame(self._s2w * self._gls.cov, index=names, columns=names)
 
@@ -318,7 +359,7 @@ class MetaAnalysisResults:
 
     @property
     def tvalues(self) -> pd.Series:
-        """z (or t with Knapp-Hartung) statistics of :attr:`params`."""
+        """The z (or t with Knapp-Hartung) statistics of :attr:`params`."""
         return self._series(self._gls.beta / self.bse.to_numpy(), "tvalues")
 
     @property
@@ -337,8 +378,25 @@ class MetaAnalysisResults:
         return self._alpha if alpha is None else check_alpha(alpha)
 
     def conf_int(self, alpha: float | None = None) -> pd.DataFrame:
-        """``1 - alpha`` Wald intervals of :attr:`params` (z, or t(k - p) with
-        Knapp-Hartung); columns ``lower``, ``upper``."""
+        """Compute Wald intervals of :attr:`params`.
+
+        Parameters
+        ----------
+        alpha : float, optional
+            ``1 - alpha`` coverage; the fit's ``alpha`` by default.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by coefficient; columns ``lower`` and ``upper``,
+            ``beta_j -/+ c SE_j`` with ``c`` the normal quantile, or the t(k - p)
+            quantile with Knapp-Hartung.
+
+        Raises
+        ------
+        ValueError
+            For ``alpha`` outside (0, 1).
+        """
         crit, b, se = self._crit(alpha), self._gls.beta, self.bse.to_numpy()
         return pd.DataFrame({"lower": b - crit * se, "upper": b + crit * se},
                             index=list(self._inputs.names))
@@ -374,9 +432,12 @@ class MetaAnalysisResults:
 
     @property
     def QM(self) -> float:
-        """Omnibus test of the moderators (all coefficients but the intercept; the
-        intercept alone without moderators): the Wald chi^2 ``b' V^-1 b``, or with
-        Knapp-Hartung that divided by ``m`` (an F statistic)."""
+        """The omnibus test statistic of the moderators.
+
+        All coefficients but the intercept (the intercept alone without moderators): the
+        Wald chi^2 ``b' V^-1 b`` of the ``m`` coefficients, or with Knapp-Hartung that
+        divided by ``m`` (an F statistic).
+        """
         return self._moderator_test[0]
 
     @property
@@ -386,7 +447,7 @@ class MetaAnalysisResults:
 
     @property
     def QM_pvalue(self) -> float:
-        """p-value of :attr:`QM`."""
+        """The p-value of :attr:`QM` (chi^2 with ``m`` df, or F with ``m`` and ``k - p`` df)."""
         return self._moderator_test[2]
 
     # -- likelihood --------------------------------------------------------------------
@@ -405,12 +466,13 @@ class MetaAnalysisResults:
         return pd.DataFrame(out, index=["llf", "deviance", "aic", "bic", "aicc"])
 
     def fit_stats(self) -> pd.DataFrame:
-        """Log-likelihood, deviance, AIC, BIC and AICc, ML and REML (metafor's
-        ``fit.stats``).
+        """Compute the log-likelihood, deviance, AIC, BIC and AICc, ML and REML.
+
+        metafor's ``fitstats``.
 
         Returns
         -------
-        DataFrame
+        pandas.DataFrame
             Rows ``llf``, ``deviance``, ``aic``, ``bic``, ``aicc``; columns ``ML``,
             ``REML``, both evaluated at the estimated tau^2 whatever the method.
 
@@ -433,8 +495,7 @@ class MetaAnalysisResults:
 
     @property
     def llf(self) -> float:
-        """Log-likelihood: REML for ``method="REML"``, ML otherwise (metafor's
-        ``logLik``)."""
+        """The log-likelihood: REML for ``method="REML"``, ML otherwise (metafor's ``logLik``)."""
         return float(self._fit_stats.loc["llf", self._stats_column])
 
     @property
@@ -458,13 +519,15 @@ class MetaAnalysisResults:
         return float(self._fit_stats.loc["deviance", self._stats_column])
 
     # -- predictions -------------------------------------------------------------------
-    def prediction_interval(self, newmods=None, alpha: float | None = None) -> pd.DataFrame:
-        """Predicted (average) effects with confidence and prediction intervals
-        (metafor's ``predict(res)``).
+    def prediction_interval(self, newmods: pd.DataFrame | dict | ArrayLike | None = None,
+                            alpha: float | None = None) -> pd.DataFrame:
+        """Predict the (average) effects with confidence and prediction intervals.
+
+        metafor's ``predict(res)``.
 
         Parameters
         ----------
-        newmods : DataFrame, dict or array_like, optional
+        newmods : pandas.DataFrame, dict or array_like, optional
             Moderator values (models with moderators): a DataFrame or dict with the
             moderator columns (coded as the fitted data, ``C()`` levels included), or an
             array with the design's non-intercept columns (metafor's ``newmods``).
@@ -475,9 +538,14 @@ class MetaAnalysisResults:
 
         Returns
         -------
-        DataFrame
+        pandas.DataFrame
             Columns ``pred``, ``se``, ``ci_lower``, ``ci_upper``, ``pi_lower``,
             ``pi_upper``.
+
+        Raises
+        ------
+        ValueError
+            For ``newmods`` with a model without moderators, or ``alpha`` outside (0, 1).
 
         Notes
         -----
@@ -562,7 +630,7 @@ class MetaAnalysisResults:
                          ci_lower=lower, ci_upper=upper, fit=fit)
 
     def egger_test(self) -> EggerTest:
-        """Egger's regression test for funnel-plot asymmetry, metafor's ``regtest(res)``.
+        """Test for funnel-plot asymmetry by Egger's regression (metafor's ``regtest(res)``).
 
         metafor's default (``model = "rma"``, ``predictor = "sei"``): the standard error
         ``sqrt(v_i)`` is added as a moderator to this model, refitted with the same
@@ -571,12 +639,19 @@ class MetaAnalysisResults:
         Returns
         -------
         EggerTest
+            The statistic, p-value, df, the limit estimate (without moderators) and the
+            refitted model.
 
         Raises
         ------
         ValueError
             With fewer than ``p + 2`` studies, or standard errors collinear with the
             design.
+
+        References
+        ----------
+        .. [1] Egger, M., Davey Smith, G., Schneider, M. and Minder, C. (1997). Bias in
+           meta-analysis detected by a simple, graphical test. BMJ 315, 629-634.
         """
         return self._egger
 
@@ -619,17 +694,65 @@ class MetaAnalysisResults:
         return self._leave_one_out.copy()
 
     # -- reporting ---------------------------------------------------------------------
-    def summary(self, alpha: float | None = None):
-        """A printable summary (statsmodels' ``Summary``; ``print(res.summary())``)."""
+    def summary(self, alpha: float | None = None) -> Summary:
+        """Summarise the fit (statsmodels' ``Summary``; ``print(res.summary())``).
+
+        Parameters
+        ----------
+        alpha : float, optional
+            ``1 - alpha`` coverage of the intervals; the fit's ``alpha`` by default.
+
+        Returns
+        -------
+        statsmodels.iolib.summary2.Summary
+            The model, tau^2 with its Q-profile interval, heterogeneity and the
+            coefficients.
+
+        Raises
+        ------
+        ValueError
+            For ``alpha`` outside (0, 1).
+        """
         return build_summary(self, self._alpha_or_default(alpha))
 
-    def forest_plot(self, ax=None, alpha: float | None = None):
-        """Forest plot: raw and shrunken (BLUP) study estimates with their intervals, the
-        pooled diamond and the prediction interval (see
-        :func:`mixedext.meta.plotting.forest_plot`)."""
+    def forest_plot(self, ax: Axes | None = None, alpha: float | None = None) -> Axes:
+        """Draw a forest plot: raw and shrunken (BLUP) study estimates with their intervals.
+
+        Without moderators the pooled effect is the diamond at the bottom (its confidence
+        interval) with the prediction interval as a line through it; with moderators each
+        study's fitted value is marked (see :func:`mixedext.meta.plotting.forest_plot`).
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            The axes to draw on; by default a new figure.
+        alpha : float, optional
+            ``1 - alpha`` coverage of the intervals; the fit's ``alpha`` by default.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+            The axes drawn on.
+        """
         return forest_plot(self, ax=ax, alpha=self._alpha_or_default(alpha))
 
-    def funnel_plot(self, ax=None, alpha: float | None = None):
-        """Funnel plot: estimates (residuals with moderators) against their standard
-        errors (see :func:`mixedext.meta.plotting.funnel_plot`)."""
+    def funnel_plot(self, ax: Axes | None = None, alpha: float | None = None) -> Axes:
+        """Draw a funnel plot: estimates against their standard errors.
+
+        Without moderators the studies' estimates around the pooled effect, with moderators
+        the residuals around 0, in the pseudo-confidence funnel ``centre +/- z SE`` (see
+        :func:`mixedext.meta.plotting.funnel_plot`).
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            The axes to draw on; by default a new figure.
+        alpha : float, optional
+            ``1 - alpha`` coverage of the funnel; the fit's ``alpha`` by default.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+            The axes drawn on.
+        """
         return funnel_plot(self, ax=ax, alpha=self._alpha_or_default(alpha))

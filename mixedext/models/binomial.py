@@ -14,25 +14,38 @@ Model: ``logit P(y = 1) = offset + X beta + Z b``, ``b = Lambda_theta u``,
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 from statsmodels.genmod import families
 from statsmodels.genmod.bayes_mixed_glm import BinomialBayesMixedGLM, _BayesMixedGLM
 
 from mixedext.families import Binomial
-from mixedext.models.glmm import MixedGLMMixin, glmm_from_formula
+from mixedext.models.glmm import (
+    MixedGLMMixin,
+    builder_docstring,
+    glmm_from_formula,
+    model_parameters,
+)
 from mixedext.results.binomial import BinomialMixedResults
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 __all__ = ["BinomialMixedGLM", "binomial_mixedglm"]
 
 
 class BinomialMixedGLM(MixedGLMMixin, BinomialBayesMixedGLM):
-    """statsmodels' binomial mixed GLM, with maximum likelihood (:meth:`fit_ml`).
+    __doc__ = """Binomial (logit) mixed model with maximum likelihood (:meth:`fit_ml`).
+
+    A subclass of statsmodels' ``BinomialBayesMixedGLM``.
 
     Built by :func:`binomial_mixedglm` or statsmodels' own
     ``from_formula(formula, vc_formulas, data)`` (variance components of indicator
     columns become random intercepts). See the module docstring for the model.
-    """
+    """ + model_parameters(trials=True)
 
     family_class = Binomial
     results_class = BinomialMixedResults
@@ -56,7 +69,25 @@ class BinomialMixedGLM(MixedGLMMixin, BinomialBayesMixedGLM):
 
     @classmethod
     def check_data(cls, y, yname, trials=None, trials_name=None):
-        """0/1 outcomes, or successes out of ``trials``."""
+        """Refuse an outcome that is not 0/1, or not successes out of ``trials``.
+
+        Parameters
+        ----------
+        y : array_like
+            The outcome.
+        yname : str
+            Its name, for the error message.
+        trials : array_like, optional
+            Trials per row; ``y`` then counts successes.
+        trials_name : str, optional
+            The column the trials came from, for the error message.
+
+        Raises
+        ------
+        ValueError
+            For trials that are not positive integers, successes that are not integers
+            between 0 and the trials, or (without trials) an outcome that is not 0/1.
+        """
         y = np.asarray(y, dtype=float)
         if trials is not None:
             label = f"trials column {trials_name!r}" if isinstance(trials_name, str) \
@@ -114,38 +145,57 @@ def separated_columns(exog, y, trials, names) -> list[str]:
     return out
 
 
-def binomial_mixedglm(formula, data, vc_formulas=None, *, groups=None, nested=None,
-                      trials=None, weights=None, offset=None, missing="drop", vcp_p=1,
-                      fe_p=2) -> BinomialMixedGLM:
-    """A binomial (logit) mixed model from a formula.
-
-    Parameters
-    ----------
-    formula : str
-        Fixed effects, optionally with lme4-style terms ``(1 | unit)``, ``(1 | a/b)``,
-        ``(1 + x | unit)``.
-    data : DataFrame
-    vc_formulas : dict, optional
-        statsmodels-style variance components, e.g. ``{"unit": "0 + C(unit)"}``.
-    groups : str, optional
-        A random intercept per unit of this column.
-    nested : str or list of str, optional
-        Levels nested in ``groups`` (outermost first), each with a random intercept.
-    trials : str or array_like, optional
-        Trials per row: the outcome then counts successes (glmer's
-        ``cbind(successes, trials - successes)``).
-    weights : str or array_like, optional
-        Prior weights multiplying each row's log-likelihood.
-    offset : str or array_like, optional
-        A known part of the linear predictor (log-odds scale).
-    missing : {"drop", "raise"}
-        Rows with a missing value in a used column are dropped (statsmodels'
-        ``from_formula`` default) or raise an error naming the column.
-
-    Returns
-    -------
-    BinomialMixedGLM
-    """
+def binomial_mixedglm(formula: str, data: pd.DataFrame | dict,
+                      vc_formulas: dict[str, str] | None = None, *,
+                      groups: str | None = None, nested: str | Sequence[str] | None = None,
+                      trials: str | ArrayLike | None = None,
+                      weights: str | ArrayLike | None = None,
+                      offset: str | ArrayLike | None = None, missing: str = "drop",
+                      vcp_p: float = 1, fe_p: float = 2) -> BinomialMixedGLM:
     return glmm_from_formula(BinomialMixedGLM, formula, data, vc_formulas, groups=groups,
                              nested=nested, missing=missing, vcp_p=vcp_p, fe_p=fe_p,
                              eval_env=2, trials=trials, weights=weights, offset=offset)
+
+
+binomial_mixedglm.__doc__ = builder_docstring(
+    """Create a binomial (logit) mixed model from a formula.
+
+    A :class:`BinomialMixedGLM`: ``fit_ml()`` fits it by maximum likelihood as
+    ``lme4::glmer(family = binomial)``; statsmodels' ``fit_vb()`` and ``fit_map()`` work
+    on 0/1 outcomes without trials, weights or offsets.
+""", ("""    trials : str or array_like, optional
+        Trials per row: the outcome then counts successes (glmer's
+        ``cbind(successes, trials - successes)``).
+""", """    offset : str or array_like, optional
+        A known part of the linear predictor (log-odds scale).
+"""), "BinomialMixedGLM", "trials that are not positive integers, ", """
+    Notes
+    -----
+    The model is ``y_i | b ~ Binomial(m_i, mu_i)``, ``logit(mu_i) = offset_i + x_i' beta
+    + z_i' b``, ``b ~ N(0, Sigma)`` (``m_i = 1`` for binary outcomes); prior weights
+    multiply each row's log-likelihood.
+
+    References
+    ----------
+    .. [1] Bates, D., Maechler, M., Bolker, B. and Walker, S. (2015). Fitting linear
+       mixed-effects models using lme4. Journal of Statistical Software 67(1).
+
+    Examples
+    --------
+    lme4's ``glmer(cbind(incidence, size - incidence) ~ period + (1 | herd), cbpp,
+    family = binomial)``:
+
+    >>> import mixedext as mx
+    >>> cbpp = mx.datasets.load("cbpp")
+    >>> res = mx.binomial_mixedglm("incidence ~ period + (1 | herd)", cbpp,
+    ...                            trials="size").fit_ml()
+    >>> res.fe_params.round(2)
+    Intercept     -1.40
+    period[T.2]   -0.99
+    period[T.3]   -1.13
+    period[T.4]   -1.58
+    Name: fe_params, dtype: float64
+    >>> res.variance_components()[["level", "variance"]].round(3)
+      level  variance
+    0  herd     0.412
+""")

@@ -44,7 +44,108 @@ if TYPE_CHECKING:
     from mixedext.families.base import Family
     from mixedext.results.glmm import MixedGLMResults
 
-__all__ = ["MixedGLMMixin", "glmm_from_formula", "row_values"]
+__all__ = ["MixedGLMMixin", "glmm_from_formula", "row_values", "model_parameters",
+           "builder_docstring"]
+
+_HEAD = """
+    Parameters
+    ----------
+    endog : array_like
+        The outcome, one value per row.
+    exog : array_like
+        The fixed-effect design.
+    exog_vc : array_like or scipy.sparse matrix
+        Statsmodels' random-effect design: one column per random effect of every unit.
+    ident : array_like of int
+        The variance component of each column of ``exog_vc``.
+    vcp_p : float, default 1
+        Prior SD of the log random-effect SDs (statsmodels' Bayes fits only).
+    fe_p : float, default 2
+        Prior SD of the fixed effects (statsmodels' Bayes fits only).
+    fep_names : list of str, optional
+        Names of the fixed effects.
+    vcp_names : list of str, optional
+        Names of the variance components.
+    vc_names : list of str, optional
+        Names of the random effects (the columns of ``exog_vc``).
+    re_terms : list of RandomTerm, optional
+        The random-effect terms (set by the formula builders); by default built from
+        ``exog_vc`` when each variance component is indicator columns (random
+        intercepts).
+"""
+_TRIALS = """    trials : array_like, optional
+        Binomial trials per row: ``endog`` then counts successes.
+"""
+_TAIL = """    weights : array_like, optional
+        Prior weights multiplying each row's log-likelihood.
+    offset : array_like, optional
+        A known part of the linear predictor.
+    yname : str, optional
+        The outcome's name.
+"""
+
+
+_BUILDER_PARAMETERS = """
+    Parameters
+    ----------
+    formula : str
+        Fixed effects, optionally with lme4-style terms ``(1 | unit)``, ``(1 | a/b)``,
+        ``(1 + x | unit)``, crossed ``(1 | a) + (1 | b)``.
+    data : pandas.DataFrame or dict
+        The data (a dict of columns is made a DataFrame).
+    vc_formulas : dict of str to str, optional
+        Statsmodels-style variance components, e.g. ``{{"unit": "0 + C(unit)"}}``:
+        indicator columns become random intercepts; other columns random effects with
+        one shared variance.
+    groups : str, optional
+        A random intercept per unit of this column.
+    nested : str or list of str, optional
+        Levels nested in ``groups`` (outermost first), each with a random intercept.
+{row_arguments}    weights : str or array_like, optional
+        Prior weights multiplying each row's log-likelihood (a column name or one value
+        per row).
+{after_weights}    missing : {{"drop", "raise"}}, default "drop"
+        Rows with a missing value in a used column are dropped (statsmodels'
+        ``from_formula`` default) or raise :class:`~mixedext.MissingDataError` naming
+        the column.
+    vcp_p : float, default 1
+        Prior SD of the log random-effect SDs (statsmodels' Bayes fits only).
+    fe_p : float, default 2
+        Prior SD of the fixed effects (statsmodels' Bayes fits only).
+
+    Returns
+    -------
+    {returns}
+        The model; ``fit_ml()`` fits it by maximum likelihood.
+
+    Raises
+    ------
+    TypeError
+        For ``data`` that is not a data frame, or a non-numeric outcome.
+    KeyError
+        For a ``groups``, ``nested`` or row-argument column not in ``data``.
+    ValueError
+        For an outcome outside the family's support, row arguments of the wrong length
+        or not finite, {value_errors}or no random effects.
+    MissingDataError
+        With ``missing="raise"``, for missing values in a used column.
+"""
+
+
+def builder_docstring(summary: str, row_arguments: tuple[str, str], returns: str,
+                      value_errors: str, rest: str) -> str:
+    """The docstring of a GLMM formula builder (``binomial_mixedglm``, ...): ``summary``,
+    the shared Parameters, Returns and Raises sections (with the family's row arguments
+    before and after ``weights`` and its ``value_errors``), then ``rest`` (Notes,
+    References, Examples)."""
+    return summary + _BUILDER_PARAMETERS.format(
+        row_arguments=row_arguments[0], after_weights=row_arguments[1], returns=returns,
+        value_errors=value_errors) + rest
+
+
+def model_parameters(trials: bool = False) -> str:
+    """The Parameters section of the GLMM classes' docstrings (``trials``: binomial)."""
+    return _HEAD + (_TRIALS if trials else "") + _TAIL
 
 
 class MixedGLMMixin:
@@ -70,14 +171,40 @@ class MixedGLMMixin:
 
     @classmethod
     def from_formula(cls, formula, vc_formulas, data, vcp_p=1, fe_p=2):
-        """statsmodels' constructor (``vc_formulas[name]`` a one-sided formula)."""
+        """Create a model with statsmodels' constructor signature.
+
+        As statsmodels' ``BinomialBayesMixedGLM.from_formula``: variance components of
+        indicator columns become random intercepts (``fit_ml`` fits them).
+
+        Parameters
+        ----------
+        formula : str
+            The fixed effects (lme4-style ``(1 | g)`` terms are accepted too).
+        vc_formulas : dict of str to str
+            Statsmodels' variance components, ``{name: one-sided formula}``, e.g.
+            ``{"herd": "0 + C(herd)"}``.
+        data : pandas.DataFrame or dict
+            The data.
+        vcp_p : float, default 1
+            Prior SD of the log random-effect SDs (statsmodels' Bayes fits only).
+        fe_p : float, default 2
+            Prior SD of the fixed effects (statsmodels' Bayes fits only).
+
+        Returns
+        -------
+        MixedGLMMixin
+            A model of this class.
+        """
         return glmm_from_formula(cls, formula, data, vc_formulas, vcp_p=vcp_p, fe_p=fe_p,
                                  eval_env=2)
 
     @property
     def design_info(self):
-        """patsy's design information of the fixed effects (models built from a formula in
-        this session; None after unpickling)."""
+        """The design information of the fixed effects (patsy's), or None.
+
+        Kept for predictions on new data for models built from a formula in this session;
+        None after unpickling (patsy's design information cannot be pickled).
+        """
         return self.__dict__.get("_design_info")
 
     @property
@@ -92,10 +219,52 @@ class MixedGLMMixin:
 
     # -- statsmodels' Bayes fits, where they apply -----------------------------------------
     def fit_vb(self, *args, **kwargs):
+        """Fit statsmodels' variational Bayes approximation (statsmodels' ``fit_vb``).
+
+        Parameters
+        ----------
+        *args
+            Passed to statsmodels' ``fit_vb``.
+        **kwargs
+            Passed to statsmodels' ``fit_vb``.
+
+        Returns
+        -------
+        statsmodels.genmod.bayes_mixed_glm.BayesMixedGLMResults
+            The posterior approximation (statsmodels' results).
+
+        Raises
+        ------
+        NotImplementedError
+            For a model with ``trials``, ``weights`` or ``offset`` (statsmodels' Bayes fits
+            take none of them), and for families statsmodels has no Bayes model for
+            (negative binomial, Gamma).
+        """
         self._bayes_ok("fit_vb")
         return super().fit_vb(*args, **kwargs)
 
     def fit_map(self, *args, **kwargs):
+        """Fit statsmodels' posterior mode (Laplace) approximation (statsmodels' ``fit_map``).
+
+        Parameters
+        ----------
+        *args
+            Passed to statsmodels' ``fit_map``.
+        **kwargs
+            Passed to statsmodels' ``fit_map``.
+
+        Returns
+        -------
+        statsmodels.genmod.bayes_mixed_glm.BayesMixedGLMResults
+            The posterior approximation (statsmodels' results).
+
+        Raises
+        ------
+        NotImplementedError
+            For a model with ``trials``, ``weights`` or ``offset`` (statsmodels' Bayes fits
+            take none of them), and for families statsmodels has no Bayes model for
+            (negative binomial, Gamma).
+        """
         self._bayes_ok("fit_map")
         return super().fit_map(*args, **kwargs)
 
@@ -108,12 +277,42 @@ class MixedGLMMixin:
 
     # -- maximum likelihood ------------------------------------------------------------------
     def ml_family(self, dispersion=None):
-        """The model's family bound to its outcome (at ``dispersion``)."""
+        """Bind the model's family to its outcome, trials and prior weights.
+
+        Parameters
+        ----------
+        dispersion : float, optional
+            The family's dispersion (``theta`` of the negative binomial, the Gamma's
+            ``shape``); None for families without one.
+
+        Returns
+        -------
+        Family
+            A new :class:`~mixedext.families.Family` of the model's ``family_class``.
+        """
         return self.family_class(self.endog, self.trials, self.weights, dispersion)
 
     @classmethod
     def check_data(cls, y, yname: str, trials=None, trials_name=None) -> None:
-        """Refuse an outcome the family cannot describe (at construction)."""
+        """Refuse an outcome the family cannot describe (at construction).
+
+        Parameters
+        ----------
+        y : array_like
+            The outcome.
+        yname : str
+            Its name, for the error message.
+        trials : array_like, optional
+            Binomial trials per row (binomial models only).
+        trials_name : str, optional
+            The column the trials came from, for the error message.
+
+        Raises
+        ------
+        ValueError
+            For values outside the family's support (negative or non-integer counts,
+            non-positive Gamma outcomes), naming the outcome.
+        """
         cls.family_class.check_outcome(y, yname)
 
     def _check_outcome(self):
@@ -126,14 +325,14 @@ class MixedGLMMixin:
                              "there is nothing to fit")
 
     def fit_ml(self, nagq: int = 1, *, maxiter: int = 2000):
-        """Maximum likelihood (as ``lme4::glmer`` and ``glmmTMB``).
+        """Fit by maximum likelihood (as ``lme4::glmer`` and ``glmmTMB``).
 
         Parameters
         ----------
-        nagq : int
-            1: Laplace approximation; more: adaptive Gauss-Hermite quadrature with that
-            many nodes (a single scalar random-effect term only).
-        maxiter : int
+        nagq : int, default 1
+            1: the Laplace approximation; more: adaptive Gauss-Hermite quadrature with
+            that many nodes (a single scalar random-effect term only).
+        maxiter : int, default 2000
             L-BFGS-B's iteration limit.
 
         Returns
@@ -141,13 +340,44 @@ class MixedGLMMixin:
         MixedGLMResults
             The results class of the family (``results_class``).
 
+        Raises
+        ------
+        ValueError
+            For ``nagq`` not a positive integer, or an outcome with nothing to fit (a
+            constant outcome; a binomial outcome without successes or failures).
+        NotImplementedError
+            For random effects given as general ``exog_vc`` columns (not grouping
+            factors).
+
+        Warns
+        -----
+        RuntimeWarning
+            When the optimiser did not converge, or (binomial) for completely separated
+            columns.
+        SingularFitWarning
+            When a variance is on its boundary 0.
+
         Notes
         -----
         The deviance ``-2 log L(theta, beta[, log dispersion])`` is minimised jointly
         (L-BFGS-B with finite differences, Newton-polished), starting from the GLM fit
         without random effects; the conditional modes come from penalised IRLS at each
-        evaluation. Standard errors come from the numerical Hessian of the deviance in
-        all parameters, as glmer's default (``use.hessian = TRUE``) and glmmTMB's.
+        evaluation. With ``u`` the spherical random effects (``b = Lambda_theta u``,
+        ``u ~ N(0, I)``) and ``u*`` their conditional modes, the Laplace approximation is
+        ``-2 log L = -2 sum_i log p(y_i | u*) + |u*|^2 + log|L|^2``, ``L`` the Cholesky
+        factor of ``Lambda' Z' H Z Lambda + I`` with ``H`` the observed information at
+        ``u*``; adaptive Gauss-Hermite quadrature integrates each unit's likelihood
+        around ``u*`` instead (see :mod:`mixedext._engine.pirls`). Standard errors
+        come from the numerical Hessian of the deviance in all parameters, as glmer's
+        default (``use.hessian = TRUE``) and glmmTMB's.
+
+        References
+        ----------
+        .. [1] Bates, D., Maechler, M., Bolker, B. and Walker, S. (2015). Fitting linear
+           mixed-effects models using lme4. Journal of Statistical Software 67(1).
+        .. [2] Brooks, M. E. et al. (2017). glmmTMB balances speed and flexibility among
+           packages for zero-inflated generalized linear mixed modeling. The R Journal
+           9(2), 378-400.
         """
         if self._terms is None:
             raise NotImplementedError("fit_ml needs random effects given as grouping "

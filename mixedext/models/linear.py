@@ -18,6 +18,8 @@ What statsmodels' inherited methods need (the data split per group: ``endog_li``
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -37,7 +39,7 @@ from mixedext._compat import (
     with_names,
 )
 from mixedext._engine import fitting
-from mixedext._engine.crossprod import RandomTerm
+from mixedext._engine.crossprod import CrossProducts, RandomTerm
 from mixedext._engine.deviance import NotPositiveDefinite, ProfiledDeviance
 from mixedext._engine.factor import theta_bounds
 from mixedext._engine.state import FitState
@@ -53,9 +55,17 @@ from mixedext.formula.terms import (
     term_from_level,
 )
 from mixedext.models.dask import dask_cross_products, is_dask_frame
-from mixedext.results.linear import MixedLMResults, from_statsmodels, psi_to_theta
+from mixedext.results.linear import (
+    MixedLMResults,
+    MixedLMResultsWrapper,
+    from_statsmodels,
+    psi_to_theta,
+)
 from mixedext.structures.spec import correlated_deviance, residual_spec
 from mixedext.structures.variance import parse_variance, variance_columns
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 __all__ = ["MixedLM", "mixedlm", "ConvergenceWarning", "SingularFitWarning"]
 
@@ -77,9 +87,49 @@ _PER_GROUP_ATTRIBUTES = frozenset({
 class MixedLM(sm_mlm.MixedLM):
     __doc__ = """Linear mixed model (statsmodels' ``MixedLM``, fitted by mixedext's engine).
 
-    Parameters are statsmodels' (see :class:`statsmodels.regression.mixed_linear_model.MixedLM`);
-    build models with :func:`mixedext.mixedlm` / :meth:`from_formula`, which add
-    lme4-style ``(1 | a/b)`` terms and ``nested=``.
+    Build models with :func:`mixedext.mixedlm` / :meth:`from_formula`, which add
+    lme4-style ``(1 | a/b)`` terms, residual structures, weights and offsets; the
+    constructor takes statsmodels' arrays (see
+    :class:`statsmodels.regression.mixed_linear_model.MixedLM`).
+
+    Parameters
+    ----------
+    endog : array_like
+        The outcome, one value per row.
+    exog : array_like
+        The fixed-effect design (rows by columns).
+    groups : array_like, optional
+        The grouping label of each row (required unless ``re_terms`` is given).
+    exog_re : array_like, optional
+        Statsmodels' random-effect design within ``groups`` (default a random
+        intercept).
+    exog_vc : dict or VCSpec, optional
+        Statsmodels' variance components (a ``VCSpec``, or its deprecated dict form).
+        Components that are indicator columns within every group, or the same
+        covariates in every group, are fitted by the engine; others by statsmodels'
+        optimiser.
+    use_sqrt : bool, default True
+        Statsmodels' parametrisation flag (its optimiser only).
+    missing : {"none", "drop", "raise"}, default "none"
+        Statsmodels' handling of missing values in the arrays.
+    re_terms : list of RandomTerm, optional
+        The random-effect terms (set by :meth:`from_formula`).
+    sm_layout : StatsmodelsLayout, optional
+        How ``re_terms`` map to statsmodels' ``cov_re`` and ``vcomp`` (set by
+        :meth:`from_formula`; None for lme4-style terms).
+    residual : ResidualSpec, optional
+        The residual structure (set by :meth:`from_formula`).
+    **kwargs
+        ``weights`` and ``offset`` (one value per row), and statsmodels' keywords
+        (``missing_idx``, ``model_spec``, ``design_info``, ``formula``).
+
+    Raises
+    ------
+    ValueError
+        For neither ``groups`` nor ``re_terms``, an unknown keyword, or ``weights`` /
+        ``offset`` that are not one finite value per row (positive for weights).
+    NotImplementedError
+        For ``weights`` or ``offset`` with a residual structure.
 
     Notes
     -----
@@ -199,23 +249,54 @@ class MixedLM(sm_mlm.MixedLM):
         self.n_groups = len(self.group_labels)
 
     @classmethod
-    def from_formula(cls, formula, data, re_formula=None, vc_formula=None, subset=None,
-                     use_sparse=False, missing="none", *args, groups=None, nested=None,
-                     cov_struct=None, time=None, cov_groups=None, het_var=None,
-                     variance=None, weights=None, offset=None, coords=None, nugget=False,
-                     **kwargs):
-        """Create a model from a formula and a DataFrame.
+    def from_formula(cls, formula: str, data: Any, re_formula: str | None = None,
+                     vc_formula: dict[str, str] | None = None, subset: ArrayLike | None = None,
+                     use_sparse: bool = False, missing: str = "none", *args: Any,
+                     groups: str | ArrayLike | None = None,
+                     nested: str | Sequence[str] | None = None, cov_struct: str | None = None,
+                     time: str | None = None, cov_groups: str | Sequence[str] | None = None,
+                     het_var: str | None = None, variance: str | Sequence[str] | None = None,
+                     weights: str | ArrayLike | None = None,
+                     offset: str | ArrayLike | None = None,
+                     coords: str | Sequence[str] | None = None, nugget: bool = False,
+                     **kwargs: Any) -> MixedLM:
+        """Create a linear mixed model from a formula and a data frame.
 
-        As :meth:`statsmodels.regression.mixed_linear_model.MixedLM.from_formula`, plus:
+        As :meth:`statsmodels.regression.mixed_linear_model.MixedLM.from_formula`, plus
+        lme4-style random-effect terms, residual covariance structures (nlme's
+        ``correlation=``), variance functions (nlme's ``weights = varFunc``), prior weights
+        and offsets. ``mixedext.mixedlm`` is this method.
 
         Parameters
         ----------
         formula : str
-            May contain lme4-style random-effect terms: ``(1 | g)``, ``(1 + x | g)``,
-            ``(0 + x | g)``, nested ``(1 | a/b)``, interactions ``(1 | a:b)`` and crossed
-            ``(1 | a) + (1 | b)``; ``groups`` is then optional.
+            The fixed effects, ``"y ~ x1 + x2"``; may contain lme4-style random-effect
+            terms: ``(1 | g)``, ``(1 + x | g)``, ``(0 + x | g)``, nested ``(1 | a/b)``,
+            interactions ``(1 | a:b)`` and crossed ``(1 | a) + (1 | b)``; ``groups`` is then
+            not given.
+        data : pandas.DataFrame, dict or dask.dataframe.DataFrame
+            The data. A Dask data frame is reduced to cross-products over its partitions
+            (:meth:`from_dask`; random effects as ``(1 | g)`` terms only).
+        re_formula : str, optional
+            Statsmodels' random-effect covariates within ``groups`` (``"~ x"``), with an
+            unstructured covariance; by default a random intercept.
+        vc_formula : dict of str to str, optional
+            Statsmodels' variance components within ``groups``: ``{name: formula}``, e.g.
+            ``{"cask": "0 + C(cask)"}``, each with one variance.
+        subset : array_like, optional
+            Rows to use (a boolean mask or index labels), as statsmodels' ``subset``.
+        use_sparse : bool, default False
+            Statsmodels' argument, accepted for compatibility; it has no effect here (the
+            engine works from cross-products, not statsmodels' per-group matrices).
+        missing : {"none", "drop", "raise"}, default "none"
+            ``"drop"`` drops the rows with a missing value in a column the model uses;
+            otherwise such a value raises :class:`~mixedext.MissingDataError` naming the
+            column.
+        *args
+            Passed on to statsmodels' ``Model.from_formula`` (after ``subset`` and
+            ``drop_cols``).
         groups : str or array_like, optional
-            Top-level grouping, as in statsmodels.
+            Top-level grouping, as in statsmodels (a column name or one label per row).
         nested : str or list of str, optional
             Columns nested inside ``groups``, outermost first: each adds a random
             intercept per unit of that level (``nested="rep"`` with ``groups="center"``
@@ -235,12 +316,6 @@ class MixedLM(sm_mlm.MixedLM):
         time : str, optional
             Column of measurement times (required by every structure but
             ``"exchangeable"``, unless ``coords`` is given).
-        coords : list of str, optional
-            Columns of coordinates for a spatial correlation: Euclidean distances between
-            the points (nlme's ``form = ~ x + y | g``); instead of ``time``.
-        nugget : bool, default False
-            A nugget in a spatial correlation, ``(1 - nugget) f(d / range)`` for
-            ``d > 0`` (nlme's ``nugget = TRUE``).
         cov_groups : str or list of str, optional
             Columns whose combinations are the residual units (default: the innermost
             grouping level).
@@ -261,6 +336,78 @@ class MixedLM(sm_mlm.MixedLM):
         offset : str or array_like, optional
             A known part of the mean, ``y = offset + X beta + Z b + e``; new data for
             ``predict`` read the same column (or take ``offset=``).
+        coords : list of str, optional
+            Columns of coordinates for a spatial correlation: Euclidean distances between
+            the points (nlme's ``form = ~ x + y | g``); instead of ``time``.
+        nugget : bool, default False
+            A nugget in a spatial correlation, ``(1 - nugget) f(d / range)`` for
+            ``d > 0`` (nlme's ``nugget = TRUE``).
+        **kwargs
+            Passed on to statsmodels' ``from_formula`` and the model's constructor (e.g.
+            ``eval_env``, the patsy environment of the formula).
+
+        Returns
+        -------
+        MixedLM
+            The model; :meth:`fit` fits it.
+
+        Raises
+        ------
+        ValueError
+            For random effects given both as ``(1 | g)`` terms and through
+            ``groups``/``re_formula``/``vc_formula``/``nested``, for neither, for ``weights``
+            or ``offset`` arrays of the wrong length, or an unknown ``missing``.
+        KeyError
+            For a grouping, ``weights``, ``offset`` or ``variance`` column not in ``data``.
+        TypeError
+            For a non-numeric outcome column.
+        MissingDataError
+            For missing or infinite values in a used column (unless ``missing="drop"``).
+        NotImplementedError
+            For options not available on Dask data frames, or ``weights``/``offset``
+            with a residual structure.
+
+        See Also
+        --------
+        MixedLM.fit : Fit the model by REML or ML.
+
+        Notes
+        -----
+        The model is ``y = X beta + Z b + e`` with ``b ~ N(0, Sigma)`` (block diagonal over
+        the terms and their units) and ``e ~ N(0, sigma^2 R)``, ``R = I`` without a
+        residual structure. lme4's ``(1 | a/b)`` is statsmodels'
+        ``groups="a", vc_formula={"b": "0 + C(b)"}``; both give the same fit.
+
+        References
+        ----------
+        .. [1] Bates, D., Maechler, M., Bolker, B. and Walker, S. (2015). Fitting linear
+           mixed-effects models using lme4. Journal of Statistical Software 67(1).
+        .. [2] Pinheiro, J. C. and Bates, D. M. (2000). Mixed-Effects Models in S and
+           S-PLUS. Springer.
+
+        Examples
+        --------
+        Nested random intercepts, lme4's ``lmer(strength ~ 1 + (1 | batch/cask), Pastes)``:
+
+        >>> import mixedext as mx
+        >>> pastes = mx.datasets.load("pastes")
+        >>> res = mx.mixedlm("strength ~ 1 + (1 | batch/cask)", pastes).fit()
+        >>> print(res.variance_components()[["level", "variance", "std"]].round(3))
+                level  variance    std
+        0       batch     1.657  1.287
+        1  batch/cask     8.434  2.904
+        2    Residual     0.678  0.823
+
+        statsmodels' spelling of a random slope gives statsmodels' results, from mixedext's
+        engine:
+
+        >>> sleep = mx.datasets.load("sleepstudy")
+        >>> res = mx.mixedlm("Reaction ~ Days", sleep, groups="Subject",
+        ...                  re_formula="~Days").fit()
+        >>> res.fe_params.round(2)
+        Intercept    251.41
+        Days          10.47
+        dtype: float64
         """
         user_env = kwargs.get("eval_env", None)
         if user_env is None or isinstance(user_env, int):
@@ -364,14 +511,50 @@ class MixedLM(sm_mlm.MixedLM):
         return mod
 
     @classmethod
-    def from_dask(cls, formula, data, *, missing="none", cov_struct=None, time=None,
-                  het_var=None, groups=None, re_formula=None, vc_formula=None, nested=None):
-        """A model from a ``dask.dataframe.DataFrame``: its per-unit cross-products (with
-        a residual structure: the structure's statistics, e.g. AR(1) lag statistics or
-        ``het_var=`` outer products per unit and level) are reduced over the partitions
-        (:mod:`mixedext.models.dask`); the rows stay in Dask. The random effects are
-        lme4-style terms in ``formula`` or statsmodels' ``groups`` (a column name) with
-        ``re_formula`` / ``vc_formula`` / ``nested``."""
+    def from_dask(cls, formula: str, data: Any, *, missing: str = "none",
+                  cov_struct: str | None = None, time: str | None = None,
+                  het_var: str | None = None, groups: Any = None,
+                  re_formula: str | None = None, vc_formula: dict | None = None,
+                  nested: Sequence[str] | str | None = None) -> MixedLM:
+        """Create a model from a Dask data frame, reduced to per-unit cross-products.
+
+        The cross-products (with a residual structure: the structure's statistics, e.g.
+        AR(1) lag statistics or ``het_var=`` outer products per unit and level) are reduced
+        over the partitions (:mod:`mixedext.models.dask`); the rows stay in Dask.
+
+        Parameters
+        ----------
+        formula : str
+            Fixed effects, and lme4-style ``(1 | g)`` random-effect terms unless
+            ``groups`` is given.
+        data : dask.dataframe.DataFrame
+            The data.
+        missing : {"none", "drop", "raise"}, default "none"
+            As :meth:`from_formula`.
+        cov_struct : str, optional
+            A residual structure available on Dask data frames (see
+            :mod:`mixedext.models.dask`).
+        time : str, optional
+            Column of measurement times for ``cov_struct``.
+        het_var : str, optional
+            A residual variance per level of this column.
+        groups : str, optional
+            The grouping column of statsmodels' spelling (a column name on Dask), with
+            ``re_formula``, ``vc_formula`` and ``nested`` as :meth:`from_formula` takes
+            them.
+        re_formula : str, optional
+            The random effects per group (``"0"``: none, the gls-type model).
+        vc_formula : dict, optional
+            Variance components within the groups.
+        nested : str or list of str, optional
+            Grouping columns nested in ``groups``.
+
+        Returns
+        -------
+        MixedLM
+            A row-less model (``has_rows`` False): fits, summaries and intervals work;
+            methods that need the rows raise ``NotImplementedError``.
+        """
         cp, terms, info = dask_cross_products(data, formula, missing=missing,
                                               cov_struct=cov_struct, time=time,
                                               het_var=het_var, groups=groups,
@@ -387,11 +570,25 @@ class MixedLM(sm_mlm.MixedLM):
         return mod
 
     @classmethod
-    def from_cross_products(cls, cp, terms, info):
-        """A row-less model fitted from :class:`~mixedext.CrossProducts` alone.
+    def from_cross_products(cls, cp: CrossProducts, terms: list[RandomTerm],
+                            info: dict[str, Any]) -> MixedLM:
+        """Create a row-less model fitted from :class:`~mixedext.CrossProducts` alone.
 
-        ``info`` holds ``exog_names``, ``endog_name`` and optionally ``design_info`` and
-        ``formula`` (for predictions on new data).
+        Parameters
+        ----------
+        cp : CrossProducts
+            The cross-products of the fixed-effect design, the outcome and the
+            random-effect terms.
+        terms : list of RandomTerm
+            The random-effect terms the cross-products were computed for.
+        info : dict
+            ``exog_names`` and ``endog_name``; optionally ``design_info``,
+            ``fixed_formula``, ``frame`` and ``formula`` (for predictions on new data).
+
+        Returns
+        -------
+        MixedLM
+            A model without rows (``exog`` and ``endog`` None).
         """
         names = list(info["exog_names"])
         stub_x = pd.DataFrame(np.zeros((2, len(names))), columns=names)
@@ -421,25 +618,33 @@ class MixedLM(sm_mlm.MixedLM):
     # -- the model's structure, read by results and inference --------------------------
     @property
     def random_terms(self) -> tuple | None:
-        """The random-effect terms (:class:`~mixedext._engine.crossprod.RandomTerm`), in
-        the order of the formula; None for statsmodels' general ``exog_vc`` arrays."""
+        """The random-effect terms, in the order of the formula.
+
+        A tuple of :class:`~mixedext._engine.crossprod.RandomTerm`; None for statsmodels'
+        general ``exog_vc`` arrays (fitted by statsmodels' optimiser).
+        """
         return None if self._terms is None else tuple(self._terms)
 
     @property
     def statsmodels_layout(self) -> StatsmodelsLayout | None:
-        """How the terms map to statsmodels' ``cov_re`` and ``vcomp`` (None for models
-        with lme4-style terms)."""
+        """How the terms map to statsmodels' ``cov_re`` and ``vcomp``.
+
+        None for models with lme4-style terms.
+        """
         return self._sm_layout
 
     @property
     def residual_spec(self):
-        """The residual structure (``cov_struct=`` / ``het_var=``) checked against the
-        data, or None."""
+        """The residual structure checked against the data, or None.
+
+        The :class:`~mixedext.structures.spec.ResidualSpec` of ``cov_struct=``,
+        ``het_var=`` and ``variance=``.
+        """
         return self._residual_spec
 
     @property
     def has_rows(self) -> bool:
-        """False for models built from reduced cross-products (Dask)."""
+        """Whether the model holds its rows (False for models built from cross-products)."""
         return self.exog is not None
 
     # -- statsmodels' per-group data, built on first use ---------------------------------
@@ -495,19 +700,78 @@ class MixedLM(sm_mlm.MixedLM):
         endog = np.asarray(self.endog, dtype=float)
         return endog if self.__dict__.get("offset") is None else endog - self.offset
 
-    def fit(self, start_params=None, reml=True, niter_sa=0, do_cg=True, fe_pen=None,
-            cov_pen=None, free=None, full_output=False, method=None, **fit_kwargs):
+    def fit(self, start_params: ArrayLike | sm_mlm.MixedLMParams | None = None,
+            reml: bool = True, niter_sa: int = 0, do_cg: bool = True, fe_pen: Any = None,
+            cov_pen: Any = None, free: Any = None, full_output: bool = False,
+            method: str | Sequence[str] | None = None,
+            **fit_kwargs: Any) -> MixedLMResultsWrapper:
         """Fit the model by REML (default) or ML.
 
-        Same arguments as statsmodels' ``MixedLM.fit``. The profiled deviance is
-        minimised by mixedext's engine (from ``start_params`` when given); with ``free``,
-        ``fe_pen``, ``cov_pen`` or ``method``, which only statsmodels' optimiser
-        understands, that optimiser runs. ``maxiter``, ``gtol``, ``ftol``, ``maxls`` and
-        ``maxcor`` are passed to the engine's L-BFGS-B.
+        Same arguments as statsmodels' ``MixedLM.fit``. The profiled deviance is minimised
+        by mixedext's engine (from ``start_params`` when given); with ``free``, ``fe_pen``,
+        ``cov_pen`` or ``method``, which only statsmodels' optimiser understands, that
+        optimiser runs (and so for statsmodels' general ``exog_vc`` arrays).
+
+        Parameters
+        ----------
+        start_params : array_like or MixedLMParams, optional
+            Starting values, as statsmodels' (packed, with or without the fixed effects).
+        reml : bool, default True
+            Fit by REML; False: by maximum likelihood.
+        niter_sa : int, default 0
+            Statsmodels' argument (its optimiser only).
+        do_cg : bool, default True
+            Statsmodels' argument (its optimiser only).
+        fe_pen : object, optional
+            Statsmodels' fixed-effects penalty (its optimiser runs).
+        cov_pen : object, optional
+            Statsmodels' covariance penalty (its optimiser runs).
+        free : MixedLMParams, optional
+            Statsmodels' free-parameter pattern (its optimiser runs).
+        full_output : bool, default False
+            Statsmodels' argument (its optimiser only).
+        method : str or list of str, optional
+            Statsmodels' optimisers (its optimiser runs).
+        **fit_kwargs
+            ``maxiter``, ``gtol``, ``ftol``, ``maxls`` and ``maxcor`` are passed to the
+            engine's L-BFGS-B; other statsmodels options warn that they have no effect.
 
         Returns
         -------
         MixedLMResults
+            The fit (wrapped as statsmodels wraps its results).
+
+        Raises
+        ------
+        ValueError
+            For fixed effects that are not identified (naming the dependent columns), a
+            grouping level with one unit or as many units as rows, a constant outcome,
+            fewer observations than parameters, or invalid ``start_params``.
+        NotImplementedError
+            For statsmodels' optimiser on a model with ``weights`` or ``offset``.
+
+        Warns
+        -----
+        ConvergenceWarning
+            When the optimiser did not converge.
+        SingularFitWarning
+            When a variance (or correlation, or residual-structure parameter) is on the
+            boundary of its space.
+
+        Notes
+        -----
+        Without a residual structure, the REML criterion minimised over ``theta``
+        (``beta`` and ``sigma^2`` profiled out) is ``d_R(theta) = log|L_theta|^2 +
+        log|R_X|^2 + (n - p) (1 + log(2 pi r^2 / (n - p)))``, ``L_theta L_theta' =
+        Lambda' Z' Z Lambda + I``, ``R_X`` the Cholesky factor of the fixed effects' Schur
+        complement and ``r^2`` the penalised residual sum of squares; the ML criterion
+        ``d(theta)`` drops ``log|R_X|^2`` and has ``n`` for ``n - p`` (Bates et al. 2015;
+        :mod:`mixedext._engine.deviance`). The log-likelihood is ``-d / 2``.
+
+        References
+        ----------
+        .. [1] Bates, D., Maechler, M., Bolker, B. and Walker, S. (2015). Fitting linear
+           mixed-effects models using lme4. Journal of Statistical Software 67(1).
         """
         unknown = set(fit_kwargs) - set(_FIT_KWARGS)
         if unknown:
@@ -574,10 +838,31 @@ class MixedLM(sm_mlm.MixedLM):
                              "definite") from err
 
     def fit_state(self, reml: bool = True, options: dict | None = None,
-                  theta0=None) -> FitState:
-        """The engine's fit by REML or ML as a :class:`~mixedext._engine.state.FitState`
-        (no warnings, no results object; the model's statsmodels attributes untouched).
-        ``options``: L-BFGS-B's (``maxiter``, ``gtol``, ``ftol``, ``maxls``, ``maxcor``)."""
+                  theta0: np.ndarray | None = None) -> FitState:
+        """Fit by REML or ML and return the engine's fit state.
+
+        No warnings, no results object; the model's statsmodels attributes are untouched.
+
+        Parameters
+        ----------
+        reml : bool, default True
+            Fit by REML; False: by maximum likelihood.
+        options : dict, optional
+            L-BFGS-B's options (``maxiter``, ``gtol``, ``ftol``, ``maxls``, ``maxcor``).
+        theta0 : numpy.ndarray, optional
+            Start of the relative covariance factors (default lme4's start).
+
+        Returns
+        -------
+        FitState
+            The optimum and what it was computed from
+            (:class:`~mixedext._engine.state.FitState`).
+
+        Raises
+        ------
+        ValueError
+            For fixed effects that are not identified.
+        """
         try:
             if self._residual_spec is None:
                 return fitting.fit_state(reml, self.deviance_function, options=options,

@@ -5,27 +5,59 @@ log-odds with half a success and half a failure added, and the rates)."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from scipy.special import expit
 
 from mixedext._checks import check_alpha
-from mixedext.results.glmm import MixedGLMResults
+from mixedext.results.glmm import RESULTS_PARAMETERS, MixedGLMResults
 
 __all__ = ["BinomialMixedResults"]
 
 
 class BinomialMixedResults(MixedGLMResults):
-    """Maximum-likelihood fit of a binomial mixed model (see :class:`MixedGLMResults`)."""
+    __doc__ = """Maximum-likelihood fit of a binomial mixed model (see :class:`MixedGLMResults`).
 
-    def shrinkage(self, level: str | None = None, alpha: float = 0.05):
-        """Raw vs shrunk unit effects on the log-odds scale, plus rates.
+    Adds the binomial's shrinkage report (unit log-odds with half a success and half a
+    failure added, and the rates).
+    """ + RESULTS_PARAMETERS
 
-        ``raw`` is the unit's own (unpooled) log-odds offset: the maximum-likelihood shift
-        of its rows' fixed-effect linear predictors, with half a success and half a
-        failure added at the unit's mean predictor so that it stays finite for 0/n and n/n
-        (an empirical logit adjusted for case mix); ``blup`` the conditional mode;
-        ``factor`` ``1 - cond_var / tau^2``; ``rate_raw`` the observed proportion,
-        ``rate_shrunk`` the mean conditional probability of the unit's rows.
+    def shrinkage(self, level: str | None = None, alpha: float = 0.05) -> pd.DataFrame:
+        """Compare raw and shrunk unit effects on the log-odds scale, plus rates.
+
         Random intercepts only.
+
+        Parameters
+        ----------
+        level : str, optional
+            The level; by default the outermost.
+        alpha : float, default 0.05
+            The conditional intervals have coverage ``1 - alpha``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by unit: ``n`` (trials), ``raw``, ``blup`` (the conditional mode),
+            ``factor`` (``1 - cond_var / tau^2``), ``cond_se``, ``lower``, ``upper``,
+            ``rate_raw`` (the observed proportion), ``rate_shrunk`` (the mean conditional
+            probability of the unit's rows) and ``flag`` (the interval excludes 0).
+
+        Raises
+        ------
+        ValueError
+            For ``alpha`` outside (0, 1).
+        KeyError
+            For a ``level`` that is not a level of the model.
+        NotImplementedError
+            For a level with random slopes.
+
+        Notes
+        -----
+        ``raw`` is the unit's own (unpooled) log-odds offset ``a``: the root of
+        ``sum_j [y_j - m_j expit(f_j + a)] + 1/2 - expit(f_bar + a) = 0`` over its rows
+        ``j`` (``f_j`` the fixed-effect linear predictor, ``m_j`` the trials, ``f_bar``
+        their mean), i.e. the maximum-likelihood shift with half a success and half a
+        failure added at the unit's mean predictor, so that it stays finite for 0/n and
+        n/n (an empirical logit adjusted for case mix).
         """
         alpha = check_alpha(alpha)
         level, i = self._intercept_term(level)

@@ -34,14 +34,50 @@ __all__ = ["design_effect", "clusters_needed", "icc_table", "r2_table", "random_
 
 # -- planning functions (no data needed) -------------------------------------------------
 def design_effect(icc: float, cluster_size: float, cv: float = 0.0) -> float:
-    """Design effect of a cluster-randomised design.
+    """Compute the design effect of a cluster-randomised design.
 
-    ``DE = 1 + ((1 + cv^2) m - 1) ICC`` (Eldridge et al. 2006; ``cv = 0``: equal sizes).
+    Parameters
+    ----------
+    icc : float
+        The intraclass correlation, in [0, 1].
+    cluster_size : float
+        The mean number of individuals per cluster, at least 1.
+    cv : float, default 0.0
+        The coefficient of variation of the cluster sizes (0: equal sizes).
+
+    Returns
+    -------
+    float
+        The factor by which the variance of an estimate grows when whole clusters are
+        randomised instead of individuals.
+
+    Raises
+    ------
+    ValueError
+        For ``icc`` outside [0, 1] or ``cluster_size`` below 1.
+
+    See Also
+    --------
+    clusters_needed : The clusters to randomise for a trial's power.
+
+    Notes
+    -----
+    ``DE = 1 + ((1 + cv^2) m - 1) ICC`` with ``m`` the mean cluster size; for equal
+    sizes ``1 + (m - 1) ICC``.
+
+    References
+    ----------
+    .. [1] Eldridge, S. M., Ashby, D. and Kerry, S. (2006). Sample size for cluster
+       randomized trials: effect of coefficient of variation of cluster size and
+       analysis method. International Journal of Epidemiology 35, 1292-1300.
 
     Examples
     --------
-    >>> round(design_effect(0.057, 30), 3)
-    2.653
+    >>> import mixedext as mx
+    >>> round(mx.design_effect(0.05, 20), 3)
+    1.95
+    >>> round(mx.design_effect(0.05, 20, cv=0.4), 3)
+    2.11
     """
     if not 0 <= icc <= 1:
         raise ValueError(f"icc must lie in [0, 1], got {icc}")
@@ -52,11 +88,55 @@ def design_effect(icc: float, cluster_size: float, cv: float = 0.0) -> float:
 
 def clusters_needed(n_individual: float, icc: float, cluster_size: float,
                     cv: float = 0.0) -> int:
-    """Clusters needed to match a trial that randomises ``n_individual`` individuals.
+    """Compute the clusters needed to match a trial that randomises individuals.
 
-    ``ceil(n_individual * DE / cluster_size)``.
+    Parameters
+    ----------
+    n_individual : float
+        The sample size the trial would need if it randomised individuals.
+    icc : float
+        The intraclass correlation, in [0, 1].
+    cluster_size : float
+        The mean number of individuals per cluster, at least 1.
+    cv : float, default 0.0
+        The coefficient of variation of the cluster sizes (0: equal sizes).
+
+    Returns
+    -------
+    int
+        ``ceil(n_individual * DE / cluster_size)`` clusters, with ``DE`` the
+        :func:`design_effect`.
+
+    Raises
+    ------
+    ValueError
+        For ``icc`` outside [0, 1] or ``cluster_size`` below 1.
+
+    See Also
+    --------
+    design_effect : The variance inflation of randomising clusters.
+
+    Notes
+    -----
+    The cluster-randomised trial needs ``n_individual * DE`` individuals for the
+    power of the individually randomised one, in clusters of ``cluster_size``.
+
+    References
+    ----------
+    .. [1] Donner, A. and Klar, N. (2000). Design and Analysis of Cluster Randomization
+       Trials in Health Research. Arnold, London.
+
+    Examples
+    --------
+    400 individuals would do; with an ICC of 0.05 and clusters of 20, the design
+    effect is 1.95 and 780 individuals are needed:
+
+    >>> import mixedext as mx
+    >>> mx.clusters_needed(400, 0.05, 20)
+    39
     """
-    return math.ceil(n_individual * design_effect(icc, cluster_size, cv) / cluster_size)
+    clusters = n_individual * design_effect(icc, cluster_size, cv) / cluster_size
+    return math.ceil(round(clusters, 9))  # 39.00000000000001 (floating point) is 39
 
 
 # -- tables from a fitted model ----------------------------------------------------------

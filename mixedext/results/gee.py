@@ -22,13 +22,20 @@ quadrature), then the least-squares logit fit of those probabilities on ``X``
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 from scipy.special import expit
 from scipy.stats import norm
+
+from mixedext._checks import check_alpha
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 __all__ = ["GEEComparison", "compare_gee", "ATTENUATION_C", "marginal_means",
            "marginal_probabilities"]
@@ -39,27 +46,53 @@ _STRUCTURES = ("independence", "exchangeable", "ar1")
 
 @dataclass
 class GEEComparison:
-    """Conditional vs marginal fixed effects.
+    """Conditional vs marginal fixed effects (made by ``compare_gee()``).
 
-    Attributes
+    Parameters
     ----------
-    table : DataFrame
-        One row per fixed effect: ``conditional``, ``conditional_se``, ``marginal_gee``,
-        ``marginal_gee_se`` (robust), ``marginal_implied``, ``attenuation_approx``,
-        ``ratio_gee`` and ``ratio_implied`` (marginal / conditional); odds ratios for the
-        estimates when built with ``exp=True``.
-    gee_results : statsmodels GEEResults
+    table : pandas.DataFrame
+        One row per fixed effect: ``conditional``, ``conditional_se``,
+        ``marginal_gee``, ``marginal_gee_se`` (robust), ``marginal_implied``,
+        ``attenuation_approx``, ``ratio_gee`` and ``ratio_implied`` (marginal /
+        conditional); odds ratios for the estimates when built with ``exp=True``.
+    gee_results : statsmodels.genmod.generalized_estimating_equations.GEEResults
+        The GEE fit.
+    exp : bool, default False
+        Whether the estimates in ``table`` are exponentiated (odds ratios).
     """
 
     table: pd.DataFrame
     gee_results: object
     exp: bool = False
 
-    def plot(self, ax=None, alpha: float = 0.05, terms=None):
-        """Conditional and marginal (GEE) effects with ``1 - alpha`` Wald intervals.
+    def plot(self, ax: Axes | None = None, alpha: float = 0.05,
+             terms: Sequence[str] | None = None) -> Axes:
+        """Plot the conditional and marginal (GEE) effects with their Wald intervals.
 
-        ``terms``: the fixed effects to draw (default all but the intercept)."""
+        The marginal effects implied by the mixed model are marked with crosses.
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            The axes to draw on; by default a new figure.
+        alpha : float, default 0.05
+            The intervals have coverage ``1 - alpha``.
+        terms : sequence of str, optional
+            The fixed effects to draw; by default all but the intercept.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+            The axes drawn on.
+
+        Raises
+        ------
+        ValueError
+            For ``alpha`` outside (0, 1).
+        """
         import matplotlib.pyplot as plt
+
+        alpha = check_alpha(alpha)
 
         tab = self.table
         if terms is None:

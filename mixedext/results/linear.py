@@ -13,6 +13,7 @@ lower triangle and ``vcomp``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -29,6 +30,7 @@ from mixedext._checks import check_alpha, check_count
 from mixedext._compat import cache_readonly
 from mixedext._engine.differences import central_hessian, steps
 from mixedext._engine.factor import lambda_blocks, theta_bounds
+from mixedext._typing import Seed
 from mixedext.formula.terms import value_labels
 from mixedext.inference.ddf import anova_table, ddf_table
 from mixedext.inference.profile import NaturalParameters, Profile, bootstrap_refits
@@ -51,8 +53,13 @@ from mixedext.results.summary import build_summary
 from mixedext.structures.spec import cov_struct_intervals, residual_covariance
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from numpy.typing import ArrayLike
+    from statsmodels.iolib.summary2 import Summary
+
     from mixedext._engine.crossprod import RandomTerm
     from mixedext._engine.state import FitState
+    from mixedext.results.simulated import SimulatedResiduals
 
 __all__ = ["MixedLMResults", "MixedLMResultsWrapper", "from_statsmodels"]
 
@@ -63,15 +70,30 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
     """Results of :class:`mixedext.MixedLM` (a subclass of statsmodels' results).
 
     Fits by mixedext's engine also have ``theta`` (lme4's relative covariance factor),
-    ``optim_history`` (every deviance evaluation) and ``singular``.
+    ``optim_history`` (every deviance evaluation) and ``singular``; users get a results
+    object from :meth:`MixedLM.fit <mixedext.MixedLM.fit>` rather than building one.
+
+    Parameters
+    ----------
+    model : MixedLM
+        The fitted model.
+    params : numpy.ndarray
+        The parameters packed as statsmodels packs them (fixed effects, then the
+        lower triangle of ``cov_re / sigma^2`` and ``vcomp / sigma^2``).
+    cov_params : numpy.ndarray
+        The covariance of ``params`` divided by ``sigma^2`` (statsmodels'
+        ``normalized_cov_params``).
     """
 
     _state: FitState | None = None  # FitState of fits by mixedext's engine
 
     @property
     def normalized_cov_params(self):
-        """statsmodels' ``normalized_cov_params``; for the engine's fits the block of the
-        variance parameters (a numerical Hessian) is computed on first use."""
+        """Covariance of the packed parameters over ``sigma^2`` (statsmodels' attribute).
+
+        For the engine's fits the block of the variance parameters (a numerical Hessian of
+        the deviance) is computed on first use.
+        """
         cov = self.__dict__["_normalized_cov_params"]
         pending = self.__dict__.pop("_psi_block_pending", None)
         if pending is not None:
@@ -121,8 +143,24 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
 
     # -- construction (the one place statsmodels' results class is replaced) -------------
     @classmethod
-    def from_engine(cls, model, state) -> MixedLMResultsWrapper:
-        """Results of the engine's fit, reading only its :class:`FitState` ``state``."""
+    def from_engine(cls, model: sm_mlm.MixedLM, state: FitState) -> MixedLMResultsWrapper:
+        """Build the results of the engine's fit, reading only its fit state.
+
+        Parameters
+        ----------
+        model : MixedLM
+            The model the engine fitted.
+        state : FitState
+            The optimum and what it was computed from
+            (:class:`mixedext._engine.state.FitState`).
+
+        Returns
+        -------
+        MixedLMResultsWrapper
+            statsmodels' wrapper (labelled pandas outputs) around a :class:`MixedLMResults`
+            that carries statsmodels' attributes (``fe_params``, ``cov_re``, ``vcomp``,
+            ``scale``, ...) computed from ``state``.
+        """
         sol, opt = state.solution, state.optim
         cov_re, vcomp = _statsmodels_variances(model, state)
         sigma2 = sol.sigma2
@@ -186,14 +224,16 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
     # -- engine quantities ---------------------------------------------------------------
     @property
     def engine_fit(self) -> bool:
-        """True for fits by mixedext's engine; False for statsmodels' own optimiser
-        (``fit`` options only it understands)."""
+        """Whether this fit was made by mixedext's engine (False: statsmodels' optimiser)."""
         return self._state is not None
 
     @property
     def fit_state(self) -> FitState:
-        """The :class:`~mixedext._engine.state.FitState` of this fit: the optimum and what
-        it was computed from, fixed when the fit ended (what every method here reads)."""
+        """The fit state: the optimum and what it was computed from, fixed when the fit ended.
+
+        A :class:`~mixedext._engine.state.FitState` (what every method of these results reads);
+        accessing it on a fit by statsmodels' optimiser raises ``NotImplementedError``.
+        """
         return self._require_engine("the fit state")
 
     def _variance_parameters(self):
@@ -213,7 +253,11 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
 
     @property
     def theta(self) -> pd.Series:
-        """lme4's ``theta``: the relative covariance factors at the optimum."""
+        """The relative covariance factors at the optimum (lme4's ``theta``).
+
+        A Series labelled by level (and, for vector terms, by the covariates of each
+        lower-triangle entry of ``Lambda``, column by column, as lme4's ``getME(m, "theta")``).
+        """
         state = self._require_engine("theta")
         names = []
         for t in state.terms:
@@ -241,24 +285,40 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
 
     @property
     def cov_struct_params(self) -> pd.Series:
-        """Parameters of the residual covariance structure on their natural scale
-        (``rho``, ``phi``, correlations ``corr[s,t]``, SD ratios ``sd_ratio[level]``, and
-        the variance functions' ``power``, ``expon``, ``const``, per level ``power[A]``,
-        as nlme names them)."""
+        """Parameters of the residual covariance structure on their natural scale.
+
+        ``rho``, ``phi``, correlations ``corr[s,t]``, SD ratios ``sd_ratio[level]``, and the
+        variance functions' ``power``, ``expon``, ``const``, per level ``power[A]``, as nlme
+        names them; an empty Series for a model without a residual structure.
+        """
         state = self._require_engine("cov_struct_params")
         if state.eta is None:
             return pd.Series(dtype=float, name="cov_struct")
         return pd.Series(state.structure.natural(state.eta), name="cov_struct", dtype=float)
 
     def conf_int_cov_struct(self, alpha: float = 0.05) -> pd.DataFrame:
-        """Approximate intervals for the residual-structure parameters (nlme's
-        ``intervals(m, which = "var-cov")``).
+        """Compute approximate intervals for the residual-structure parameters.
+
+        The intervals of nlme's ``intervals(m, which = "var-cov")`` for the parameters of
+        ``cov_struct=``, ``het_var=`` and ``variance=``.
+
+        Parameters
+        ----------
+        alpha : float, default 0.05
+            The intervals have coverage ``1 - alpha``.
 
         Returns
         -------
-        DataFrame
+        pandas.DataFrame
             Indexed by the names of :attr:`cov_struct_params`; columns ``estimate``,
             ``std_err`` (delta method, natural scale), ``lower`` and ``upper``.
+
+        Raises
+        ------
+        ValueError
+            For a model without a residual structure, or ``alpha`` outside (0, 1).
+        NotImplementedError
+            For a fit by statsmodels' optimiser.
 
         Notes
         -----
@@ -274,24 +334,51 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
         unstructured correlations (nlme's ``corSymm`` uses a spherical parametrisation,
         so its intervals differ). A parameter on its boundary (e.g. ``phi`` at 0) gets
         NaN. The reference level of ``het_var`` has SD ratio 1 and a zero-width interval.
+
+        References
+        ----------
+        .. [1] Pinheiro, J. C. and Bates, D. M. (2000). Mixed-Effects Models in S and
+           S-PLUS. Springer, section 2.4.3.
         """
+        alpha = check_alpha(alpha)
         if self._require_engine("conf_int_cov_struct").eta is None:
             raise ValueError("this model has no residual structure (cov_struct=, het_var= or "
                              "variance=)")
         return cov_struct_intervals(self, alpha)
 
-    def residual_cov(self, times=None, unit=None) -> pd.DataFrame:
-        """Within-unit residual covariance ``sigma^2 R`` over the distinct times, or over
-        the rows of one residual unit.
+    def residual_cov(self, times: ArrayLike | None = None,
+                     unit: object = None) -> pd.DataFrame:
+        """Compute the within-unit residual covariance ``sigma^2 R``.
 
-        ``times=`` is required for continuous-time AR(1) and the spatial correlations
-        (real-valued positions; with ``coords=`` one row of coordinates per point); with
-        ``het_var`` the reference level's (SD ratio 1), unless ``het_var`` is the time
-        column (heterogeneous AR(1): each time's SD). ``unit=`` (the label of a residual
-        unit, e.g. a subject): that unit's rows in time order, labelled by the data's row
-        labels, with their own SDs (``het_var`` levels and variance functions; nlme's
-        ``getVarCov(fit, individual = unit)``, for ``lme`` its ``type = "conditional"``);
-        required with ``variance=``.
+        Over the distinct times of the data (or the positions given), or over the rows of one
+        residual unit; nlme's ``getVarCov``.
+
+        Parameters
+        ----------
+        times : array_like, optional
+            Positions to evaluate the covariance at; required for continuous-time AR(1)
+            and the spatial correlations (real-valued positions; with ``coords=`` one row
+            of coordinates per point). By default the distinct times of the data. With
+            ``het_var`` the reference level's SD (ratio 1) is used, unless ``het_var`` is
+            the time column (heterogeneous AR(1): each time's SD).
+        unit : str or int, optional
+            The label of a residual unit (e.g. a subject): that unit's rows in time order,
+            labelled by the data's row labels, with their own SDs (``het_var`` levels and
+            variance functions; nlme's ``getVarCov(fit, individual = unit)``, for ``lme``
+            its ``type = "conditional"``). Required with ``variance=``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The square covariance matrix, labelled by time (``"0"``, ``"0.5"``, a tuple
+            of coordinates) or by row. Without a residual structure ``sigma^2 I`` over
+            ``times``.
+
+        Raises
+        ------
+        ValueError
+            For ``unit=`` without a residual structure, a model with ``variance=`` and no
+            ``unit=``, or a structure over real-valued positions without ``times=``.
         """
         if unit is not None and (self._state is None or not self._state.has_structure):
             raise ValueError("unit= needs a residual structure (cov_struct=, het_var= or "
@@ -304,8 +391,11 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
 
     @property
     def optim_history(self) -> pd.DataFrame:
-        """Every evaluation of the deviance during the fit: ``theta`` (then the residual
-        parameters on their unconstrained scale, ``eta0, ...``) and ``deviance``."""
+        """Every evaluation of the deviance during the fit.
+
+        One row per evaluation: ``theta`` (then the residual parameters on their
+        unconstrained scale, ``eta0, ...``) and ``deviance``.
+        """
         opt = self._require_engine("optim_history").optim
         extra = len(opt.history[0]) - 1 - len(self.theta) if opt.history else 0
         cols = [*self.theta.index, *[f"eta{i}" for i in range(extra)], "deviance"]
@@ -357,7 +447,8 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
         return Profile(self)
 
     def conf_int_vc(self, method: str = "profile", alpha: float = 0.05, *,
-                    n_boot: int = 1000, seed=None, progress=None) -> pd.DataFrame:
+                    n_boot: int = 1000, seed: Seed = None,
+                    progress: bool | None = None) -> pd.DataFrame:
         """Compute intervals for every random-effect SD, correlation and the residual SD.
 
         Parameters
@@ -452,12 +543,40 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
         return table
 
     def conf_int_fe(self, method: str = "profile", alpha: float = 0.05) -> pd.DataFrame:
-        """Intervals for the fixed effects.
+        """Compute intervals for the fixed effects.
 
-        ``method="profile"``: profile likelihood (lme4's ``confint(method = "profile")``:
-        the ML deviance, also for REML fits, minimised over the variance parameters for
-        each value of the coefficient); ``"wald"``: estimate +/- z SE. Indexed by term;
-        columns ``estimate``, ``lower``, ``upper``.
+        Parameters
+        ----------
+        method : {"profile", "wald"}, default "profile"
+            ``"profile"``: profile likelihood (lme4's ``confint(method = "profile")``);
+            ``"wald"``: estimate -/+ z SE.
+        alpha : float, default 0.05
+            The intervals have coverage ``1 - alpha``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by term; columns ``estimate``, ``lower``, ``upper``.
+
+        Raises
+        ------
+        ValueError
+            For an unknown ``method`` or ``alpha`` outside (0, 1).
+        NotImplementedError
+            For a fit by statsmodels' optimiser.
+
+        Notes
+        -----
+        The profile interval of a coefficient ``beta_j`` is
+        ``{beta_j : d(beta_j) - d_hat <= chi2_1(1 - alpha)}``, ``d(beta_j)`` the ML deviance
+        minimised over the variance parameters and the other coefficients with ``beta_j``
+        held fixed (the ML deviance also for REML fits, as lme4), ``d_hat`` its minimum.
+        The Wald interval is ``beta_j -/+ z_{1 - alpha/2} SE_j``.
+
+        References
+        ----------
+        .. [1] Bates, D., Maechler, M., Bolker, B. and Walker, S. (2015). Fitting linear
+           mixed-effects models using lme4. Journal of Statistical Software 67(1).
         """
         alpha = check_alpha(alpha)
         self._require_engine("conf_int_fe")
@@ -536,18 +655,83 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
             return pd.Series(values, index=exog.index)
         return values
 
-    def get_prediction(self, exog=None, which: str = "marginal", alpha: float = 0.05):
-        """Predictions with confidence intervals (mean) and prediction intervals (a new
-        observation; a new unit's random effects included for marginal predictions)."""
+    def get_prediction(self, exog: pd.DataFrame | None = None, which: str = "marginal",
+                       alpha: float = 0.05) -> pd.DataFrame:
+        """Predict with confidence intervals for the mean and prediction intervals.
+
+        A prediction interval covers a new observation; for marginal predictions (and
+        units not seen in the fit) it includes a new unit's random effects.
+
+        Parameters
+        ----------
+        exog : pandas.DataFrame, optional
+            New data with the formula's columns; by default the fitted rows.
+        which : {"marginal", "conditional"}, default "marginal"
+            ``"marginal"``: ``X beta``; ``"conditional"``: ``X beta + Z b`` with the
+            conditional modes of the units seen in the fit.
+        alpha : float, default 0.05
+            The intervals have coverage ``1 - alpha``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per row of ``exog`` (in order): ``mean``, ``mean_se``,
+            ``mean_ci_lower``, ``mean_ci_upper``, ``obs_ci_lower``, ``obs_ci_upper``; NaN
+            for rows missing a variable of the fixed or random terms.
+
+        Raises
+        ------
+        ValueError
+            For an unknown ``which`` or ``alpha`` outside (0, 1).
+        TypeError
+            For new data given as an array (intervals need the grouping columns).
+        NotImplementedError
+            For a fit by statsmodels' optimiser, or without new data for a model that does
+            not hold its rows (built from Dask data frames).
+
+        Notes
+        -----
+        The mean's SE is ``sqrt(x' V_beta x)``, plus ``z' Var(b | y) z`` for the
+        conditional mean of a seen unit; the prediction interval's variance adds the
+        residual variance and, for a marginal prediction or an unseen unit, the
+        random-effect variance ``z' Sigma z``. Intervals are ``mean -/+ z_{1 - alpha/2}``
+        times the SD. With prior weights the residual variance of a fitted row is
+        ``sigma^2 / w_i`` (a new row's ``sigma^2``); with a residual structure each row's
+        ``sigma^2 s_i^2``, ``s_i`` its SD ratio; a model's offset is added to the mean.
+        """
+        if which not in ("marginal", "conditional"):
+            raise ValueError(f"which must be 'marginal' or 'conditional', not {which!r}")
         if exog is None:
             self._require_rows("get_prediction without new data")
         alpha = check_alpha(alpha)
         self._require_engine("get_prediction")
         return get_prediction(self, exog, which=which, alpha=alpha)
 
-    def simulate(self, nsim: int = 1, seed=None) -> np.ndarray:
-        """New outcomes with fresh random effects (lme4's ``simulate(re.form = NA)``):
-        an array (nobs, nsim)."""
+    def simulate(self, nsim: int = 1, seed: Seed = None) -> np.ndarray:
+        """Simulate new outcomes with fresh random effects.
+
+        lme4's ``simulate(re.form = NA)``: the random effects and the residuals (from the
+        fitted residual structure, with the rows' SDs and prior weights) are drawn anew.
+
+        Parameters
+        ----------
+        nsim : int, default 1
+            Number of simulated outcome vectors.
+        seed : int or numpy.random.Generator, optional
+            Seed of the draws.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape ``(nobs, nsim)``.
+
+        Raises
+        ------
+        ValueError
+            For ``nsim`` not a positive integer.
+        NotImplementedError
+            For a fit by statsmodels' optimiser or a model without its rows.
+        """
         self._require_rows("simulate (and bootstrap intervals)")
         nsim = check_count("nsim", nsim)
         self._require_engine("simulate")
@@ -556,73 +740,248 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
     # -- model checking (mixedext.results.checking, .residuals, .influence) ---------------
     @property
     def resid_pearson(self) -> pd.Series:
-        """Conditional residuals ``y - X beta - Z b`` over ``sigma`` times each row's
-        residual SD ratio (nlme's ``resid(type = "pearson")``); see
-        :mod:`mixedext.results.residuals`."""
+        """Conditional residuals over their residual SD (nlme's ``type = "pearson"``).
+
+        ``(y - X beta - Z b) / (sigma s_i)``, ``s_i`` each row's residual SD ratio (1
+        without ``het_var`` or ``variance=``); see :mod:`mixedext.results.residuals`.
+        """
         return pearson_residuals(self)
 
     @property
     def resid_normalized(self) -> pd.Series:
-        """Conditional residuals whitened by the residual structure within each residual
-        unit (nlme's ``resid(type = "normalized")``); the Pearson residuals without a
-        residual correlation. See :mod:`mixedext.results.residuals`."""
+        """Conditional residuals whitened within each residual unit (nlme's ``"normalized"``).
+
+        ``T_u S_u^{-1} r_u / sigma`` per residual unit ``u`` (``r_u`` its conditional
+        residuals, ``S_u`` its SD ratios, ``T_u' T_u = C_u^{-1}`` with nlme's factor of the
+        unit's correlation ``C_u``); equal to the Pearson residuals without a residual
+        correlation. See :mod:`mixedext.results.residuals`.
+        """
         return normalized_residuals(self)
 
-    def simulated_residuals(self, n_sim: int = 250, seed=None, conditional: bool = False,
-                            progress=None):
-        """DHARMa's scaled quantile residuals from ``n_sim`` simulations, with
-        ``test_uniformity()``, ``test_dispersion()``, ``test_zero_inflation()``,
-        ``test_outliers()`` and ``plot()``.
+    def simulated_residuals(self, n_sim: int = 250, seed: Seed = None,
+                            conditional: bool = False,
+                            progress: bool | None = None) -> SimulatedResiduals:
+        """Compute DHARMa's scaled quantile residuals from ``n_sim`` simulations.
 
         By default the simulations draw fresh random effects (unconditional, DHARMa's
         default ``re.form = NA`` for lme4): each residual compares the observation with
         its marginal distribution under the model, so the random-effect distribution is
-        checked too. ``conditional=True`` simulates the fitted values plus residual
-        draws (from the residual structure). See :mod:`mixedext.results.checking` and
+        checked too.
+
+        Parameters
+        ----------
+        n_sim : int, default 250
+            Number of simulations (at least 2; DHARMa's default 250).
+        seed : int or numpy.random.Generator, optional
+            Seed of the simulations.
+        conditional : bool, default False
+            Simulate the fitted values plus residual draws (from the residual structure)
+            instead of fresh random effects.
+        progress : bool, optional
+            Show a progress bar; by default only on a terminal for long simulations.
+
+        Returns
+        -------
+        SimulatedResiduals
+            The residuals with ``test_uniformity()``, ``test_dispersion()``,
+            ``test_zero_inflation()``, ``test_outliers()`` and ``plot()``.
+
+        Raises
+        ------
+        ValueError
+            For ``n_sim`` not an integer of at least 2.
+
+        Notes
+        -----
+        Row ``i``'s residual is the empirical probability integral transform
+        ``u_i = #{s : y_i^(s) < y_i} / n_sim`` of the observed outcome among its simulated
+        values; uniform on [0, 1] for a correctly specified model. See
         :mod:`mixedext.results.simulated`.
+
+        References
+        ----------
+        .. [1] Hartig, F. (2022). DHARMa: Residual Diagnostics for Hierarchical
+           (Multi-Level / Mixed) Regression Models. R package.
         """
         return linear_simulated_residuals(self, n_sim, seed, conditional, progress)
 
-    def influence(self, level=None, progress=None) -> pd.DataFrame:
-        """Group-deletion influence: the model refitted without each unit of ``level``
-        (default the outermost), exactly (all deletions together where every term nests
-        in the level, else from downdated cross-products; with a residual structure, a
-        fit of the remaining rows). Cook's distance, DFBETAS per fixed effect, the change
-        of every variance component (and residual-structure parameter), the refit's
-        log-likelihood; see :mod:`mixedext.results.influence`."""
+    def influence(self, level: str | None = None,
+                  progress: bool | None = None) -> pd.DataFrame:
+        """Compute the group-deletion influence of each unit of a level.
+
+        The model is refitted without each unit of ``level`` exactly: all deletions
+        together where every term nests in the level, else from downdated
+        cross-products; with a residual structure, a fit of the remaining rows. See
+        :mod:`mixedext.results.influence`.
+
+        Parameters
+        ----------
+        level : str, optional
+            The level whose units are deleted; by default the outermost.
+        progress : bool, optional
+            Show a progress bar over the units; by default only on a terminal.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by unit: ``cooks_distance``, ``dfbetas_<name>`` per fixed effect,
+            ``delta_<component>`` per variance component (and residual-structure
+            parameter), the refit's ``llf``, ``nobs`` and ``converged``.
+
+        Raises
+        ------
+        KeyError
+            For a ``level`` that is not a level of the model.
+        ValueError
+            For a model without random effects.
+        NotImplementedError
+            For a fit by statsmodels' optimiser or a model without its rows.
+
+        Notes
+        -----
+        ``D_i = (beta_hat - beta_(-i))' V^{-1} (beta_hat - beta_(-i)) / p`` with ``V`` the
+        full fit's covariance of ``beta_hat`` (influence.ME's Cook's distance), and
+        ``DFBETAS_ij = (beta_(-i),j - beta_hat_j) / SE_(-i),j``.
+
+        References
+        ----------
+        .. [1] Nieuwenhuis, R., te Grotenhuis, M. and Pelzer, B. (2012). influence.ME:
+           tools for detecting influential data in mixed effects models. The R Journal
+           4(2), 38-47.
+        """
         return influence_table(self, level, progress)
 
-    def plot_influence(self, level=None, ax=None, progress=None):
-        """Cook's distance per unit of ``level`` with the ``4 / K`` line."""
+    def plot_influence(self, level: str | None = None, ax: Axes | None = None,
+                       progress: bool | None = None) -> Axes:
+        """Plot Cook's distance per unit of ``level`` with the ``4 / K`` line.
+
+        Parameters
+        ----------
+        level : str, optional
+            The level whose units are deleted (see :meth:`influence`).
+        ax : matplotlib.axes.Axes, optional
+            The axes to draw on; by default a new figure.
+        progress : bool, optional
+            Show a progress bar over the refits.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+            The axes drawn on; units above ``4 / K`` (``K`` units) are labelled.
+        """
         return plot_influence(self.influence(level, progress), ax=ax)
 
-    def plot_residuals(self, kind: str = "pearson", ax=None):
-        """Residuals (``kind`` ``"pearson"``, ``"normalized"`` or ``"response"``)
-        against the fitted values."""
+    def plot_residuals(self, kind: str = "pearson", ax: Axes | None = None) -> Axes:
+        """Plot residuals against the fitted values, with their binned medians.
+
+        Parameters
+        ----------
+        kind : {"pearson", "normalized", "response"}, default "pearson"
+            The residuals (see :attr:`resid_pearson`, :attr:`resid_normalized`; response:
+            ``y - X beta - Z b``).
+        ax : matplotlib.axes.Axes, optional
+            The axes to draw on; by default a new figure.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+            The axes drawn on.
+
+        Raises
+        ------
+        ValueError
+            For an unknown ``kind``.
+        """
         return linear_residual_plot(self, kind, ax)
 
-    def plot_qq(self, kind: str = "pearson", axes=None):
-        """Normal QQ plots of the residuals and of the random effects of each level."""
+    def plot_qq(self, kind: str = "pearson", axes: Sequence[Axes] | None = None) -> list[Axes]:
+        """Plot normal QQ plots of the residuals and of the random effects of each level.
+
+        Parameters
+        ----------
+        kind : {"pearson", "normalized", "response"}, default "pearson"
+            The residuals (as :meth:`plot_residuals`).
+        axes : sequence of matplotlib.axes.Axes, optional
+            One axes for the residuals and one per random-effect column of each level; by
+            default a new figure with a row of panels.
+
+        Returns
+        -------
+        list of matplotlib.axes.Axes
+            The panels drawn on.
+
+        Raises
+        ------
+        ValueError
+            For an unknown ``kind`` or too few ``axes``.
+        """
         return linear_qq_plots(self, kind, axes)
 
     # -- summary -------------------------------------------------------------------------
-    def summary(self, yname=None, xname_fe=None, xname_re=None, title=None, alpha=0.05,
-                ddf=None):
-        """statsmodels' summary, with one line per variance component and the units per
-        level (and the REML AIC/BIC labelled as such).
+    def summary(self, yname: str | None = None, xname_fe: Sequence[str] | None = None,
+                xname_re: Sequence[str] | None = None, title: str | None = None,
+                alpha: float = 0.05, ddf: str | None = None) -> Summary:
+        """Summarise the fit: statsmodels' summary, with the variance components.
 
-        ``ddf="satterthwaite"`` gives t-tests with lmerTest's Satterthwaite degrees of
-        freedom, ``ddf="kenward-roger"`` with pbkrtest's Kenward-Roger degrees of freedom
-        and adjusted standard errors, ``ddf="residual"`` t-tests with ``n - p``; the
-        default z-tests as statsmodels.
+        One line per variance component and the units per level (and the REML AIC/BIC
+        labelled as such).
+
+        Parameters
+        ----------
+        yname : str, optional
+            Name of the outcome (default the model's).
+        xname_fe : list of str, optional
+            Names of the fixed effects (default the model's).
+        xname_re : list of str, optional
+            Names of the random-effect parameters (default the model's).
+        title : str, optional
+            Title of the summary.
+        alpha : float, default 0.05
+            The intervals of the fixed effects have coverage ``1 - alpha``.
+        ddf : {"satterthwaite", "kenward-roger", "residual"}, optional
+            t-tests with lmerTest's Satterthwaite degrees of freedom, pbkrtest's
+            Kenward-Roger degrees of freedom and adjusted standard errors, or ``n - p``;
+            by default z-tests as statsmodels.
+
+        Returns
+        -------
+        statsmodels.iolib.summary2.Summary
+            Printable; ``as_text()``, ``as_html()`` and ``tables`` as statsmodels.
+
+        Raises
+        ------
+        ValueError
+            For an unknown ``ddf``.
         """
         return build_summary(self, yname=yname, xname_fe=xname_fe, xname_re=xname_re,
                              title=title, alpha=alpha, ddf=ddf)
 
-    def t_test(self, r_matrix, use_t=None, ddf=None):
-        """statsmodels' ``t_test``; ``ddf="satterthwaite"`` or ``"kenward-roger"`` uses
-        lmerTest's degrees of freedom per contrast row (``r_matrix`` a matrix over the
-        fixed effects; Kenward-Roger also its adjusted standard errors)."""
+    def t_test(self, r_matrix: ArrayLike | str, use_t: bool | None = None,
+               ddf: str | None = None) -> ContrastResults:
+        """Test linear hypotheses on the fixed effects (statsmodels' ``t_test``).
+
+        Parameters
+        ----------
+        r_matrix : array_like or str
+            The contrasts: statsmodels' forms without ``ddf``; with ``ddf`` a matrix (or
+            vector) over the fixed effects, one row per contrast.
+        use_t : bool, optional
+            Statsmodels' argument (without ``ddf`` only).
+        ddf : {"satterthwaite", "kenward-roger", "residual"}, optional
+            Degrees of freedom per contrast row (lmerTest's Satterthwaite, pbkrtest's
+            Kenward-Roger with its adjusted standard errors, or ``n - p``); by default
+            statsmodels' test.
+
+        Returns
+        -------
+        statsmodels.stats.contrast.ContrastResults
+            Estimates, standard errors, t statistics, df and p-values per row.
+
+        Raises
+        ------
+        ValueError
+            For an unknown ``ddf``.
+        """
         if ddf is None:
             return super().t_test(r_matrix, use_t=use_t)
 
@@ -635,9 +994,39 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
         return ddf_table(self, L, ddf)
 
     def anova(self, ddf: str = "satterthwaite") -> pd.DataFrame:
-        """F test per fixed-effect term with Satterthwaite (or ``ddf="kenward-roger"``)
-        denominator df (lmerTest's ``anova``; type III for models without interactions
-        among the tested terms)."""
+        """Compute an F test per fixed-effect term (lmerTest's ``anova``).
+
+        Parameters
+        ----------
+        ddf : {"satterthwaite", "kenward-roger"}, default "satterthwaite"
+            The denominator degrees of freedom.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by term (the intercept left out): ``F``, ``num_df``, ``den_df``,
+            ``pvalue``.
+
+        Raises
+        ------
+        ValueError
+            For an unknown ``ddf``.
+        NotImplementedError
+            For a model not built from a formula.
+
+        Notes
+        -----
+        Each term's test is of ``L beta = 0`` with ``L`` selecting its coefficients: type
+        III for models without interactions among the tested terms. The F statistic is
+        ``(L beta)' (L V L')^{-1} (L beta) / r`` (``r`` the term's columns), with
+        Kenward-Roger's adjusted ``V`` and scaling for ``ddf="kenward-roger"``.
+
+        References
+        ----------
+        .. [1] Kuznetsova, A., Brockhoff, P. B. and Christensen, R. H. B. (2017). lmerTest
+           package: tests in linear mixed effects models. Journal of Statistical Software
+           82(13).
+        """
         return anova_table(self, ddf=ddf)
 
 

@@ -12,6 +12,7 @@ with the residual variance).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ import pandas as pd
 from mixedext._checks import check_alpha, check_count
 from mixedext._engine.crossprod import RandomTerm
 from mixedext._engine.factor import lambda_blocks
+from mixedext._typing import Seed
 from mixedext.inference.contrasts import contrasts
 from mixedext.inference.lrt import lrt
 from mixedext.inference.marginal import marginal_means
@@ -32,13 +34,17 @@ from mixedext.results.diagnostics import (
     r2_table,
     shrinkage_table,
 )
-from mixedext.results.gee import compare_gee
+from mixedext.results.gee import GEEComparison, compare_gee
 from mixedext.results.plotting import (
     plot_caterpillar,
     plot_funnel,
     plot_marginal_means,
     plot_shrinkage,
 )
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from numpy.typing import ArrayLike
 
 __all__ = ["RandomEffectsReport", "VarianceBlock", "frames_by_level", "conditional_sds"]
 
@@ -145,7 +151,8 @@ class RandomEffectsReport:
 
     # -- reporting (mixedext.results.diagnostics) ------------------------------------------
     def icc(self, ci: bool = False, alpha: float = 0.05, method: str = "profile", *,
-            n_boot: int = 1000, seed=None, progress=None) -> pd.DataFrame:
+            n_boot: int = 1000, seed: Seed = None,
+            progress: bool | None = None) -> pd.DataFrame:
         """Compute the intraclass correlation of each level, outermost first.
 
         Parameters
@@ -237,90 +244,394 @@ class RandomEffectsReport:
                         np.quantile(draws, 1 - alpha / 2, axis=0)))
 
     def r2(self) -> pd.Series:
-        """Nakagawa's marginal and conditional R² (as ``performance::r2_nakagawa``)."""
+        """Compute Nakagawa's marginal and conditional R² (``performance::r2_nakagawa``).
+
+        Returns
+        -------
+        pandas.Series
+            ``marginal`` and ``conditional``, named ``"R2"``.
+
+        Raises
+        ------
+        NotImplementedError
+            For a model that does not hold its rows (built from Dask data frames).
+
+        Notes
+        -----
+        With ``var_f = var(X beta)`` (``n - 1`` denominator, as performance), ``var_r`` the
+        random-effect variance of one observation (the sum over levels; with random slopes
+        ``mean_i z_i' Sigma z_i``) and ``var_e`` the residual variance (for a GLMM the
+        family's latent-scale variance), the marginal R² is
+        ``var_f / (var_f + var_r + var_e)`` and the conditional
+        ``(var_f + var_r) / (var_f + var_r + var_e)``.
+
+        References
+        ----------
+        .. [1] Nakagawa, S., Johnson, P. C. D. and Schielzeth, H. (2017). The coefficient of
+           determination R² and intra-class correlation coefficient from generalized
+           linear mixed-effects models revisited and expanded. Journal of the Royal
+           Society Interface 14, 20170213.
+        """
         self._require_rows("r2 (the variance of the fixed-effect predictions)")
         return r2_table(self)
 
-    def lrt(self, other) -> pd.Series:
-        """Likelihood-ratio test against another fit of nested model (either order).
+    def lrt(self, other: RandomEffectsReport) -> pd.Series:
+        """Test this fit against another fit of a nested model (a likelihood-ratio test).
 
-        See :func:`mixedext.lrt` for the boundary (mixture chi-square) rules.
+        Parameters
+        ----------
+        other : MixedLMResults or MixedGLMResults
+            A fit of a model nested in this one, or of one this model nests in (either
+            order), to the same data and by the same criterion.
+
+        Returns
+        -------
+        pandas.Series
+            ``llf_restricted``, ``llf_full``, ``df_diff``, ``statistic``, ``pvalue`` and
+            ``distribution``; see :func:`mixedext.lrt` for the boundary (mixture
+            chi-square) rules.
+
+        Raises
+        ------
+        ValueError
+            For fits that cannot be compared (see :func:`mixedext.lrt`).
         """
         return lrt(self, other)
 
     def design_effect(self, cluster: str | None = None, method: str = "mean") -> pd.DataFrame:
-        """Design effect of randomising (or sampling) whole units of level ``cluster``.
+        """Compute the design effect of randomising (or sampling) whole units of a level.
 
-        ``DE = 1 + sum_{j at or inside cluster} (m_j - 1) sigma2_j / T`` (inner levels
-        count too); ``method="unequal"`` inflates ``m_j`` by ``1 + CV_j^2`` (Eldridge et
-        al. 2006). Columns ``mean_cluster_size``, ``cv_cluster_size``, ``icc``,
-        ``design_effect``, ``effective_n`` (``n / DE``) and ``se_inflation``
-        (``sqrt(DE)``).
+        Parameters
+        ----------
+        cluster : str, optional
+            The level whose units are randomised; by default the outermost.
+        method : {"mean", "unequal"}, default "mean"
+            ``"unequal"`` inflates each level's mean unit size ``m_j`` by ``1 + CV_j^2``
+            (the coefficient of variation of the unit sizes).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row, indexed by the level: ``mean_cluster_size``, ``cv_cluster_size``,
+            ``icc``, ``design_effect``, ``effective_n`` (``n / DE``) and ``se_inflation``
+            (``sqrt(DE)``).
+
+        Raises
+        ------
+        ValueError
+            For an unknown ``method``.
+        KeyError
+            For a ``cluster`` that is not a level of the model.
+        NotImplementedError
+            For a model with random slopes.
+
+        Notes
+        -----
+        ``DE = 1 + sum_j (m_j - 1) sigma_j^2 / T`` over the levels ``j`` at or inside
+        ``cluster`` (inner levels count too), with ``T`` the total variance (random-effect
+        variances plus the residual variance); for one level ``1 + (m - 1) ICC``.
+
+        References
+        ----------
+        .. [1] Eldridge, S. M., Ashby, D. and Kerry, S. (2006). Sample size for cluster
+           randomized trials: effect of coefficient of variation of cluster size and
+           analysis method. International Journal of Epidemiology 35, 1292-1300.
         """
         return design_effect_table(self, cluster=cluster, method=method)
 
     def shrinkage(self, level: str | None = None, alpha: float = 0.05) -> pd.DataFrame:
-        """Raw (unpooled) vs shrunk (BLUP) estimate of every unit of a level.
-
-        One row per unit (per unit and term with random slopes), indexed by unit name:
-        ``n``, ``raw`` (the unit's mean partial residual ``y - X beta - (other random
-        effects)``, for a single level the mean marginal residual; least squares per
-        unit for slopes), ``blup`` (conditional mode), ``factor`` (the reliability
-        ``1 - cond_var / tau^2``; ``tau^2 / (tau^2 + sigma^2 / n)`` for a single-level
-        random intercept), ``cond_se`` (lme4's ``ranef(condVar = TRUE)``),
-        ``lower``/``upper`` (``blup -/+ z cond_se``) and ``flag`` (the interval excludes
-        0).
+        """Compare the raw (unpooled) and shrunk (BLUP) estimate of every unit of a level.
 
         For a nested level the reliability also carries the uncertainty of the parent's
         effect, so it is smaller than the fraction ``blup / raw`` by which the unit is
         actually pulled in.
+
+        Parameters
+        ----------
+        level : str, optional
+            The level; by default the outermost.
+        alpha : float, default 0.05
+            The conditional intervals have coverage ``1 - alpha``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per unit (per unit and ``term`` with random slopes), indexed by unit:
+            ``n``, ``raw`` (the unit's mean partial residual ``y - X beta - (ancestors'
+            random effects)``; least squares per unit for slopes, NaN where a unit cannot
+            identify them), ``blup`` (conditional mode), ``factor`` (the reliability),
+            ``cond_se`` (lme4's ``ranef(condVar = TRUE)``), ``lower``/``upper``
+            (``blup -/+ z cond_se``) and ``flag`` (the interval excludes 0).
+
+        Raises
+        ------
+        KeyError
+            For a ``level`` that is not a level of the model.
+        NotImplementedError
+            For a fit by statsmodels' optimiser or a model without its rows.
+
+        Notes
+        -----
+        The reliability is ``factor = 1 - Var(b_i | y) / tau^2`` (``tau^2`` the level's
+        variance); ``tau^2 / (tau^2 + sigma^2 / n_i)`` for a single-level random
+        intercept.
         """
         return shrinkage_table(self, level=level, alpha=alpha)
 
-    def plot_caterpillar(self, level: str | None = None, ax=None, alpha: float = 0.05):
-        """Caterpillar plot of a level's conditional modes with intervals (matplotlib)."""
+    def plot_caterpillar(self, level: str | None = None, ax: Axes | None = None,
+                         alpha: float = 0.05) -> Axes | np.ndarray:
+        """Plot a level's conditional modes, sorted, with their intervals (matplotlib).
+
+        Units whose interval excludes 0 are drawn in a second colour.
+
+        Parameters
+        ----------
+        level : str, optional
+            The level; by default the outermost.
+        ax : matplotlib.axes.Axes, optional
+            The axes to draw on; by default a new figure (one panel per random-effect
+            term of the level).
+        alpha : float, default 0.05
+            The intervals have coverage ``1 - alpha``.
+
+        Returns
+        -------
+        matplotlib.axes.Axes or numpy.ndarray
+            The axes drawn on (an array of Axes for several terms drawn without ``ax``).
+        """
         return plot_caterpillar(self, level=level, ax=ax, alpha=alpha)
 
-    def plot_shrinkage(self, level: str | None = None, ax=None):
-        """Raw vs shrunk estimate per unit, arrows, point size by unit size."""
+    def plot_shrinkage(self, level: str | None = None, ax: Axes | None = None) -> Axes:
+        """Plot the raw against the shrunk estimate per unit, point size by unit size.
+
+        Arrows run from the raw estimate on the identity line to the shrunk estimate.
+
+        Parameters
+        ----------
+        level : str, optional
+            The level; by default the outermost.
+        ax : matplotlib.axes.Axes, optional
+            The axes to draw on; by default a new figure.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+            The axes drawn on.
+        """
         return plot_shrinkage(self, level=level, ax=ax)
 
-    def plot_funnel(self, level: str | None = None, ax=None):
-        """Unit estimates vs unit size with control limits (benchmarking)."""
+    def plot_funnel(self, level: str | None = None, ax: Axes | None = None) -> Axes:
+        """Plot the unit estimates against unit size with control limits (benchmarking).
+
+        Parameters
+        ----------
+        level : str, optional
+            The level; by default the outermost.
+        ax : matplotlib.axes.Axes, optional
+            The axes to draw on; by default a new figure.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+            The axes drawn on.
+
+        Notes
+        -----
+        The funnel lines at ``+/- z s / sqrt(n)`` show the range of a unit's raw estimate
+        expected from chance alone, for coverages 95% and 99.8%; ``s`` is the residual SD
+        of a linear model and, for a binomial model on the log-odds scale,
+        ``1 / sqrt(p (1 - p))`` at the average fixed-effect probability ``p``.
+
+        References
+        ----------
+        .. [1] Spiegelhalter, D. J. (2005). Funnel plots for comparing institutional
+           performance. Statistics in Medicine 24, 1185-1202.
+        """
         return plot_funnel(self, level=level, ax=ax)
 
-    def compare_gee(self, cov_struct: str = "exchangeable", *, exp: bool = False):
-        """Conditional (this model) vs marginal (GEE) effects; see :mod:`mixedext.results.gee`.
+    def compare_gee(self, cov_struct: str = "exchangeable", *,
+                    exp: bool = False) -> GEEComparison:
+        """Compare the conditional (this model) and marginal (GEE) fixed effects.
 
-        Returns a :class:`~mixedext.results.gee.GEEComparison` with ``.table``, ``.gee_results``
-        and ``.plot()``.
+        A GEE with the same mean model (statsmodels' ``GEE``, clustered by the outermost
+        level) is fitted and set beside the mixed model's effects and the marginal effects
+        the mixed model implies.
+
+        Parameters
+        ----------
+        cov_struct : {"exchangeable", "independence", "ar1"}, default "exchangeable"
+            The GEE's working correlation within the clusters.
+        exp : bool, default False
+            Report odds ratios (``exp`` of the estimates; SE columns stay on the log
+            scale).
+
+        Returns
+        -------
+        GEEComparison
+            With ``.table``, ``.gee_results`` and ``.plot()``.
+
+        Raises
+        ------
+        ValueError
+            For an unknown ``cov_struct``.
+        NotImplementedError
+            For a model that does not hold its rows.
+
+        Notes
+        -----
+        For a logit model with a random intercept of variance ``sigma^2`` the marginal
+        effects are attenuated, ``beta_marginal ~ beta / sqrt(1 + c^2 sigma^2)`` with
+        ``c = 16 sqrt(3) / (15 pi)``; see :mod:`mixedext.results.gee`.
+
+        References
+        ----------
+        .. [1] Zeger, S. L., Liang, K.-Y. and Albert, P. S. (1988). Models for longitudinal
+           data: a generalized estimating equation approach. Biometrics 44, 1049-1060.
         """
         self._require_rows("compare_gee (a GEE fit on the rows)")
         return compare_gee(self, cov_struct=cov_struct, exp=exp)
 
     # -- marginal means and contrasts (mixedext.inference.marginal / .contrasts) ----------
-    def marginal_means(self, specs, by=None, at=None, ddf=None, type="link",
-                       weights="equal", alpha=0.05) -> pd.DataFrame:
-        """Estimated marginal means of ``specs`` (within ``by``), as R's emmeans.
+    def marginal_means(self, specs: str | Sequence[str], by: str | Sequence[str] | None = None,
+                       at: dict[str, Any] | None = None, ddf: str | None = None,
+                       type: str = "link", weights: str = "equal",
+                       alpha: float = 0.05) -> pd.DataFrame:
+        """Compute estimated marginal means of ``specs`` (within ``by``), as R's emmeans.
 
-        Columns ``mean``, ``se``, ``df``, ``lower``, ``upper``; ``ddf`` Satterthwaite by
-        default for a linear model (``"kenward-roger"``, ``"residual"``,
-        ``"asymptotic"``), asymptotic for a GLMM; ``type="response"`` back-transforms a
-        GLMM's means. See :func:`mixedext.inference.marginal.marginal_means`.
+        Parameters
+        ----------
+        specs : str or list of str
+            Factors (or covariates with ``at`` values) whose levels index the means.
+        by : str or list of str, optional
+            Factors the means are grouped by.
+        at : dict, optional
+            ``{covariate: value(s)}`` or ``{factor: level(s)}`` for the reference grid.
+        ddf : {"satterthwaite", "kenward-roger", "residual", "asymptotic"}, optional
+            Degrees of freedom; by default Satterthwaite for a linear model, asymptotic
+            (the only choice) for a GLMM.
+        type : {"link", "response"}, default "link"
+            The scale of the means; ``"response"`` back-transforms a GLMM's means (the same
+            for a linear model).
+        weights : {"equal", "proportional"}, default "equal"
+            Weights of the averaged-over grid rows.
+        alpha : float, default 0.05
+            The intervals have coverage ``1 - alpha``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by the levels of ``specs`` then ``by``; columns ``mean``, ``se``,
+            ``df``, ``lower``, ``upper``; ``attrs`` holds ``ddf``, ``type``, ``weights``,
+            ``covariates`` and emmeans' ``notes``.
+
+        Raises
+        ------
+        ValueError
+            For an unknown ``type``, ``ddf`` or ``weights``, ``alpha`` outside (0, 1), or
+            variables that are not in the fixed-effect formula.
+        NotImplementedError
+            For a model not built from a formula.
+
+        Notes
+        -----
+        The mean of a combination ``c`` is ``m_c = l_c' beta``, ``l_c`` the weighted
+        average of the design rows of the reference grid that carry ``c``, with
+        ``SE = sqrt(l_c' V l_c)``; see :func:`mixedext.inference.marginal.marginal_means`.
+
+        References
+        ----------
+        .. [1] Searle, S. R., Speed, F. M. and Milliken, G. A. (1980). Population marginal
+           means in the linear model: an alternative to least squares means. The American
+           Statistician 34, 216-221.
         """
         return marginal_means(self, specs, by=by, at=at, ddf=ddf, type=type,
                               weights=weights, alpha=alpha)
 
-    def contrasts(self, specs, method="pairwise", adjust=None, by=None, at=None, ddf=None,
-                  type="link", ref=0, weights="equal") -> pd.DataFrame:
-        """Contrasts of marginal means (emmeans' ``contrast`` / ``pairs``), adjusted within
-        each ``by`` group: Tukey for pairwise, dunnettx for ``"trt.vs.ctrl"`` by default;
-        odds ratios for a logit GLMM with ``type="response"``. See
-        :func:`mixedext.inference.contrasts.contrasts`.
+    def contrasts(self, specs: str | Sequence[str],
+                  method: str | Mapping[str, Sequence[float]] | ArrayLike = "pairwise",
+                  adjust: str | None = None, by: str | Sequence[str] | None = None,
+                  at: dict[str, Any] | None = None, ddf: str | None = None,
+                  type: str = "link", ref: int | str = 0,
+                  weights: str = "equal") -> pd.DataFrame:
+        """Compute contrasts of marginal means (emmeans' ``contrast`` and ``pairs``).
+
+        Adjusted within each ``by`` group: Tukey for pairwise comparisons, dunnettx for
+        ``"trt.vs.ctrl"`` by default; odds ratios for a logit GLMM with
+        ``type="response"``.
+
+        Parameters
+        ----------
+        specs : str or list of str
+            Factors whose levels index the means (as :meth:`marginal_means`).
+        method : {"pairwise", "revpairwise", "trt.vs.ctrl", "poly"}, dict or array_like
+            The contrasts, or their coefficients (a dict ``{label: coefficients}``, or a
+            matrix with one row per contrast).
+        adjust : {"tukey", "dunnettx", "sidak", "holm", "bonferroni", "none"}, optional
+            Multiplicity adjustment within each ``by`` group; by default as emmeans.
+        by : str or list of str, optional
+            Factors the contrasts are grouped by.
+        at : dict, optional
+            Values of the reference grid (as :meth:`marginal_means`).
+        ddf : {"satterthwaite", "kenward-roger", "residual", "asymptotic"}, optional
+            Degrees of freedom (as :meth:`marginal_means`).
+        type : {"link", "response"}, default "link"
+            ``"response"``: ratios (odds ratios) for a logit or log GLMM.
+        ref : int or str, default 0
+            The control of ``"trt.vs.ctrl"``: an index from 0 or a level label.
+        weights : {"equal", "proportional"}, default "equal"
+            Weights of the averaged-over grid rows.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by ``contrast`` (then the ``by`` levels); columns ``estimate``, ``se``,
+            ``df``, ``t`` (``z`` for asymptotic df) and ``pvalue`` (adjusted); ``attrs``
+            holds ``adjust`` (the one applied), ``ddf``, ``type`` and ``notes``.
+
+        Raises
+        ------
+        ValueError
+            For an unknown ``method``, ``adjust``, ``type`` or ``ddf``, a ``ref`` that is
+            not a mean of the group, or coefficients of the wrong length.
+        NotImplementedError
+            For a model not built from a formula.
+
+        Notes
+        -----
+        With ``C`` a group's coefficients and ``L`` its means' rows, the estimates are
+        ``C L beta`` with SE ``sqrt(diag(C L V L' C'))``; see
+        :mod:`mixedext.inference.contrasts` for the adjustments.
+
+        References
+        ----------
+        .. [1] Lenth, R. V. (2016). Least-squares means: the R package lsmeans. Journal of
+           Statistical Software 69(1).
         """
         return contrasts(self, specs, method=method, adjust=adjust, by=by, at=at, ddf=ddf,
                          type=type, ref=ref, weights=weights)
 
-    def plot_marginal_means(self, specs, by=None, ax=None, **kwargs):
-        """Marginal means with intervals (matplotlib); ``kwargs`` as ``marginal_means``."""
+    def plot_marginal_means(self, specs: str | Sequence[str],
+                            by: str | Sequence[str] | None = None,
+                            ax: Axes | None = None, **kwargs: Any) -> Axes:
+        """Plot marginal means with their intervals (matplotlib).
+
+        One series per ``by`` group, dodged sideways.
+
+        Parameters
+        ----------
+        specs : str or list of str
+            Factors whose levels index the means.
+        by : str or list of str, optional
+            Factors the means are grouped by.
+        ax : matplotlib.axes.Axes, optional
+            The axes to draw on; by default a new figure.
+        **kwargs
+            Passed to :meth:`marginal_means` (``at``, ``ddf``, ``type``, ``weights``,
+            ``alpha``).
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+            The axes drawn on.
+        """
         return plot_marginal_means(self, specs, by=by, ax=ax, **kwargs)

@@ -33,7 +33,9 @@ Names: ``S`` the number of simulations (``n_sim``), ``n`` rows.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -44,13 +46,29 @@ from mixedext._checks import check_count
 from mixedext.results.checkplots import plot_simulated_residuals
 from mixedext.results.residuals import row_index
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
 __all__ = ["SimulatedResiduals", "SimulationTest", "scaled_residuals",
            "simulation_pvalue", "simulate_residuals"]
 
 
 @dataclass(frozen=True)
 class SimulationTest:
-    """The result of one test of simulated residuals."""
+    """The result of one test of simulated residuals.
+
+    Parameters
+    ----------
+    statistic : float
+        The test statistic (a ratio of observed to simulated for the dispersion and
+        zero-inflation tests, the KS distance, the number of outliers).
+    pvalue : float
+        Its p-value.
+    method : str
+        What was tested, in words.
+    alternative : {"two-sided", "greater", "less"}, default "two-sided"
+        The alternative hypothesis.
+    """
 
     statistic: float
     pvalue: float
@@ -91,19 +109,21 @@ def scaled_residuals(observed, simulated, integer: bool, rng) -> np.ndarray:
 class SimulatedResiduals:
     """Scaled quantile residuals of a fit and the simulations they came from.
 
-    Attributes
+    Made by ``simulated_residuals()`` of the results classes.
+
+    Parameters
     ----------
-    residuals : Series
+    residuals : pandas.Series
         ``u_i`` in [0, 1], labelled like the data's rows.
-    observed : ndarray (n,)
-        The outcomes (successes for a binomial model).
-    simulated : ndarray (n, S)
-        The simulated outcomes.
-    predicted : ndarray (n,)
-        The fitted (conditional) means, for the residual plot.
-    integer : bool
+    observed : numpy.ndarray
+        The outcomes, shape ``(n,)`` (successes for a binomial model).
+    simulated : numpy.ndarray
+        The simulated outcomes, shape ``(n, S)``.
+    predicted : numpy.ndarray
+        The fitted (conditional) means, shape ``(n,)``, for the residual plot.
+    integer : bool, default False
         Discrete outcomes (randomised PIT).
-    conditional : bool
+    conditional : bool, default False
         Simulated at the fitted random effects (False: fresh random effects).
     """
 
@@ -116,17 +136,49 @@ class SimulatedResiduals:
 
     @property
     def n_sim(self) -> int:
+        """The number of simulations ``S``."""
         return self.simulated.shape[1]
 
     def test_uniformity(self) -> SimulationTest:
-        """Kolmogorov-Smirnov test of the residuals against U(0, 1)."""
+        """Test the residuals against U(0, 1) (Kolmogorov-Smirnov; DHARMa's ``testUniformity``).
+
+        Returns
+        -------
+        SimulationTest
+            The KS statistic and its p-value (two-sided).
+        """
         ks = stats.kstest(self.residuals.to_numpy(), "uniform")
         return SimulationTest(float(ks.statistic), float(ks.pvalue),
                               "Kolmogorov-Smirnov against U(0, 1)")
 
     def test_dispersion(self, alternative: str = "two-sided") -> SimulationTest:
-        """Observed over simulated variance around the simulated means (ratio > 1:
-        overdispersion); ``alternative="greater"`` tests for overdispersion only."""
+        """Test the dispersion: observed over simulated variance around the simulated means.
+
+        DHARMa's ``testDispersion(type = "DHARMa")``; a ratio above 1 means
+        overdispersion.
+
+        Parameters
+        ----------
+        alternative : {"two-sided", "greater", "less"}, default "two-sided"
+            ``"greater"`` tests for overdispersion only, ``"less"`` for underdispersion.
+
+        Returns
+        -------
+        SimulationTest
+            ``statistic`` the ratio, ``pvalue`` from the simulated distribution.
+
+        Raises
+        ------
+        ValueError
+            For an unknown ``alternative``.
+
+        Notes
+        -----
+        With ``m_i`` the mean of row ``i``'s simulations and ``m_i^(-s)`` the mean without
+        draw ``s``, the observed statistic is ``T = var(y - m)`` and its simulated values
+        ``T^(s) = var(y^(s) - m^(-s))``; the ratio is ``T / mean_s T^(s)`` and the
+        two-sided p-value ``min(1, 2 min(P(T^(s) <= T), P(T^(s) >= T)))``.
+        """
         sims, s = self.simulated, self.n_sim
         total = sims.sum(axis=1, keepdims=True)
         observed = float(np.var(self.observed - total[:, 0] / s, ddof=1))
@@ -138,7 +190,25 @@ class SimulatedResiduals:
                               "observed / simulated", alternative)
 
     def test_zero_inflation(self, alternative: str = "two-sided") -> SimulationTest:
-        """Observed zeros over the mean simulated number of zeros."""
+        """Test for zero inflation: observed zeros over the mean simulated number of zeros.
+
+        DHARMa's ``testZeroInflation``.
+
+        Parameters
+        ----------
+        alternative : {"two-sided", "greater", "less"}, default "two-sided"
+            ``"greater"`` tests for more zeros than the model expects.
+
+        Returns
+        -------
+        SimulationTest
+            ``statistic`` the ratio, ``pvalue`` from the simulated numbers of zeros.
+
+        Raises
+        ------
+        ValueError
+            For an unknown ``alternative``.
+        """
         observed = float(np.sum(self.observed == 0))
         simulated = np.sum(self.simulated == 0, axis=0).astype(float)
         mean = float(np.mean(simulated))
@@ -147,8 +217,26 @@ class SimulatedResiduals:
                               "zero inflation: observed / simulated zeros", alternative)
 
     def test_outliers(self, alternative: str = "two-sided") -> SimulationTest:
-        """Binomial test of the residuals outside the simulated range (closer than
-        ``1 / (S + 1)`` to 0 or 1); ``statistic`` their number."""
+        """Test the number of residuals outside the simulated range (a binomial test).
+
+        DHARMa's ``testOutliers(type = "binomial")``: residuals closer than
+        ``1 / (S + 1)`` to 0 or 1, against the rate ``2 / (S + 1)``.
+
+        Parameters
+        ----------
+        alternative : {"two-sided", "greater", "less"}, default "two-sided"
+            The alternative of the binomial test.
+
+        Returns
+        -------
+        SimulationTest
+            ``statistic`` the number of outliers, ``pvalue`` the exact binomial test's.
+
+        Raises
+        ------
+        ValueError
+            For an unknown ``alternative``.
+        """
         u = self.residuals.to_numpy()
         edge = 1.0 / (self.n_sim + 1)
         count = int(np.sum(u < edge) + np.sum(u > 1 - edge))
@@ -161,10 +249,23 @@ class SimulatedResiduals:
                               f"outliers: binomial test against rate 2 / (n_sim + 1) = "
                               f"{2 * edge:.4g}", alternative)
 
-    def plot(self, axes=None):
-        """QQ plot against U(0, 1) and residuals against the rank-transformed
-        predictions with their binned 0.25 / 0.5 / 0.75 quantiles (see
-        :func:`mixedext.results.checkplots.plot_simulated_residuals`)."""
+    def plot(self, axes: Sequence[Axes] | None = None) -> list[Axes]:
+        """Plot DHARMa's two panels: the QQ plot and the residuals against the predictions.
+
+        The QQ plot is against U(0, 1) (with the KS test's p-value); the residuals are drawn
+        against the rank-transformed predictions with their binned 0.25 / 0.5 / 0.75
+        quantiles (see :func:`mixedext.results.checkplots.plot_simulated_residuals`).
+
+        Parameters
+        ----------
+        axes : sequence of matplotlib.axes.Axes, optional
+            Two axes; by default a new figure with two panels.
+
+        Returns
+        -------
+        list of matplotlib.axes.Axes
+            The two panels.
+        """
         return plot_simulated_residuals(self, axes)
 
 

@@ -105,8 +105,18 @@ class ResidualStructure:
 
     @classmethod
     def validate_terms(cls, spec, terms) -> None:
-        """Checks that need only the random-effect terms' levels and unit counts, not the
-        rows: run in memory and on Dask (row-less ``spec`` and ``terms`` there)."""
+        """Check the structure against the random-effect terms (warnings or errors).
+
+        Only the terms' levels and unit counts are used, not the rows, so the check runs
+        in memory and on Dask alike (the base class checks nothing).
+
+        Parameters
+        ----------
+        spec : ResidualSpec
+            The validated residual specification (row-less on Dask).
+        terms : list of RandomTerm
+            The model's random-effect terms (row-less on Dask).
+        """
 
     # -- parameters --------------------------------------------------------------------
     @property
