@@ -162,6 +162,11 @@ def influence_table(res, level=None, progress=None) -> pd.DataFrame:
     if not state.terms:
         raise ValueError("influence() deletes the units of a random-effect level; this "
                          "model has none")
+    if state.has_structure and state.residual_spec.variance:
+        raise NotImplementedError(
+            f"influence() with variance={state.residual_spec.variance_spelling!r}: refits "
+            "of a residual structure with variance functions are not available (a "
+            "cov_struct= or het_var= alone is)")
     term = deleted_level(state.terms, level)
     sol = state.solution
     beta = np.asarray(sol.beta)

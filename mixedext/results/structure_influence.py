@@ -56,7 +56,8 @@ def subset_spec(spec: ResidualSpec, keep) -> ResidualSpec:
         het = (lev, [name for name, p in zip(spec.het[1], there) if p])
     out = ResidualSpec(spec.kind, codes, int(present.sum()),
                        None if spec.times is None else spec.times[keep], spec.time_name,
-                       het, spec.het_name)
+                       het, spec.het_name, nugget=spec.nugget,
+                       labels=None if spec.labels is None else spec.labels[present])
     out.__dict__["continuous"] = spec.continuous  # as the full fit, whatever times remain
     return out
 
