@@ -112,3 +112,24 @@ def test_het_var_level_present_only_in_one_unit():
     sub = mx.mixedlm("y ~ t + (1 | g)", data[data["g"] != 0], cov_struct="ar1", time="t",
                      het_var="site").fit()
     assert table["llf"].iloc[0] == pytest.approx(sub.llf, abs=1e-8)
+
+
+def test_refit_keeps_the_nugget():
+    """A spatial correlation with nugget=True is refitted with its nugget (the deleted
+    unit's refit equals the fit of the other rows)."""
+    rs = np.random.RandomState(4)
+    g = np.repeat(np.arange(15), 8)
+    t = np.round(np.sort(rs.uniform(0, 8, (15, 8)), axis=1), 3)
+    corr = np.exp(-np.abs(t[:, :, None] - t[:, None, :]) / 2.0)  # nugget 0.3
+    e = np.einsum("uij,uj->ui", np.linalg.cholesky(corr), rs.normal(size=(15, 8)))
+    t = t.ravel()
+    y = rs.normal(size=15)[g] + np.sqrt(0.7) * e.ravel() + np.sqrt(0.3) * rs.normal(size=120)
+    data = pd.DataFrame({"g": g, "t": t, "y": y})
+    kw = dict(cov_struct="exp", time="t", nugget=True)
+    res = mx.mixedlm("y ~ t + (1 | g)", data, **kw).fit()
+    table = res.influence(progress=False)
+    assert "delta_nugget" in table
+    sub = mx.mixedlm("y ~ t + (1 | g)", data[data["g"] != 0], **kw).fit()
+    assert table["llf"].iloc[0] == pytest.approx(sub.llf, abs=1e-6)
+    assert table["delta_nugget"].iloc[0] == pytest.approx(
+        sub.cov_struct_params["nugget"] - res.cov_struct_params["nugget"], abs=1e-4)

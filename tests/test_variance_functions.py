@@ -1,14 +1,17 @@
 """Variance functions (mixedext.structures.variance: ``variance=``).
 
 Against a dense brute-force marginal likelihood ``y ~ N(X beta, tau^2 ZZ' + sigma^2 S C
-S)`` (every function, per level of a factor, combined with each correlation structure);
-the varIdent paths against each other; bad input; residuals, covariance, prediction and
-simulation of a variance-function fit. nlme's fits: test_nlme_varfunc_reference.py.
+S)`` (every function, per level of a factor, combined with each correlation structure:
+AR(1), CAR(1), exchangeable, unstructured, spatial over time and over 2-D points, with
+and without a nugget, ARMA and Toeplitz); the varIdent paths against each other; bad
+input; residuals, covariance, prediction and simulation of a variance-function fit.
+nlme's fits: test_nlme_varfunc_reference.py and test_nlme_combined_reference.py.
 """
 
 import numpy as np
 import pandas as pd
 import pytest
+from statsmodels.tsa.arima_process import arma_acf
 from test_covstruct import _dense_llf  # y ~ N(X beta, tau2 ZZ' + sigma2 R), X = [1, t, x]
 
 import mixedext as mx
@@ -53,10 +56,34 @@ def _sd(d, params, variance):
     return s
 
 
+def _with_coords(d, seed=11):
+    """``d`` with 2-D points ``cx``, ``cy`` per row (a stream of their own)."""
+    rs = np.random.RandomState(seed)
+    return d.assign(cx=np.round(rs.uniform(0, 5, len(d)), 4),
+                    cy=np.round(rs.uniform(0, 5, len(d)), 4))
+
+
+_SPATIAL = {"exp": lambda x: np.exp(-x), "gaus": lambda x: np.exp(-x ** 2),
+            "spher": lambda x: np.where(x < 1, 1 - 1.5 * x + 0.5 * x ** 3, 0.0),
+            "ratio": lambda x: 1 / (1 + x ** 2)}
+
+
+def _lag_acf(struct, params, max_lag):
+    """Autocorrelations at lags 0..max_lag of ARMA(p, q), or of Toeplitz at its lags
+    (from the parameters' names)."""
+    if struct == "toeplitz":  # lags up to the longest span within a unit
+        return np.r_[1.0, [params[f"rho{k}"] for k in range(1, 1 + sum(
+            n.startswith("rho") for n in params))]]
+    phi = [params[n] for n in sorted(params) if n.startswith("phi")]
+    theta = [params[n] for n in sorted(params) if n.startswith("theta")]
+    return arma_acf(np.r_[1.0, -np.asarray(phi)], np.r_[1.0, theta], lags=max_lag + 1)
+
+
 def _corr(d, struct, params):
     n = len(d)
     c = np.zeros((n, n))
     t = d["t"].to_numpy(dtype=float)
+    kind = None if struct is None else struct.split()[0]
     for _, idx in d.groupby("subject").indices.items():
         ti = t[idx]
         if struct in ("ar1", "car1"):
@@ -71,10 +98,43 @@ def _corr(d, struct, params):
                     lo, hi = sorted((ti[a], ti[b]))
                     block[a, b] = block[b, a] = params[f"corr[{lo:g},{hi:g}]"]
             block *= np.outer(*(2 * [[params[f"sd_ratio[{x:g}]"] for x in ti]]))
+        elif kind in _SPATIAL:  # over t, or over (cx, cy) with "coords"
+            pts = d[["cx", "cy"]].to_numpy()[idx] if "coords" in struct else ti[:, None]
+            dist = np.sqrt(((pts[:, None, :] - pts[None, :, :]) ** 2).sum(-1))
+            block = (1 - params.get("nugget", 0.0)) * _SPATIAL[kind](dist / params["range"])
+            np.fill_diagonal(block, 1.0)
+        elif kind in ("arma(1,1)", "toeplitz"):
+            lag = np.abs(ti[:, None] - ti[None, :]).astype(int)
+            block = _lag_acf(kind, params, int(t.max() - t.min()))[lag]
         else:
             block = np.eye(len(idx))
         c[np.ix_(idx, idx)] = block
     return c
+
+
+def _with_correlated_errors(d, struct, seed=12):
+    """``d`` with ``y`` plus errors of SD ``2 v^0.6 exp(0.2 z)`` (twice those of
+    ``_panel``) correlated as ``exp(-dist / 2)`` within a subject (over ``t``, or ``(cx,
+    cy)`` for a "coords" structure), so that the correlation parameters are inside their
+    range."""
+    rs = np.random.RandomState(seed)
+    cols = ["cx", "cy"] if "coords" in struct else ["t"]
+    y = d["y"].to_numpy().copy()
+    for _, idx in d.groupby("subject").indices.items():
+        pts = d[cols].to_numpy(float)[idx]
+        dist = np.sqrt(((pts[:, None, :] - pts[None, :, :]) ** 2).sum(-1))
+        y[idx] += np.linalg.cholesky(np.exp(-dist / 2)) @ rs.normal(size=len(idx))
+    sd = 2.0 * d.v.to_numpy() ** 0.6 * np.exp(0.2 * d.z.to_numpy())
+    return d.assign(y=d["y"] + (y - d["y"].to_numpy()) * sd)
+
+
+def _structure_kw(struct):
+    """``mixedlm`` arguments of a CASES structure: "kind [coords] [nugget]"."""
+    if struct is None:
+        return {}
+    kind, *flags = struct.split()
+    kw = dict(cov_struct=kind, nugget=True) if "nugget" in flags else dict(cov_struct=kind)
+    return kw | (dict(coords=["cx", "cy"]) if "coords" in flags else dict(time="t"))
 
 
 def _het(d, params, het_var):
@@ -98,7 +158,17 @@ CASES = [  # (random intercept?, cov_struct, variance, het_var)
     (False, "unstructured", "power(v)", None),
     (False, None, "power(v | site)", None),
     (False, "ar1", "ident(site) * power(v)", None),
+    (True, "exp", "power(v)", None),  # corExp over time: the Markov path
+    (True, "exp", "exp(z)", "site"),
+    (False, "exp nugget", "power(v | site)", None),
+    (True, "gaus coords", "exp(z)", None),
+    (False, "spher coords nugget", "power(v)", None),
+    (False, "ratio", "constpower(v)", None),
+    (True, "arma(1,1)", "power(v)", None),
+    (False, "toeplitz", "ident(site) * power(v)", None),
 ]
+# a natural parameter moved outside its range (a nugget below 0) has no likelihood
+_VALID = {"nugget": lambda v: 0 <= v < 1}
 
 
 @pytest.mark.parametrize("reml", [True, False])
@@ -108,9 +178,11 @@ def test_llf_equals_dense_marginal_likelihood(ri, struct, variance, het_var, rem
                "unstructured" else 6, missing=0.1 if struct == "unstructured" else 0.2)
     if struct == "car1":
         d["t"] = d["t"] + np.random.RandomState(2).uniform(0, 0.5, len(d))
-    kw = dict(variance=variance, het_var=het_var)
-    if struct is not None:
-        kw.update(cov_struct=struct, time="t")
+    if struct is not None and "coords" in struct:
+        d = _with_coords(d)
+    if struct is not None and struct.split()[0] in (*_SPATIAL, "arma(1,1)", "toeplitz"):
+        d = _with_correlated_errors(d, struct)
+    kw = dict(variance=variance, het_var=het_var) | _structure_kw(struct)
     formula = "y ~ t + x + (1 | subject)" if ri else "y ~ t + x"
     if not ri:
         kw.update(groups="subject", re_formula="0")
@@ -127,6 +199,8 @@ def test_llf_equals_dense_marginal_likelihood(ri, struct, variance, het_var, rem
     for name in [n for n in params if not n.startswith(("sd_ratio", "corr"))]:
         for step in (-1e-3, 1e-3):
             moved = dict(params, **{name: params[name] * (1 + step) + step})
+            if not _VALID.get(name, lambda v: True)(moved[name]):
+                continue
             s2 = _sd(d, moved, variance.replace("ident(site) * ", "")) * _het(d, moved,
                                                                                  het_name)
             r2 = _corr(d, struct, moved) * np.outer(s2, s2)
@@ -181,9 +255,19 @@ def test_ident_with_unstructured_takes_the_row_wise_path():
     assert res.llf == pytest.approx(_dense_llf(d, r, 0.0, res.scale, True)[0], abs=1e-7)
 
 
-def test_row_order_does_not_matter():
-    d = _panel(seed=6)
-    kw = dict(cov_struct="ar1", time="t", variance="power(v | site)")
+@pytest.mark.parametrize("kw", [
+    dict(cov_struct="ar1", time="t", variance="power(v | site)"),
+    dict(cov_struct="exp", time="t", variance="power(v)"),  # the Markov path
+    dict(cov_struct="exp", coords=["cx", "cy"], variance="exp(z)"),
+    dict(cov_struct="spher", coords=["cx", "cy"], nugget=True, variance="power(v | site)"),
+], ids=["ar1", "exp-time", "exp-coords", "spher-coords-nugget"])
+def test_row_order_does_not_matter(kw):
+    """Shuffled rows (``_panel``'s) and rows sorted by unit then position fit the same
+    model: the variance functions' SDs follow their rows through the structure's
+    reordering (by unit and time; by unit alone for the points of coords=)."""
+    d = _with_coords(_panel(seed=6))
+    if kw["cov_struct"] != "ar1":  # a correlation inside its range
+        d = _with_correlated_errors(d, "coords" if "coords" in kw else "time")
     a = mx.mixedlm("y ~ t + x + (1 | subject)", d, **kw).fit()
     b = mx.mixedlm("y ~ t + x + (1 | subject)", d.sort_values(["subject", "t"]), **kw).fit()
     assert a.llf == pytest.approx(b.llf, abs=1e-8)
@@ -192,6 +276,10 @@ def test_row_order_does_not_matter():
     # each subject's sum of squares, r' R^-1 r, does not depend on it
     ssq = [res.resid_normalized.pow(2).groupby(d["subject"]).sum() for res in (a, b)]
     pd.testing.assert_series_equal(ssq[0], ssq[1], rtol=1e-4)
+    # one unit's S C S, row by row (labels: the data's index)
+    cov_a, cov_b = a.residual_cov(unit="s03"), b.residual_cov(unit="s03")
+    assert list(cov_a.index) == list(cov_b.index)
+    np.testing.assert_allclose(cov_a.to_numpy(), cov_b.to_numpy(), rtol=1e-5)
 
 
 @pytest.mark.parametrize("variance, err, match", [

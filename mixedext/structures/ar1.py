@@ -15,6 +15,7 @@ from scipy.special import expit
 
 from mixedext._engine.grams import UnitGrams, UnitSums, outer_sums
 from mixedext.structures.base import ResidualStructure, register, time_order
+from mixedext.structures.markov import MarkovRows
 
 __all__ = ["AR1", "ar1_gap_statistics", "add_gap_statistics"]
 
@@ -37,7 +38,8 @@ def ar1_gap_statistics(unit_codes, n_units, w, times, cols=None) -> dict:
         (unit_codes[order], times[order], w[order])
     first = np.r_[True, u[1:] != u[:-1]]
     u_first, w_first = u[first], ws[first]
-    out = {"first": UnitSums(u_first, n_units).grams(w_first, w_first, cols), "gaps": {}}
+    out: dict = {"first": UnitSums(u_first, n_units).grams(w_first, w_first, cols),
+                 "gaps": {}}
     # consecutive pairs (row i - 1, row i) of a unit, in row i's unit; gap 0: no pair
     pair_sums, cur, prev = UnitSums(u[1:], n_units), ws[1:], ws[:-1]
     gap = np.where(first[1:], 0.0, t[1:] - t[:-1])
@@ -77,9 +79,10 @@ class AR1(ResidualStructure):
     n_params = 1
     needs_time = True
     dask_whole_units = True
+    markov_rows = None  # real-valued times: the rows, whitened per evaluation
 
     def __init__(self, unit_codes, n_units, w, times, *, continuous=False, het=None,
-                 cols=None):
+                 cols=None, whiten_rows=True):
         super().__init__(unit_codes, n_units, w, het=het, cols=cols)
         self.name = "car1" if continuous else "ar1"
         self.continuous = continuous
@@ -88,6 +91,11 @@ class AR1(ResidualStructure):
                                                         self.cols))
             if self.by_gap:
                 return
+        if continuous and whiten_rows:  # a gap per pair: whitening the rows is cheaper
+            self.by_gap = False
+            self.markov_rows = MarkovRows(unit_codes, n_units, w, times, self.cols,
+                                          None if het is None else het[0])
+            return
         order = np.lexsort((times, unit_codes))
         u, t, ws = unit_codes[order], times[order], w[order]
         lev = np.zeros(len(u), dtype=np.int64) if het is None else het[0][order]
@@ -157,7 +165,10 @@ class AR1(ResidualStructure):
         (unit, gap, het levels) (:meth:`pair_classes`)."""
         if spec.het is None and not spec.continuous:
             return {"gaps": ar1_gap_statistics(spec.codes, spec.n_units, w, spec.times, cols)}
-        return {"pairs": cls.build(spec, w, cols).pair_classes()}
+        # pair classes add up over partitions (the whitened rows are the rows)
+        return {"pairs": cls(spec.codes, spec.n_units, w, spec.times,
+                             continuous=spec.continuous, het=spec.het, cols=cols,
+                             whiten_rows=False).pair_classes()}
 
     def pair_classes(self) -> dict:
         """The lag products of the consecutive pairs summed by (unit, gap value, level,
@@ -184,7 +195,7 @@ class AR1(ResidualStructure):
         if "gaps" in a:
             return {"gaps": add_gap_statistics(a["gaps"], b["gaps"])}
         a, b = a["pairs"], b["pairs"]
-        out = {key: np.concatenate([a[key], b[key]]) for key in
+        out: dict = {key: np.concatenate([a[key], b[key]]) for key in
                ("unit", "gap", "lev", "lev_prev", "s0", "s1", "s2", "count")}
         for key in ("first", "first_count", "n_het_rows"):
             out[key] = None if a[key] is None else a[key] + b[key]
@@ -226,6 +237,8 @@ class AR1(ResidualStructure):
 
     def grams(self, eta):
         rho = self._rho(eta[0])
+        if self.markov_rows is not None:
+            return self.markov_rows.grams(rho ** self.markov_rows.gaps, self._deltas(eta))
         if self.by_gap:
             a = rho ** self.gaps
             one_m = 1.0 - a ** 2

@@ -204,7 +204,8 @@ class ResidualStructure:
         """Raise NotImplementedError unless ``cov_struct=kind`` (with ``het_var``) works on
         Dask data frames: by default, when the structure implements
         :meth:`partition_statistics`."""
-        if cls.partition_statistics.__func__ is ResidualStructure.partition_statistics.__func__:
+        if not any("partition_statistics" in vars(k) for k in cls.__mro__
+                   if issubclass(k, ResidualStructure) and k is not ResidualStructure):
             raise NotImplementedError(f"cov_struct={kind!r} is not available on Dask data "
                                       "frames yet (its partition statistics are not "
                                       "implemented); use an in-memory pandas DataFrame")

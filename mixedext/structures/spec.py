@@ -374,7 +374,8 @@ def residual_covariance(res, times=None, unit=None) -> pd.DataFrame:
 
 
 def _unit_covariance(res, spec, struct, params, unit) -> pd.DataFrame:
-    """``sigma^2 S R S`` of one residual unit's rows, in time order, labelled by row."""
+    """``sigma^2 S R S`` of one residual unit's rows, in time order (points: by their
+    coordinates), labelled by row."""
     if spec.labels is None:
         raise ValueError("the residual units of this model have no labels")
     hit = np.flatnonzero(spec.labels.astype(str) == str(unit))
@@ -383,7 +384,9 @@ def _unit_covariance(res, spec, struct, params, unit) -> pd.DataFrame:
                        f"{', '.join(map(repr, spec.labels[:3].astype(str)))})")
     rows = np.flatnonzero(spec.codes == hit[0])
     times = spec.times[rows] if spec.times is not None else np.zeros(len(rows))
-    rows = rows[np.argsort(times, kind="stable")]
+    # in time order; points of coords= by their first coordinate, then the next ...
+    points = np.reshape(times, (len(rows), -1))
+    rows = rows[np.lexsort(points[:, ::-1].T)]
     times = spec.times[rows] if spec.times is not None else np.zeros(len(rows))
     het = None if spec.het is None else np.asarray(spec.het[1], dtype=object)[spec.het[0]]
     cov = struct.within_unit_cov(times, params, None if het is None else het[rows])

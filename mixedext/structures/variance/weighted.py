@@ -72,6 +72,15 @@ class VarianceWeighted(ResidualStructure):
     def start(self):
         return np.concatenate([self.inner.start()] + [f.start() for f in self.functions])
 
+    def start_candidates(self) -> list:
+        """The structure's starts to choose from (its ``start_candidates()``, e.g. ranges
+        of a spatial correlation, or its start), each followed by the variance
+        functions' starts."""
+        own = getattr(self.inner, "start_candidates", None)
+        tail = [f.start() for f in self.functions]
+        return [np.concatenate([np.asarray(e, dtype=float)] + tail)
+                for e in (own() if own is not None else [self.inner.start()])]
+
     def natural(self, eta):
         inner_eta, parts = self._split(eta)
         out = self.inner.natural(inner_eta)
