@@ -103,7 +103,7 @@ def _product(u, v):
 class CrossProducts:
     """The sufficient statistics of a linear mixed model.
 
-    Attributes
+    Parameters
     ----------
     n, p : int
         Number of rows and of fixed-effect columns.

@@ -43,16 +43,44 @@ __all__ = ["ResidualStructure", "STRUCTURES", "register", "structure_class", "ti
 STRUCTURES: dict = {}  # cov_struct= name -> class
 
 
-def register(cls):
-    """Class decorator: make ``cls`` available under each of its ``kinds``."""
-    for kind in cls.kinds:
-        STRUCTURES[kind] = cls
-    return cls
+def register(structure):
+    """Class decorator: make a structure available under each of its ``kinds``.
+
+    Parameters
+    ----------
+    structure : type
+        A :class:`ResidualStructure` subclass; ``structure.kinds`` are its
+        ``cov_struct=`` names.
+
+    Returns
+    -------
+    type
+        ``structure`` itself, now in ``STRUCTURES``.
+    """
+    for kind in structure.kinds:
+        STRUCTURES[kind] = structure
+    return structure
 
 
 def structure_class(kind: str):
-    """The class of ``cov_struct=kind``; a ValueError lists the names known. A name with
-    arguments (``"arma(1,1)"``) finds the class registered as ``"arma(p,q)"``."""
+    """The registered structure class of a ``cov_struct=`` name.
+
+    Parameters
+    ----------
+    kind : str
+        The name, e.g. ``"ar1"``; a name with arguments (``"arma(1,1)"``) finds the class
+        registered as ``"arma(p,q)"``.
+
+    Returns
+    -------
+    type
+        The :class:`ResidualStructure` subclass.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name (the message lists the names known).
+    """
     if isinstance(kind, str) and kind not in STRUCTURES and "(" in kind:
         for name, cls in STRUCTURES.items():
             if "(" in name and name.split("(")[0] == kind.split("(")[0].strip():
@@ -73,9 +101,24 @@ def time_order(unit_codes, times):
 
 
 class ResidualStructure:
-    """Base class: a within-unit residual correlation (and variance) structure (see the
-    module docstring for what a subclass provides). ``cols`` are the columns of ``W``
-    whose Gram rows are needed per unit (default: all)."""
+    """Base class of the within-unit residual correlation (and variance) structures.
+
+    See the module docstring for what a subclass provides; the base class is the
+    independent structure's behaviour with an optional ``het`` (varIdent).
+
+    Parameters
+    ----------
+    unit_codes : ndarray of int, shape (n,)
+        The residual unit of every row.
+    n_units : int
+        Number of residual units.
+    w : ndarray, shape (n, c)
+        The columns ``W = [z columns, X, y]``.
+    het : tuple, optional
+        ``(level code per row, level names)`` of ``het_var``: an SD ratio per level.
+    cols : array_like of int, optional
+        The columns of ``W`` whose Gram rows are needed per unit (default: all).
+    """
 
     kinds: tuple = ()
     name = "independence"
@@ -95,13 +138,38 @@ class ResidualStructure:
     # -- construction ------------------------------------------------------------------
     @classmethod
     def build(cls, spec, w, cols):
-        """The kernel for the validated ``spec`` and the columns ``w`` of ``W``."""
+        """Build the kernel of a validated residual specification.
+
+        Parameters
+        ----------
+        spec : ResidualSpec
+            The residual specification (units, times, het levels of the rows).
+        w : ndarray, shape (n, c)
+            The columns ``W = [z columns, X, y]`` of the rows.
+        cols : array_like of int or None
+            The columns of ``W`` whose Gram rows are needed per unit.
+
+        Returns
+        -------
+        ResidualStructure
+            The structure's kernel over those rows.
+        """
         return cls(spec.codes, spec.n_units, w, het=spec.het, cols=cols)
 
     @classmethod
     def validate(cls, spec, terms) -> None:
-        """Checks of this structure's own (the spec's units, times and het levels are
-        already checked)."""
+        """Check the data against this structure's own requirements.
+
+        The spec's units, times and het levels are checked before (the base class checks
+        nothing more); errors name the column at fault.
+
+        Parameters
+        ----------
+        spec : ResidualSpec
+            The residual specification.
+        terms : list of RandomTerm
+            The model's random-effect terms.
+        """
 
     @classmethod
     def validate_terms(cls, spec, terms) -> None:
@@ -121,9 +189,17 @@ class ResidualStructure:
     # -- parameters --------------------------------------------------------------------
     @property
     def n_eta(self) -> int:
+        """Number of parameters on the unconstrained scale (the structure's and ``het``'s)."""
         return self.n_params + self.n_het
 
     def start(self) -> np.ndarray:
+        """The optimiser's start on the unconstrained scale.
+
+        Returns
+        -------
+        ndarray, shape (n_eta,)
+            The base class: zeros (no correlation, equal SDs).
+        """
         return np.zeros(self.n_eta)
 
     def _deltas(self, eta):
@@ -133,6 +209,19 @@ class ResidualStructure:
         return np.exp(np.concatenate([[0.0], eta[self.n_params:]]))
 
     def natural(self, eta) -> dict:
+        """The named parameters on their natural scale.
+
+        Parameters
+        ----------
+        eta : array_like
+            The parameters on the optimiser's unconstrained scale.
+
+        Returns
+        -------
+        dict
+            ``name -> value`` in nlme's names (the base class: ``sd_ratio[level]`` of
+            ``het``).
+        """
         out = {}
         deltas = self._deltas(eta)
         if deltas is not None:
@@ -141,8 +230,19 @@ class ResidualStructure:
         return out
 
     def link(self, name: str):
-        """``(f, f_inverse)``: the scale on which the Wald interval of parameter ``name``
-        is formed (``log`` for SD ratios, ``atanh`` for correlations)."""
+        """The scale on which the Wald interval of a parameter is formed.
+
+        Parameters
+        ----------
+        name : str
+            The parameter's name, as in :meth:`natural`.
+
+        Returns
+        -------
+        tuple of callable
+            ``(f, f_inverse)``: ``log`` for SD ratios, ``atanh`` for correlations (nlme's
+            scales).
+        """
         if name.startswith("sd_ratio["):
             return np.log, np.exp
         return np.arctanh, np.tanh
@@ -183,27 +283,84 @@ class ResidualStructure:
 
     # -- one unit's R (reporting, simulation) ------------------------------------------
     def corr(self, times, params) -> np.ndarray:
-        """The correlation matrix of one unit's rows at ``times``."""
+        """The correlation matrix of one unit's rows.
+
+        Parameters
+        ----------
+        times : array_like
+            The rows' times (or points).
+        params : dict
+            The natural parameters (:meth:`natural`).
+
+        Returns
+        -------
+        ndarray, shape (len(times), len(times))
+            The correlation matrix.
+        """
         raise NotImplementedError
 
     def sd_ratios(self, times, params, het_levels=None) -> np.ndarray:
-        """The residual SD of each row relative to sigma (``het_levels``: each row's
-        het_var level name; None: the reference level)."""
+        """The residual SD of each row of one unit relative to sigma.
+
+        Parameters
+        ----------
+        times : array_like
+            The rows' times (or points).
+        params : dict
+            The natural parameters (:meth:`natural`).
+        het_levels : sequence of str, optional
+            Each row's ``het_var`` level name; None: the reference level.
+
+        Returns
+        -------
+        ndarray, shape (len(times),)
+            The SD ratios.
+        """
         if het_levels is None or self.het is None:
             return np.ones(len(times))
         return np.array([params[f"sd_ratio[{lev}]"] for lev in het_levels])
 
     def within_unit_cov(self, times, params, het_levels=None) -> np.ndarray:
-        """``R`` of one unit's rows: correlation times SD ratios."""
+        """``R`` of one unit's rows: the correlation scaled by the SD ratios.
+
+        Parameters
+        ----------
+        times : array_like
+            The rows' times (or points).
+        params : dict
+            The natural parameters (:meth:`natural`).
+        het_levels : sequence of str, optional
+            Each row's ``het_var`` level name; None: the reference level.
+
+        Returns
+        -------
+        ndarray, shape (len(times), len(times))
+            ``S C S`` with ``C`` :meth:`corr` and ``S`` the :meth:`sd_ratios`; times
+            ``sigma^2`` the rows' residual covariance.
+        """
         sd = self.sd_ratios(times, params, het_levels)
         return self.corr(times, params) * np.outer(sd, sd)
 
     # -- Dask: statistics summed over partitions ---------------------------------------
     @classmethod
     def check_dask(cls, kind: str, het_var) -> None:
-        """Raise NotImplementedError unless ``cov_struct=kind`` (with ``het_var``) works on
-        Dask data frames: by default, when the structure implements
-        :meth:`partition_statistics`."""
+        """Refuse Dask data frames unless this structure works on them.
+
+        By default a structure works on Dask when it implements
+        :meth:`partition_statistics`.
+
+        Parameters
+        ----------
+        kind : str
+            The ``cov_struct=`` name (for the message).
+        het_var : str or None
+            The ``het_var=`` column.
+
+        Raises
+        ------
+        NotImplementedError
+            When the structure has no partition statistics.
+        """
         if not any("partition_statistics" in vars(k) for k in cls.__mro__
                    if issubclass(k, ResidualStructure) and k is not ResidualStructure):
             raise NotImplementedError(f"cov_struct={kind!r} is not available on Dask data "
@@ -214,24 +371,68 @@ class ResidualStructure:
     def partition_statistics(cls, spec, w, cols) -> dict:
         """This structure's statistics of one partition's rows (sums over rows).
 
-        ``spec`` is the partition's :class:`~mixedext.structures.spec.ResidualSpec`: its
-        rows' residual units in the global unit indexing (``n_units`` all units), their
-        times and het levels (the global level names); ``spec.continuous`` is the whole
-        data's. The partition holds whole residual units when ``dask_whole_units`` is
-        set or ``time=`` is given."""
+        The partition holds whole residual units when ``dask_whole_units`` is set or
+        ``time=`` is given.
+
+        Parameters
+        ----------
+        spec : ResidualSpec
+            The partition's specification: its rows' residual units in the global unit
+            indexing (``n_units`` all units), their times and het levels (the global
+            level names); ``spec.continuous`` is the whole data's.
+        w : ndarray, shape (n, c)
+            The partition's columns ``W``.
+        cols : array_like of int or None
+            The columns of ``W`` whose Gram rows are needed per unit.
+
+        Returns
+        -------
+        dict
+            Statistics that :meth:`add_statistics` sums over partitions.
+
+        Raises
+        ------
+        NotImplementedError
+            In the base class (a structure not available on Dask).
+        """
         raise NotImplementedError(f"cov_struct={cls.kinds[0]!r} is not available on Dask "
                                   "data frames")
 
     @staticmethod
     def add_statistics(a: dict, b: dict) -> dict:
-        """The statistics of two disjoint sets of rows."""
+        """Add the statistics of two disjoint sets of rows.
+
+        Parameters
+        ----------
+        a, b : dict
+            Statistics of :meth:`partition_statistics`.
+
+        Returns
+        -------
+        dict
+            The statistics of both sets.
+        """
         raise NotImplementedError
 
     @classmethod
     def from_statistics(cls, stats: dict, spec, cols):
-        """The kernel from statistics summed over all partitions; ``spec`` is the whole
-        data's residual spec without rows (``codes`` None, ``times`` the distinct times
-        or None, ``het`` ``(None, level names)``)."""
+        """Build the kernel from statistics summed over all partitions.
+
+        Parameters
+        ----------
+        stats : dict
+            The sum of every partition's :meth:`partition_statistics`.
+        spec : ResidualSpec
+            The whole data's specification without rows (``codes`` None, ``times`` the
+            distinct times or None, ``het`` ``(None, level names)``).
+        cols : array_like of int or None
+            The columns of ``W`` whose Gram rows are needed per unit.
+
+        Returns
+        -------
+        ResidualStructure
+            The kernel, as :meth:`build` gives it for the rows in memory.
+        """
         raise NotImplementedError
 
     @classmethod
