@@ -28,6 +28,8 @@ __all__ = ["ProfiledDeviance", "Solution", "NotPositiveDefinite"]
 
 _LOG2PI = np.log(2.0 * np.pi)
 
+ETA_CACHE = 4  # residual-structure parameter values whose cross-products are kept
+
 
 @dataclass
 class Solution:
@@ -176,12 +178,14 @@ class CorrelatedDeviance:
         self._eta = None
         self.logdet_r = 0.0
         self.n_theta = sum(t.n_theta for t in self.terms)
+        self._cache: dict = {}  # eta (bytes) -> (CrossProducts, log|R|), oldest first
 
     def copy(self) -> CorrelatedDeviance:
         """A deviance of its own, at this one's ``eta``: ``set_eta`` on the copy leaves
         this one as it is (the structure's statistics are shared, never modified)."""
         out = copy.copy(self)
         out.inner = None if self.inner is None else self.inner.copy()
+        out._cache = dict(self._cache)
         return out
 
     def set_eta(self, eta) -> bool:
@@ -189,10 +193,17 @@ class CorrelatedDeviance:
         eta = np.asarray(eta, dtype=float)
         if self._eta is not None and np.array_equal(eta, self._eta):
             return True
-        g, logdet = self.structure.grams(eta)
-        if g is None or not np.isfinite(logdet):
-            return False
-        cp = self._assemble(g)
+        key = eta.tobytes()
+        if key in self._cache:
+            cp, logdet = self._cache[key]
+        else:
+            g, logdet = self.structure.grams(eta)
+            if g is None or not np.isfinite(logdet):
+                return False
+            cp = self._assemble(g)
+            self._cache[key] = (cp, logdet)
+            while len(self._cache) > ETA_CACHE:
+                del self._cache[next(iter(self._cache))]
         if self.inner is None:
             self.inner = ProfiledDeviance(None, None, self.terms, cp=cp)
         else:

@@ -14,11 +14,12 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+from scipy.optimize import minimize_scalar
 
 from mixedext._engine.deviance import CorrelatedDeviance, ProfiledDeviance
 from mixedext._engine.factor import theta_bounds
 from mixedext._engine.gradient import deviance_and_gradient, supports_gradient
-from mixedext._engine.optimize import GRADIENT_RTOL, minimize_theta, newton_polish
+from mixedext._engine.optimize import GRADIENT_RTOL, OptimResult, minimize_theta, newton_polish
 from mixedext._engine.state import FitState
 from mixedext._engine.threads import blas_threads_for
 
@@ -117,7 +118,8 @@ def fit_correlated(dev: CorrelatedDeviance, reml: bool, theta0=None, eta0=None,
     eta0 = np.asarray(eta0, dtype=float)
     dev.set_eta(eta0)  # the scales from the start's whitened cross-products
     scale = np.concatenate([theta_scales(dev.inner), np.ones(dev.structure.n_eta)])
-    theta0 = default_start(dev.terms) if theta0 is None else np.asarray(theta0) * scale[:k]
+    theta0 = _theta_start(dev, reml, scale[:k], lower) if theta0 is None \
+        else np.asarray(theta0) * scale[:k]
     x0 = np.concatenate([theta0, eta0])
     lo = np.concatenate([lower, np.full(dev.structure.n_eta, -np.inf)])
 
@@ -137,7 +139,9 @@ def fit_correlated(dev: CorrelatedDeviance, reml: bool, theta0=None, eta0=None,
             full[free] = x
             return deviance(full)
 
-        if quick:  # a screen: L-BFGS-B alone, to a loose tolerance
+        if quick and free.sum() == 1 and lo[free][0] == -np.inf:
+            opt = _screen_one(objective, start[free])  # a screen of one parameter: Brent
+        elif quick:  # a screen: L-BFGS-B alone, to a loose tolerance
             opt = minimize_theta(objective, start[free], lo[free], jac="2-point",
                                  **(kw | dict(ftol=1e-8, gtol=1e-3)))
         else:
@@ -165,6 +169,30 @@ def fit_correlated(dev: CorrelatedDeviance, reml: bool, theta0=None, eta0=None,
     return opt, sol
 
 
+def _theta_start(dev: CorrelatedDeviance, reml: bool, scale, lower) -> np.ndarray:
+    """The start of ``theta * scale``: its optimum at the start's ``eta`` (``dev`` is
+    there), to a loose tolerance, from lme4's start (kept where that is no better or the
+    optimum is on the boundary). Evaluations at one ``eta`` need no new whitening of the
+    rows, and the joint fit then starts near the ridge of ``theta`` against ``eta``
+    instead of across it (20,000 subjects x 8 visits with corExp: 16 whitenings in the
+    joint fit instead of 28)."""
+    phi0 = default_start(dev.terms)
+
+    def fun(phi):
+        return dev.inner(phi / scale, reml)
+
+    if len(phi0) == 1 and lower[0] == 0.0:
+        res = minimize_scalar(lambda t: fun(np.array([abs(t)])), bracket=(0.5, 1.0),
+                              method="brent", options=dict(xtol=1e-4, maxiter=100))
+        phi, value = np.array([abs(float(res.x))]), float(res.fun)
+    else:
+        opt = minimize_theta(fun, phi0, lower, jac="2-point", ftol=1e-8, gtol=1e-3)
+        phi, value = opt.theta, opt.deviance
+    if not value < fun(phi0) or np.any((lower == 0.0) & (phi < 1e-3)):
+        return phi0
+    return phi
+
+
 def _best_start(dev: CorrelatedDeviance, reml: bool) -> np.ndarray:
     """The structure's start, or of its ``start_candidates()`` (e.g. ranges over the
     distances of a spatial correlation) the one of lowest deviance at the default
@@ -175,6 +203,24 @@ def _best_start(dev: CorrelatedDeviance, reml: bool) -> np.ndarray:
     theta0 = default_start(dev.terms)
     values = [dev(np.concatenate([theta0, eta]), reml) for eta in candidates()]
     return candidates()[int(np.argmin(values))]
+
+
+def _screen_one(objective, x0, xtol: float = 1e-4) -> OptimResult:
+    """A quick minimisation of one unbounded parameter from ``x0``: Brent's method to
+    ``xtol`` (relative), with half the evaluations of L-BFGS-B's finite differences."""
+    history = []
+
+    def logged(v):
+        x = np.array([float(v)])
+        val = float(objective(x))
+        history.append((*x, val))
+        return val
+
+    start = float(x0[0])
+    res = minimize_scalar(logged, bracket=(start, start + 0.5), method="brent",
+                          options=dict(xtol=xtol, maxiter=100))
+    return OptimResult(np.array([float(res.x)]), float(res.fun), bool(res.success),
+                       "Brent's method (a screen)", len(history), int(res.nit), history)
 
 
 def _check_boundaries(minimise, opt, lower):

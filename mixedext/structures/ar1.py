@@ -15,6 +15,7 @@ from scipy.special import expit
 
 from mixedext._engine.grams import UnitGrams, UnitSums, outer_sums
 from mixedext.structures.base import ResidualStructure, register, time_order
+from mixedext.structures.markov import MarkovRows
 
 __all__ = ["AR1", "ar1_gap_statistics", "add_gap_statistics"]
 
@@ -37,7 +38,8 @@ def ar1_gap_statistics(unit_codes, n_units, w, times, cols=None) -> dict:
         (unit_codes[order], times[order], w[order])
     first = np.r_[True, u[1:] != u[:-1]]
     u_first, w_first = u[first], ws[first]
-    out = {"first": UnitSums(u_first, n_units).grams(w_first, w_first, cols), "gaps": {}}
+    out: dict = {"first": UnitSums(u_first, n_units).grams(w_first, w_first, cols),
+                 "gaps": {}}
     # consecutive pairs (row i - 1, row i) of a unit, in row i's unit; gap 0: no pair
     pair_sums, cur, prev = UnitSums(u[1:], n_units), ws[1:], ws[:-1]
     gap = np.where(first[1:], 0.0, t[1:] - t[:-1])
@@ -77,6 +79,7 @@ class AR1(ResidualStructure):
     n_params = 1
     needs_time = True
     dask_whole_units = True
+    markov_rows = None  # real-valued times: the rows, whitened per evaluation
 
     def __init__(self, unit_codes, n_units, w, times, *, continuous=False, het=None,
                  cols=None):
@@ -88,6 +91,11 @@ class AR1(ResidualStructure):
                                                         self.cols))
             if self.by_gap:
                 return
+        if continuous:  # a gap per pair: whitening the rows is cheaper than pair classes
+            self.by_gap = False
+            self.markov_rows = MarkovRows(unit_codes, n_units, w, times, self.cols,
+                                          None if het is None else het[0])
+            return
         order = np.lexsort((times, unit_codes))
         u, t, ws = unit_codes[order], times[order], w[order]
         lev = np.zeros(len(u), dtype=np.int64) if het is None else het[0][order]
@@ -192,6 +200,8 @@ class AR1(ResidualStructure):
 
     def grams(self, eta):
         rho = self._rho(eta[0])
+        if self.markov_rows is not None:
+            return self.markov_rows.grams(rho ** self.markov_rows.gaps, self._deltas(eta))
         if self.by_gap:
             a = rho ** self.gaps
             one_m = 1.0 - a ** 2

@@ -23,10 +23,13 @@ scales, as nlme's ``intervals``.
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import numpy as np
 from scipy.special import expit
 
-from mixedext.structures.base import register
+from mixedext.structures.base import ResidualStructure, register
+from mixedext.structures.markov import MarkovRows
 from mixedext.structures.patterns import PatternStructure, UnitBlocks
 
 __all__ = ["Spatial", "SPATIAL_KINDS", "pairwise_distances"]
@@ -105,16 +108,50 @@ class Spatial(PatternStructure):
         self.name, self.kind, self.nugget = kind, kind, bool(nugget)
         self.f = SPATIAL_KINDS[kind]
         self.n_params = 2 if nugget else 1
-        super().__init__(unit_codes, n_units, w, positions, het=het, cols=cols)
-        pairs = [np.triu_indices(b.dist.shape[1], 1) for b in self.blocks]
-        dists = np.concatenate([b.dist[:, i, j].ravel() for b, (i, j) in zip(self.blocks, pairs)]
-                               + [np.zeros(0)])
-        self.min_dist = float(dists.min()) if dists.size else 0.0
-        self.median_dist = float(np.median(dists)) if dists.size else 1.0
-        # ranges to start from: the smallest distance (nlme's start) and quantiles
-        self.start_ranges = np.quantile(dists, [0.0, 0.05, 0.25, 0.5, 0.75]) if dists.size \
-            else np.ones(1)
+        positions = np.asarray(positions, dtype=float)
+        self.markov_rows = None
+        if kind == "exp" and not nugget and (positions.ndim == 1 or positions.shape[1] == 1):
+            # exponential over one time axis without a nugget is Markov (nlme's corCAR1):
+            # the gaps between consecutive times whiten it (structures.markov)
+            ResidualStructure.__init__(self, unit_codes, n_units, w, het=het, cols=cols)
+            self.blocks = []
+            self.markov_rows = MarkovRows(unit_codes, n_units, w, positions.reshape(-1),
+                                          self.cols, None if het is None else het[0])
+        else:
+            super().__init__(unit_codes, n_units, w, positions, het=het, cols=cols)
         self.shift = self.min_dist if kind in _SHIFTED else 0.0
+
+    # -- the distances in the data (starts, the shift of "lin" / "spher"), on first use:
+    # a variance function's new parameters rebuild the structure from rescaled rows
+    @cached_property
+    def _distances(self) -> np.ndarray:
+        """The distances between the rows of each unit (each pair once)."""
+        if self.markov_rows is not None:
+            return self.markov_rows.pair_distances()
+        pairs = [np.triu_indices(b.dist.shape[1], 1) for b in self.blocks]
+        return np.concatenate([b.dist[:, i, j].ravel()
+                               for b, (i, j) in zip(self.blocks, pairs)] + [np.zeros(0)])
+
+    @cached_property
+    def min_dist(self) -> float:
+        """The smallest distance between two rows of a unit (nlme's ``minD``)."""
+        return float(self._distances.min()) if self._distances.size else 0.0
+
+    @cached_property
+    def median_dist(self) -> float:
+        """The median distance between two rows of a unit (the start's range)."""
+        return _median(self._distances) if self._distances.size else 1.0
+
+    @cached_property
+    def start_ranges(self) -> np.ndarray:
+        """Ranges to start from: the smallest distance (nlme's start) and quantiles (the
+        Markov case starts from the median alone: ``start_candidates``)."""
+        dists = self._distances
+        if not dists.size:
+            return np.ones(1)
+        if self.markov_rows is not None:
+            return np.array([self.median_dist])
+        return np.quantile(dists, [0.0, 0.05, 0.25, 0.5, 0.75])
 
     @classmethod
     def build(cls, spec, w, cols):
@@ -133,31 +170,23 @@ class Spatial(PatternStructure):
         size = block.dist.shape[1]
         block.upper = np.triu_indices(size, 1)
         block.pair_dist = block.dist[:, block.upper[0], block.upper[1]]  # (P, pairs)
-        # exponential over one time axis without a nugget is Markov (nlme's corCAR1):
-        # the gaps between consecutive times whiten it
-        block.neg_gaps = -np.diff(block.positions[:, :, 0], axis=1)
 
     @property
     def markov(self) -> bool:
-        """Whether ``R^{-1}`` is tridiagonal: ``"exp"`` over ``time=`` without a nugget."""
-        return self.kind == "exp" and not self.nugget and self.blocks[0].patterns.shape[2] == 1
+        """Whether ``R^{-1}`` is tridiagonal: ``"exp"`` over one time axis without a
+        nugget (its Gram matrices from :class:`~mixedext.structures.markov.MarkovRows`)."""
+        return self.markov_rows is not None
 
-    def whiten(self, block, w, eta):
-        if not self.markov:
-            return super().whiten(block, w, eta)
-        rng = np.exp(eta[0])
+    def grams(self, eta):
+        if self.markov_rows is None:
+            return super().grams(eta)
+        eta = np.asarray(eta, dtype=float)
+        rng = np.exp(eta[0]) if np.all(np.isfinite(eta)) else np.nan
         if not np.isfinite(rng) or rng <= 0:
-            return None
-        a = np.exp(block.neg_gaps * (1.0 / rng))  # (m_s, s - 1)
-        one_m = 1.0 - a * a
-        if not np.all(one_m > 1e-12):
-            return None
-        scale = 1.0 / np.sqrt(one_m)
-        white = np.empty_like(w)
-        white[:, 0] = w[:, 0]
-        np.multiply(w[:, 1:], scale[:, :, None], out=white[:, 1:])
-        white[:, 1:] -= (a * scale)[:, :, None] * w[:, :-1]
-        return white, float(np.log(one_m).sum())
+            return None, np.inf
+        with np.errstate(under="ignore"):
+            a = np.exp(self.markov_rows.gaps * (-1.0 / rng))
+        return self.markov_rows.grams(a, self._deltas(eta))
 
     # -- parameters --------------------------------------------------------------------
     def _range_nugget(self, eta):
@@ -178,7 +207,12 @@ class Spatial(PatternStructure):
 
     def start_candidates(self) -> list:
         """Starts at ranges over the distances in the data (the fit begins at the one of
-        lowest deviance): the likelihood of a range can have several local optima."""
+        lowest deviance): the likelihood of a range can have several local optima. The
+        Markov case (``"exp"`` over time without a nugget, ``corCAR1`` in another
+        parametrisation) starts from the median distance alone, as ``"car1"`` from its
+        one start."""
+        if self.markov:
+            return [self.start()]
         return [self._start_at(r) for r in self.start_ranges]
 
     def natural(self, eta):
@@ -224,6 +258,13 @@ class Spatial(PatternStructure):
     def corr(self, times, params):
         return self._corr_of_distances(pairwise_distances(_as_points(times)),
                                        params["range"], params.get("nugget", 0.0))
+
+
+def _median(x) -> float:
+    """``np.median(x)`` of a non-empty array by one partition (np.median makes two)."""
+    half = len(x) // 2
+    part = np.partition(x, half)
+    return float(part[half] if len(x) % 2 else 0.5 * (part[:half].max() + part[half]))
 
 
 def _as_points(times) -> np.ndarray:
