@@ -40,7 +40,15 @@ class UnitBlocks:
         Each unit's pattern.
     counts : ndarray (P,)
         Units per pattern.
+    dist, upper, pair_dist, lag
+        What a structure's ``prepare`` sets of the patterns (distances, the upper
+        triangle's indices, distances of the pairs there, lags at integer times).
     """
+
+    dist: np.ndarray
+    upper: tuple
+    pair_dist: np.ndarray
+    lag: np.ndarray
 
     def __init__(self, units, w, levels, positions):
         rel = positions - positions[:, :1, :]  # translation-invariant key
