@@ -64,6 +64,7 @@ def _dense_llf(d, r, tau2, sigma2, reml):
 
 @pytest.mark.parametrize("reml", [True, False])
 @pytest.mark.parametrize("struct, het", [("ar1", False), ("ar1", True), ("car1", False),
+                                         ("car1", True),
                                          ("exchangeable", False), ("exchangeable", True),
                                          ("independence", True)])
 def test_llf_equals_dense_marginal_likelihood(struct, het, reml):
