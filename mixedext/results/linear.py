@@ -127,10 +127,12 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
 
     @cache_readonly
     def bse_re(self):
-        """Standard errors of the variance parameters (random-effect variances and
-        covariances, on their own scale) from the observed information of the fit's
-        criterion; a residual structure's parameters count as nuisance. Labelled by
-        variance parameter (statsmodels' own labelling fails with variance components)."""
+        """Standard errors of the variance parameters, labelled by variance parameter.
+
+        The random-effect variances and covariances, on their own scale, from the
+        observed information of the fit's criterion; a residual structure's parameters
+        count as nuisance (statsmodels' own labelling fails with variance components).
+        """
         return np.sqrt(self.scale * np.diag(self.cov_params())[self.k_fe:])
 
     def _require_rows(self, what):
@@ -202,8 +204,11 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
 
     @cache_readonly
     def df_modelwc(self) -> int:
-        """Number of estimated parameters: fixed effects, variance parameters, residual
-        structure parameters, sigma^2."""
+        """Number of estimated parameters (fixed, variance, structure and sigma^2).
+
+        The fixed effects, the variance parameters, the residual structure's parameters
+        and sigma^2.
+        """
         if self._state is not None:
             state = self._state
             return self.k_fe + len(state.theta) + len(state.eta_or_empty) + 1
@@ -211,8 +216,10 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
 
     @cache_readonly
     def aic(self):
-        """Akaike information criterion; for REML fits the REML AIC (as nlme reports it,
-        valid to compare covariance structures with the same fixed effects)."""
+        """Akaike information criterion (REML fits: the REML AIC, as nlme reports it).
+
+        The REML AIC compares covariance structures with the same fixed effects.
+        """
         return -2.0 * self.llf + 2.0 * self.df_modelwc
 
     @cache_readonly
@@ -420,8 +427,11 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
 
     @cache_readonly
     def random_effects_se(self) -> dict:
-        """Conditional SDs of the random effects ``{level: DataFrame}`` (lme4's
-        ``ranef(condVar = TRUE)``), laid out as ``random_effects`` of lme4-style models."""
+        """Conditional SDs of the random effects ``{level: DataFrame}``.
+
+        lme4's ``ranef(condVar = TRUE)``, laid out as ``random_effects`` of lme4-style
+        models.
+        """
         state = self._require_engine("random_effects_se")
         return frames_by_level(state.terms, conditional_sds(state.conditional_covariances()))
 
