@@ -393,8 +393,7 @@ class BlockedCholesky:
             if self.tail_outer is not None and len(self.tail) == 1:
                 pass  # one scalar tail term: its block is built from the kernel's update
             elif all(lams[l].shape == (1, 1) for l in self.tail):  # scalar terms: scaling
-                tail_scale = np.concatenate([np.full(terms[l].n_units, lams[l][0, 0])
-                                             for l in self.tail])
+                tail_scale = self.tail_scale(lams)
                 tail_a = np.multiply(self.tail_ztz, tail_scale[:, None])
                 tail_a *= tail_scale[None, :]
                 tail_a.flat[::tail_a.shape[0] + 1] += 1.0
@@ -460,6 +459,12 @@ class BlockedCholesky:
                       tail_chol=tail_chol, tail_xrow=tail_xrow, lxx=lxx, logdet=logdet,
                       lambdas=lams)
 
+    def tail_scale(self, lams) -> np.ndarray:
+        """``D_T``'s diagonal: each scalar tail unit's relative SD (``lams`` in
+        elimination order)."""
+        return np.concatenate([np.full(self.terms[l].n_units, lams[l][0, 0])
+                               for l in self.tail])
+
     def _tail_block_updated(self, tail_a, c, lams):
         """The tail's diagonal block less the first term's update, ``D_T A diag(c) A' D_T``
         (lower triangle): built from the update for one tail term (``tail_a`` None; its
@@ -470,8 +475,7 @@ class BlockedCholesky:
             out *= -1.0
             out.flat[::out.shape[0] + 1] += lam_t ** 2 * self.ztz[self.tail[0]][:, 0, 0] + 1.0
             return out
-        scale = np.concatenate([np.full(self.terms[l].n_units, lams[l][0, 0])
-                                for l in self.tail])
+        scale = self.tail_scale(lams)
         update = self.tail_outer.lower(c)
         update *= scale[:, None]
         update *= scale[None, :]

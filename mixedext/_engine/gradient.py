@@ -60,8 +60,7 @@ def _tail_update_lower(dev, f) -> np.ndarray:
     kernel = chol.tail_outer_products()
     if kernel is not None:
         lam0 = f.lambdas[0][0, 0]
-        scale = np.concatenate([np.full(chol.terms[l].n_units, f.lambdas[l][0, 0])
-                                for l in chol.tail])
+        scale = chol.tail_scale(f.lambdas)
         lower = kernel.lower(lam0 ** 2 * kinv ** 4)
         lower *= scale[:, None]
         lower *= scale[None, :]
