@@ -437,20 +437,20 @@ def test_results_are_a_snapshot_of_their_fit():
     pd.testing.assert_series_equal(a.resid_normalized, before[1])
 
 
-def test_on_dask_ident_only():
-    """On Dask only variance="ident(g)" (= het_var=) is available: equal to in memory;
-    other variance functions refused."""
+@pytest.mark.parametrize("variance", ["ident(site)", "power(v)", "ident(site) * power(v)"])
+def test_on_dask_equal_to_in_memory(variance):
+    """On Dask, variance="ident(g)" is het_var= (statistics per unit and level); other
+    variance functions are evaluated by the partitions (models.dask_rows): the fits are
+    the in-memory ones."""
     dd = pytest.importorskip("dask.dataframe")
     d = _panel(seed=15)
-    mem = mx.mixedlm("y ~ t + x + (1 | subject)", d, variance="ident(site)").fit()
+    mem = mx.mixedlm("y ~ t + x + (1 | subject)", d, variance=variance).fit()
     dsk = mx.mixedlm("y ~ t + x + (1 | subject)", dd.from_pandas(d, npartitions=3),
-                     variance="ident(site)").fit()
+                     variance=variance).fit()
     assert dsk.llf == pytest.approx(mem.llf, abs=1e-8)
     pd.testing.assert_series_equal(dsk.cov_struct_params, mem.cov_struct_params, rtol=1e-6)
-    for variance in ("power(v)", "ident(site) * power(v)"):
-        with pytest.raises(NotImplementedError, match="Dask data frame is not available"):
-            mx.mixedlm("y ~ t + x + (1 | subject)", dd.from_pandas(d, npartitions=3),
-                       variance=variance)
+    assert dsk.model.residual_spec.variance_spelling == \
+        mem.model.residual_spec.variance_spelling
 
 
 def test_pickled_results_answer_the_same():
@@ -510,3 +510,29 @@ def test_influence_refits_are_fits_without_the_unit(variance, struct):
         for name in res.cov_struct_params.index:
             assert row[f"delta_{name}"] == pytest.approx(
                 sub.cov_struct_params[name] - res.cov_struct_params[name], abs=1e-5)
+
+
+@pytest.mark.parametrize("cov_struct", [None, "ar1"])
+def test_grams_at_the_start_use_the_rows_sds_there(cov_struct):
+    """The first evaluation scales the rows by their SDs at the start, which need not be
+    1: constpower's ``s = const + |v|^power`` is 2 at ``const = 1, power = 0``."""
+    from mixedext.structures.spec import correlated_deviance
+
+    d = _panel(seed=21)
+    kw = {} if cov_struct is None else {"cov_struct": cov_struct, "time": "t"}
+    model = mx.mixedlm("y ~ t + x + (1 | subject)", d, variance="constpower(v)", **kw)
+    plain = mx.mixedlm("y ~ t + x + (1 | subject)", d, **kw)
+    struct = correlated_deviance(model.residual_spec, model._terms, model.exog,
+                                 model.endog).structure
+    eta = struct.start()
+    g, logdet = struct.grams(eta)
+    if cov_struct is None:  # W = [X, y] (the intercept is X's)
+        logdet0 = 0.0
+        w = np.column_stack([model.exog, model.endog])
+        np.testing.assert_allclose(g.total, w.T @ w / 4.0, rtol=1e-12)
+    else:
+        inner = correlated_deviance(plain.residual_spec, plain._terms, plain.exog,
+                                    plain.endog).structure
+        g0, logdet0 = inner.grams(eta[:inner.n_eta])
+        np.testing.assert_allclose(g.total, g0.total / 4.0, rtol=1e-12)
+    assert logdet == pytest.approx(logdet0 + 2.0 * len(d) * np.log(2.0), rel=1e-12)

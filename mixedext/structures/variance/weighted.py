@@ -45,7 +45,9 @@ class VarianceWeighted(ResidualStructure):
         self._sizes = [f.n_eta for f in self.functions]
         inner = spec.structure.build(self._spec, self._w, cols)
         self.k = inner.n_eta
-        self._cache = (np.zeros(sum(self._sizes)), inner, 0.0)
+        # (variance eta, inner structure, log|S|^2): none yet evaluated (the rows' SDs at
+        # the start need not be 1: constpower's are 2)
+        self._cache = (None, inner, 0.0)
         super().__init__(codes, spec.n_units, w, het=spec.het, cols=cols)
         self.name = inner.name
 
@@ -122,7 +124,7 @@ class VarianceWeighted(ResidualStructure):
         inner_eta, _ = self._split(eta)
         var_eta = np.asarray(eta, dtype=float)[self.k:]
         cached_eta, inner, logdet_s = self._cache
-        if not np.array_equal(var_eta, cached_eta):
+        if cached_eta is None or not np.array_equal(var_eta, cached_eta):
             log_s = self.row_log_sd(eta)[self._order]
             if not np.all(np.isfinite(log_s)):
                 return None, np.inf
