@@ -1,12 +1,20 @@
-"""A nested random-intercept fit on data larger than one wants in memory, through Dask.
+"""Fits on data larger than one wants in memory, through Dask.
 
     python benchmarks/bench_dask.py [--rows 50_000_000] [--files 50] [--dir /tmp/mx_big]
                                     [--scheduler threads|cluster] [--worker-memory 4GiB]
-                                    [--in-memory]
+                                    [--in-memory] [--model nested|corexp]
 
-Writes a generated data set (``y ~ x + reason + (1 | center/rep)``, 500 centers x 40 reps)
-to Parquet in ``--files`` pieces, one piece in memory at a time, then fits it with
-``mixedext.mixedlm(formula, dask.dataframe.read_parquet(...))``:
+Writes a generated data set to Parquet in ``--files`` pieces, one piece in memory at a
+time, then fits it with ``mixedext.mixedlm(formula, dask.dataframe.read_parquet(...))``:
+
+* ``--model nested`` (default): ``y ~ x + reason + (1 | center/rep)``, 500 centers x 40
+  reps, reduced to per-unit cross-products;
+* ``--model corexp``: subjects x 8 visits at irregular times, ``y ~ t + x + (1 |
+  subject)`` with ``cov_struct="exp", time="t", variance="power(v)"``: no per-unit
+  statistics of fixed size, so the partitions keep their units' rows and are evaluated
+  at every step of the fit (``mixedext.models.dask_rows``).
+
+on
 
 * ``--scheduler threads`` (default): Dask's threaded scheduler, 2 threads in this
   process; the peak resident memory reported is this process' (driver and workers);
@@ -53,6 +61,37 @@ def write(directory: Path, rows: int, files: int) -> None:
             directory / f"part{i:03d}.parquet", index=False)
 
 
+def write_visits(directory: Path, rows: int, files: int) -> None:
+    """Subjects x 8 visits at irregular times (uniform on (0, 10)), exponentially
+    correlated residuals (range 2) with SD ``v ** 0.3``, a random intercept."""
+    directory.mkdir(parents=True, exist_ok=True)
+    rs = np.random.RandomState(8)
+    visits = 8
+    per = rows // files // visits  # subjects per file
+    for i in range(files):
+        t = np.sort(rs.uniform(0, 10, (per, visits)), axis=1)
+        e = np.zeros((per, visits))
+        e[:, 0] = rs.normal(size=per)
+        for k in range(1, visits):
+            a = np.exp(-(t[:, k] - t[:, k - 1]) / 2.0)
+            e[:, k] = a * e[:, k - 1] + np.sqrt(1 - a ** 2) * rs.normal(size=per)
+        v = rs.uniform(0.5, 3.0, (per, visits))
+        x = rs.normal(size=(per, visits))
+        u = rs.normal(size=(per, 1))
+        y = 1 + 0.3 * t + 0.5 * x + u + e * v ** 0.3
+        subject = np.repeat(np.arange(i * per, (i + 1) * per), visits)
+        pd.DataFrame({"subject": subject, "t": t.ravel(), "x": x.ravel(), "v": v.ravel(),
+                      "y": y.ravel()}).to_parquet(directory / f"part{i:03d}.parquet",
+                                                  index=False)
+
+
+MODELS = {  # --model -> (writer, formula, keyword arguments)
+    "nested": (write, "y ~ x + reason + (1 | center/rep)", {}),
+    "corexp": (write_visits, "y ~ t + x + (1 | subject)",
+               {"cov_struct": "exp", "time": "t", "variance": "power(v)"}),
+}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -62,6 +101,7 @@ def main(argv=None):
     parser.add_argument("--scheduler", choices=["threads", "cluster"], default="threads")
     parser.add_argument("--worker-memory", default="4GiB")
     parser.add_argument("--in-memory", action="store_true")
+    parser.add_argument("--model", choices=list(MODELS), default="nested")
     args = parser.parse_args(argv)
     import dask
     import dask.dataframe as dd
@@ -70,11 +110,11 @@ def main(argv=None):
 
     directory = Path(args.dir)
     start = time.perf_counter()
+    writer, formula, kwargs = MODELS[args.model]
     if not any(directory.glob("*.parquet")):
-        write(directory, args.rows, args.files)
+        writer(directory, args.rows, args.files)
     print(f"data: {args.rows:,} rows in {args.files} Parquet files "
-          f"({time.perf_counter() - start:.1f} s)")
-    formula = "y ~ x + reason + (1 | center/rep)"
+          f"({time.perf_counter() - start:.1f} s); {formula} {kwargs}")
     base = peak_mb()
     if args.scheduler == "cluster":
         from distributed import Client, LocalCluster
@@ -91,7 +131,7 @@ def main(argv=None):
     start = time.perf_counter()
     with context:
         ddf = dd.read_parquet(str(directory))
-        res = mx.mixedlm(formula, ddf).fit()
+        res = mx.mixedlm(formula, ddf, **kwargs).fit()
     wall = time.perf_counter() - start
     print(f"dask fit ({args.scheduler}): {wall:.1f} s, peak RSS of this process "
           f"{peak_mb():.0f} MB (before: {base:.0f} MB)")
@@ -103,11 +143,13 @@ def main(argv=None):
         cluster.close()
     print(res.variance_components().to_string(index=False))
     print(res.fe_params.to_string())
+    if kwargs:
+        print(res.cov_struct_params.to_string())
     print(f"llf {res.llf:.4f}, nobs {res.nobs:,}")
     if args.in_memory:
         start = time.perf_counter()
         frame = pd.read_parquet(str(directory))
-        mem = mx.mixedlm(formula, frame).fit()
+        mem = mx.mixedlm(formula, frame, **kwargs).fit()
         print(f"in-memory fit: {time.perf_counter() - start:.1f} s, peak RSS "
               f"{peak_mb():.0f} MB, llf {mem.llf:.4f} (difference {mem.llf - res.llf:.2e})")
 

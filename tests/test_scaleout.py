@@ -107,18 +107,25 @@ def test_statsmodels_arguments_dask_cannot_take_refused():
         mx.mixedlm("Reaction ~ Days + (1 | Subject)", ddf, groups="Subject")
 
 
-def test_structure_without_dask_statistics_refused(monkeypatch):
-    """A registered structure without partition statistics names itself."""
-    from mixedext.structures import STRUCTURES, ResidualStructure
+def test_structure_without_dask_statistics_runs_by_rows(monkeypatch):
+    """A registered structure without partition statistics runs on Dask by its rows (a
+    kernel per partition, models.dask_rows), equal to the in-memory fit."""
+    from mixedext.structures import STRUCTURES
+    from mixedext.structures.toeplitz import Toeplitz
 
-    class InMemoryOnly(ResidualStructure):
-        kinds = ("in-memory-only",)
+    class Lags(Toeplitz):
+        kinds = ("lags",)
 
-    monkeypatch.setitem(STRUCTURES, "in-memory-only", InMemoryOnly)
+    monkeypatch.setitem(STRUCTURES, "lags", Lags)
     data = mx.datasets.load("sleepstudy").astype({"Subject": str})
-    with pytest.raises(NotImplementedError, match="'in-memory-only' is not available on Dask"):
-        mx.mixedlm("Reaction ~ Days + (1 | Subject)", dd.from_pandas(data, npartitions=2),
-                   cov_struct="in-memory-only")
+    # gls: a random intercept on top of a correlation per lag is not identified
+    kwargs = dict(groups="Subject", re_formula="0", cov_struct="lags", time="Days")
+    mem = mx.mixedlm("Reaction ~ Days", data, **kwargs).fit()
+    dsk = mx.mixedlm("Reaction ~ Days", dd.from_pandas(data, npartitions=3), **kwargs).fit()
+    assert isinstance(dsk.fit_state.structure.template, Lags)
+    assert dsk.llf == pytest.approx(mem.llf, rel=1e-8)
+    pd.testing.assert_series_equal(dsk.cov_struct_params, mem.cov_struct_params, rtol=1e-5,
+                                   atol=1e-6)
 
 
 def test_crossed_levels_with_a_structure_refused():

@@ -6,7 +6,6 @@ definitions); equalities between structures; reporting, simulation, prediction; 
 input. nlme comparisons are in test_structures2_reference.py.
 """
 
-import re
 import warnings
 
 import numpy as np
@@ -335,11 +334,30 @@ def test_missing_coordinate_named():
         mx.mixedlm("y ~ x + (1 | subject)", d, cov_struct="exp", coords=["cx", "cy"])
 
 
-def test_dask_refuses_pattern_structures_and_coords():
+@pytest.mark.parametrize("kwargs, err, match", [
+    (dict(cov_struct="exp", coords=["cx", "nope"]), KeyError, "coords column 'nope'"),
+    (dict(cov_struct="exp", coords=["cx", "site"]), TypeError, "coords column 'site'"),
+    (dict(cov_struct="ar1", time="t", coords=["cx"]), ValueError, "spatial"),
+    (dict(cov_struct="ar1", time="t", nugget=True), ValueError, "no nugget"),
+    (dict(cov_struct="exp", time="t", variance="power(nope)"), KeyError, "'nope'"),
+])
+def test_dask_bad_arguments_named(kwargs, err, match):
     dd = pytest.importorskip("dask.dataframe")
     d = dd.from_pandas(_panel(seed=16, integer=True), npartitions=2)
-    for kind in ("exp", "arma(1,1)", "toeplitz"):
-        with pytest.raises(NotImplementedError, match=re.escape(f"cov_struct={kind!r}")):
-            mx.mixedlm("y ~ t + (1 | subject)", d, cov_struct=kind, time="t")
-    with pytest.raises(NotImplementedError, match="coords="):
-        mx.mixedlm("y ~ t + (1 | subject)", d, cov_struct="exp", coords=["cx", "cy"])
+    with pytest.raises(err, match=match):
+        mx.mixedlm("y ~ t + (1 | subject)", d, **kwargs)
+
+
+def test_dask_checks_that_need_all_units():
+    """Checks over all units (a lag never observed, units of one row) hold on Dask, where
+    each partition sees only some units, with the in-memory messages."""
+    dd = pytest.importorskip("dask.dataframe")
+    d = _panel(seed=14, integer=True)
+    d["t"] = d["t"] * 2  # only even lags
+    with pytest.raises(ValueError, match="no unit has two times 1 apart in 't'"):
+        mx.mixedlm("y ~ x + (1 | subject)", dd.from_pandas(d, npartitions=3),
+                   cov_struct="toeplitz", time="t")
+    single = _panel(seed=15).groupby("subject").head(1)
+    with pytest.raises(ValueError, match="every residual unit has a single row"):
+        mx.mixedlm("y ~ x", dd.from_pandas(single, npartitions=3), groups="subject",
+                   re_formula="0", cov_struct="exp", time="t")

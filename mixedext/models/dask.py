@@ -21,17 +21,21 @@ crossed, random slopes) or statsmodels' ``groups=`` (a column name) with
 ``re_formula="0"`` included: no random effects, only a residual structure within the
 groups (nlme's ``gls``).
 
-Residual structures (``cov_struct=``, ``het_var=``): every registered structure with
-Dask statistics (:class:`~mixedext.structures.base.ResidualStructure`'s
-``partition_statistics`` / ``add_statistics`` / ``from_statistics``); today
-``"ar1"`` (integer times: per-gap lag statistics; real times or with ``het_var``:
-per-(unit, gap, level) lag products), ``"car1"``, ``"exchangeable"`` (per-(unit, level)
-sums), ``"unstructured"`` (``W`` at each (unit, time)) and ``het_var=`` alone (nlme's
-``varIdent``). The residual units are the innermost level (nested levels only) or, with
-no random effects, the groups. When the structure needs whole units in a partition, or
-``time=`` is given (so repeated times within a unit are found), the data are first
-shuffled by the outermost grouping column. ``cov_groups=``, ``subset=``, ``weights=``
-and ``offset=`` are refused on Dask, naming the argument.
+Residual structures (``cov_struct=``, ``het_var=``, ``variance=``, ``coords=``,
+``nugget=``): a registered structure with Dask statistics
+(:class:`~mixedext.structures.base.ResidualStructure`'s ``partition_statistics`` /
+``add_statistics`` / ``from_statistics``) is reduced to them: ``"ar1"`` (integer times:
+per-gap lag statistics; real times or with ``het_var``: per-(unit, gap, level) lag
+products), ``"car1"``, ``"exchangeable"`` (per-(unit, level) sums), ``"unstructured"``
+(``W`` at each (unit, time)) and ``het_var=`` / ``variance="ident(g)"`` alone (nlme's
+``varIdent``). The spatial, ARMA and Toeplitz correlations, and any structure with other
+variance functions, have no such statistics: the partitions keep their units' kernels
+and are evaluated at every step of the fit (:mod:`mixedext.models.dask_rows`). The
+residual units are the innermost level (nested levels only) or, with no random effects,
+the groups. When the structure needs whole units in a partition, or ``time=`` or
+``coords=`` is given (so repeated times or points within a unit are found), the data are
+first shuffled by the outermost grouping column. ``cov_groups=``, ``subset=``,
+``weights=`` and ``offset=`` are refused on Dask, naming the argument.
 
 What needs the rows (fitted values, residuals, ``shrinkage`` raw estimates, the
 variance of a random slope averaged over the rows) raises an error that says so.
@@ -39,7 +43,7 @@ variance of a random slope averaged over the rows) raises an error that says so.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 import numpy as np
@@ -56,15 +60,22 @@ from mixedext.formula.terms import (
     split_formula,
     unit_codes,
 )
+from mixedext.models.dask_rows import PartitionRows, rows_structure
 from mixedext.structures import structure_class
 from mixedext.structures.spec import (
     ResidualSpec,
     check_arguments,
     check_distinct_times,
+    check_duplicate_points,
+    check_nugget,
     check_time_dtype,
+    coords_columns,
+    coords_points,
+    set_variance,
     w_columns,
     z_columns,
 )
+from mixedext.structures.variance import parse_variance, variance_columns
 
 __all__ = ["is_dask_frame", "dask_cross_products", "add_cross_products"]
 
@@ -138,7 +149,8 @@ def _tree_sum(parts, add):
 
 def dask_cross_products(ddf, formula: str, *, missing: str = "none", cov_struct=None,
                         time=None, het_var=None, groups=None, re_formula=None,
-                        vc_formula=None, nested=None):
+                        vc_formula=None, nested=None, coords=None, nugget=False,
+                        variance=None):
     """Cross-products (or a residual structure's statistics) of a model over a Dask
     DataFrame: lme4-style terms in ``formula``, or statsmodels' ``groups`` (a column
     name) with ``re_formula`` / ``vc_formula`` / ``nested``.
@@ -170,16 +182,25 @@ def dask_cross_products(ddf, formula: str, *, missing: str = "none", cov_struct=
         raise ValueError("Dask data frames need the random effects as (1 | g) terms in "
                          "the formula, or groups=")
     kind = cov_struct or "independence"
-    structured = kind != "independence" or het_var is not None
-    if structured or time is not None:
-        check_arguments(kind, time, het_var)
+    structured = kind != "independence" or het_var is not None or variance is not None
+    cls = structure_class(kind)
+    check_nugget(cls, kind, nugget)
+    coord_cols = None if coords is None else coords_columns(cls, kind, coords, time)
+    if structured or time is not None or coords is not None:
+        check_arguments(kind, time, het_var, coords=coords)
     factors = sorted({f for lev in levels for f in lev.factors} | ({groups} - {None}))
-    extra = [c for c in (time, het_var) if c is not None]
+    variance_cols = variance_columns(variance)
+    extra = [c for c in (time, het_var) if c is not None] + list(coord_cols or []) + \
+        variance_cols
     used = list(dict.fromkeys(formula_variables([formula, *[lev.lhs for lev in levels]],
                                                 list(ddf.columns)) + factors + extra))
-    for arg, col in (("time", time), ("het_var", het_var), ("groups", groups)):
+    for arg, col in (("time", time), ("het_var", het_var), ("groups", groups),
+                     *[("coords", c) for c in coord_cols or []]):
         if col is not None and col not in ddf.columns:
             raise KeyError(f"{arg} column {col!r} is not in data")
+    for col in variance_cols:
+        if col not in ddf.columns:
+            raise KeyError(f"variance={variance!r}: column {col!r} is not in data")
     for col in factors:
         if col not in ddf.columns:
             raise KeyError(f"grouping column {col!r} is not in data")
@@ -199,6 +220,8 @@ def dask_cross_products(ddf, formula: str, *, missing: str = "none", cov_struct=
     sample = _first_rows(ddf, 1000)
     if time is not None:
         check_time_dtype(sample[time], time)
+    for col in coord_cols or []:
+        check_time_dtype(sample[col], col, "coords")
     categories = {c: sorted(u.tolist()) for c, u in zip(text, uniques[:len(text)])}
     unit_frames = uniques[len(text):]
     for col, cats in categories.items():
@@ -229,8 +252,9 @@ def dask_cross_products(ddf, formula: str, *, missing: str = "none", cov_struct=
     if groups is not None:
         info.update(layout=layout, group_labels=np.unique(unit_frames[-1][groups]).tolist())
     if structured:
-        terms = _dask_structure(ddf, args, z_info, kind, residual, res_labels, time,
-                                het_var, x, sample, options, info)
+        positions = Positions(time, coord_cols, bool(nugget))
+        terms = _dask_structure(ddf, args, z_info, kind, residual, res_labels, positions,
+                                het_var, variance, x, sample, options, info)
         return None, terms, info
     parts = [dask.delayed(_partition_cross_products)(p, *args) for p in ddf.to_delayed()]
     cp = _tree_sum(parts, add_cross_products)
@@ -323,37 +347,80 @@ def _add_times(a, b):
     return times, a[1] and b[1]
 
 
-def _dask_structure(ddf, args, z_info, kind, residual, res_labels, time, het_var, x, sample,
-                    options, info):
+@dataclass(frozen=True)
+class Positions:
+    """Where the rows of a residual unit are: ``time=`` (a column) or ``coords=`` (the
+    columns of points), and whether a spatial correlation has a nugget."""
+
+    time: str | None = None
+    coords: list | None = None
+    nugget: bool = False
+
+
+def _split_variance(cls, het_var, variance):
+    """``(het_var, whether other variance functions remain)``: a first ``ident(g)`` is the
+    structure's ``het`` where it takes one, as in memory (``structures.spec.set_variance``)."""
+    if variance is None:
+        return het_var, False
+    parsed = parse_variance(variance)
+    if het_var is None and cls.takes_het and any(p[0] == "ident" for p in parsed):
+        return next(p[2] for p in parsed if p[0] == "ident"), len(parsed) > 1
+    return het_var, True
+
+
+def _sorted_levels(ddf, col) -> np.ndarray:
+    return np.sort(ddf[col].drop_duplicates().compute().to_numpy())
+
+
+def _dask_structure(ddf, args, z_info, kind, residual, res_labels, positions, het_var,
+                    variance, x, sample, options, info):
     """Random effects + a residual structure within the residual units (``residual``:
-    their grouping columns), from the structure's statistics summed over partitions
-    (shuffled by the outermost grouping column first when the structure needs whole
-    units in a partition, or ``time=`` is given, so that repeated times are found)."""
+    their grouping columns): from the structure's statistics summed over partitions, or,
+    for a structure without them and for variance functions, from kernels kept by the
+    partitions (:mod:`mixedext.models.dask_rows`). The data are first shuffled by the
+    outermost grouping column when the structure needs whole units in a partition, or
+    positions are given (so that repeated times are found)."""
     import dask
 
     cls = structure_class(kind)
-    cls.check_dask(kind, het_var)
+    stat_het, by_rows = _split_variance(cls, het_var, variance)
+    by_rows = by_rows or not cls.has_partition_statistics()
     levels, _, _, units = args
+    time = positions.time
     times, integer = None, True
     if time is not None:
         times, integer = _tree_sum([dask.delayed(_partition_times)(p, time)
                                     for p in ddf.to_delayed()], _add_times)
-    continuous = kind == "car1" or (kind == "ar1" and not integer)
-    whole = cls.dask_whole_units or time is not None
+    continuous = kind == "car1" or (kind == "ar1" and not integer) or \
+        getattr(cls, "continuous", False) is True
+    # kernels of a partition's rows need whole units unless R is diagonal
+    whole = cls.dask_whole_units or (by_rows and not cls.diagonal) or time is not None \
+        or positions.coords is not None
     frame = ddf.shuffle(on=residual[0], npartitions=ddf.npartitions) if whole else ddf
-    het = None if het_var is None else \
-        (het_var, np.sort(ddf[het_var].drop_duplicates().compute().to_numpy()))
-    parts = [dask.delayed(_partition_structure)(p, *args, cls, kind, residual, res_labels,
-                                                time, het, continuous)
-             for p in frame.to_delayed()]
-    stats = _tree_sum(parts, partial(_add_structure, cls))
-    positions, c = _w_positions(sample, levels, z_info, x)
+    het_col = het_var if by_rows else stat_het
+    het = None if het_col is None else (het_col, _sorted_levels(ddf, het_col))
     spec = ResidualSpec(kind, None, len(res_labels), times=None if continuous else times,
-                        time_name=time,
+                        time_name=time if positions.coords is None else
+                        ", ".join(positions.coords),
                         het=None if het is None else (None, [str(v) for v in het[1]]),
-                        het_name=het_var)
+                        het_name=het_col, nugget=positions.nugget)
     spec.continuous = continuous
-    structure = cls.from_statistics(stats["structure"], spec, z_columns(positions))
+    pos, c = _w_positions(sample, levels, z_info, x)
+    if by_rows:
+        factor_levels = {fac: _sorted_levels(ddf, fac)
+                         for _, _, fac in parse_variance(variance or []) if fac is not None}
+        parts = [dask.delayed(_partition_rows)(p, *args, kind, residual, res_labels,
+                                               positions, het, variance, factor_levels)
+                 for p in frame.to_delayed()]
+        structure, stats, partition_spec = rows_structure(parts, cls, spec, c, _tree_sum)
+        spec = replace(partition_spec, n_units=spec.n_units, times=spec.times,
+                       constants={"continuous": continuous})
+    else:
+        parts = [dask.delayed(_partition_structure)(p, *args, cls, kind, residual,
+                                                    res_labels, time, het, continuous)
+                 for p in frame.to_delayed()]
+        stats = _tree_sum(parts, partial(_add_structure, cls))
+        structure = cls.from_statistics(stats["structure"], spec, z_columns(pos))
     if structure.c != c:
         raise RuntimeError("inconsistent random-effect columns across partitions")
     terms = _rowless_terms(levels, units, z_info, stats["counts"], options)
@@ -363,10 +430,41 @@ def _dask_structure(ddf, args, z_info, kind, residual, res_labels, time, het_var
     parents = [pd.Index(labels).get_indexer(
         res.str.split("/").str[:len(lev.factors)].str.join("/").to_numpy()).astype(np.int64)
         for lev, labels in zip(levels, units)]
-    info.update(correlated=CorrelatedDeviance(terms, structure, parents, positions,
+    info.update(correlated=CorrelatedDeviance(terms, structure, parents, pos,
                                               x.shape[1], stats["n"], stats["counts"]),
                 residual_spec=spec)
     return terms
+
+
+def _partition_rows(part, levels, categories, recipe, units, kind, residual, res_labels,
+                    positions, het, variance, factor_levels):
+    """One partition's :class:`~mixedext.models.dask_rows.PartitionRows` (None without
+    rows): its design, and its residual specification checked as in memory, in its own
+    unit indexing."""
+    if len(part) == 0:
+        return None
+    x, y, terms = _partition_design(part, levels, categories, recipe, units)
+    w, slices = w_columns(terms, x, y)
+    codes = pd.Index(res_labels).get_indexer(join_labels([part[f] for f in residual]))
+    present, local = np.unique(codes, return_inverse=True)
+    spec = ResidualSpec(kind, local.reshape(-1).astype(np.int64), len(present),
+                        nugget=positions.nugget)
+    if positions.coords is not None:
+        points = coords_points(part, positions.coords)
+        check_duplicate_points(spec.codes, points, positions.coords)
+        spec.times, spec.time_name = points, ", ".join(positions.coords)
+    if positions.time is not None:
+        spec.times, spec.time_name = part[positions.time].to_numpy(dtype=float), positions.time
+        check_distinct_times(spec.codes, spec.times, positions.time, name_row=False)
+    if het is not None:
+        het_var, names = het
+        lev = pd.Index(names).get_indexer(part[het_var].to_numpy())
+        spec.het, spec.het_name = (lev.astype(np.int64), [str(v) for v in names]), het_var
+    if variance is not None:
+        set_variance(spec, spec.structure, part, variance, levels=factor_levels)
+    spec.structure.validate_rows(spec, terms)
+    counts = [np.bincount(term.codes, minlength=term.n_units) for term in terms]
+    return PartitionRows(spec, w, z_columns(slices), present, counts)
 
 
 def _w_positions(sample, levels, z_info, x):

@@ -62,7 +62,7 @@ from mixedext.results.linear import (
     psi_to_theta,
 )
 from mixedext.structures.spec import correlated_deviance, residual_spec
-from mixedext.structures.variance import parse_variance, variance_columns
+from mixedext.structures.variance import variance_columns
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -435,15 +435,16 @@ class MixedLM(sm_mlm.MixedLM):
                              "random-effect terms such as (1 | g)")
         if is_dask_frame(data):
             unavailable = {"weights": weights, "offset": offset, "cov_groups": cov_groups,
-                           "subset": subset, "coords": coords, "nugget": nugget or None}
+                           "subset": subset}
             given = [name for name, value in unavailable.items() if value is not None]
             if given:
                 raise NotImplementedError(f"{', '.join(given)}= on Dask data frames are not "
                                           "available yet; use an in-memory DataFrame")
             return cls.from_dask(formula, data, missing=missing, cov_struct=cov_struct,
-                                 time=time, het_var=dask_het_var(het_var, variance),
-                                 groups=groups, re_formula=re_formula, vc_formula=vc_formula,
-                                 nested=nested)
+                                 time=time, het_var=het_var, groups=groups,
+                                 re_formula=re_formula, vc_formula=vc_formula,
+                                 nested=nested, coords=coords, nugget=nugget,
+                                 variance=variance)
         if isinstance(data, dict):  # statsmodels accepts a dict of columns
             data = pd.DataFrame(data)
         _check_outcome(fixed, data)
@@ -515,12 +516,16 @@ class MixedLM(sm_mlm.MixedLM):
                   cov_struct: str | None = None, time: str | None = None,
                   het_var: str | None = None, groups: Any = None,
                   re_formula: str | None = None, vc_formula: dict | None = None,
-                  nested: Sequence[str] | str | None = None) -> MixedLM:
+                  nested: Sequence[str] | str | None = None, coords: Any = None,
+                  nugget: bool = False, variance: Any = None) -> MixedLM:
         """Create a model from a Dask data frame, reduced to per-unit cross-products.
 
         The cross-products (with a residual structure: the structure's statistics, e.g.
         AR(1) lag statistics or ``het_var=`` outer products per unit and level) are reduced
-        over the partitions (:mod:`mixedext.models.dask`); the rows stay in Dask.
+        over the partitions (:mod:`mixedext.models.dask`); the rows stay in Dask. A
+        structure without such statistics (the spatial, ARMA and Toeplitz correlations)
+        and variance functions are evaluated by the partitions, which keep their units'
+        rows (:mod:`mixedext.models.dask_rows`).
 
         Parameters
         ----------
@@ -548,6 +553,12 @@ class MixedLM(sm_mlm.MixedLM):
             Variance components within the groups.
         nested : str or list of str, optional
             Grouping columns nested in ``groups``.
+        coords : str or list of str, optional
+            The columns of the rows' points for a spatial ``cov_struct``.
+        nugget : bool, default False
+            A nugget in a spatial correlation.
+        variance : str or list of str, optional
+            Variance functions, as :meth:`from_formula` takes them.
 
         Returns
         -------
@@ -559,7 +570,8 @@ class MixedLM(sm_mlm.MixedLM):
                                               cov_struct=cov_struct, time=time,
                                               het_var=het_var, groups=groups,
                                               re_formula=re_formula, vc_formula=vc_formula,
-                                              nested=nested)
+                                              nested=nested, coords=coords, nugget=nugget,
+                                              variance=variance)
         if cp is not None:
             return cls.from_cross_products(cp, terms, info)
         dev = info["correlated"]
@@ -918,23 +930,6 @@ def _warn_if_structure_on_boundary(res) -> None:
                   f"range ({shown}); the estimates are valid, but the structure is "
                   "degenerate: consider a simpler residual structure", SingularFitWarning,
                   stacklevel=3)
-
-
-def dask_het_var(het_var, variance):
-    """``het_var`` for a Dask data frame: ``variance="ident(g)"`` alone is ``het_var="g"``
-    there; other variance functions need the rows at every evaluation of the deviance
-    (their statistics change with their parameters), which Dask's reduced statistics do
-    not keep: NotImplementedError."""
-    if variance is None:
-        return het_var
-    parsed = parse_variance(variance)
-    if len(parsed) != 1 or parsed[0][0] != "ident" or het_var is not None:
-        raise NotImplementedError(
-            f"variance={variance!r} on a Dask data frame is not available: a variance "
-            "function's parameters change the per-unit statistics, which would need a pass "
-            "over the rows at every evaluation; there only variance='ident(g)' (het_var=) "
-            "is; fit in memory (dask_frame.compute())")
-    return parsed[0][2]
 
 
 def _check_outcome(fixed: str, data) -> None:

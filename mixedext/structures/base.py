@@ -26,7 +26,14 @@ names with :func:`register`. It provides
 * for Dask data frames, ``partition_statistics(spec, w, cols)`` (one partition's
   statistics), ``add_statistics(a, b)`` (two partitions') and ``from_statistics(stats,
   spec, cols)`` (the kernel from their sum); ``dask_whole_units``: whether a partition
-  must hold whole residual units. A structure with these runs on Dask.
+  must hold whole residual units. A structure without them runs on Dask by its rows
+  (:mod:`mixedext.models.dask_rows`): each partition keeps the kernel of its own units,
+  evaluated at every ``eta``;
+* for a kernel built on part of the rows (a partition's units), the whole data's
+  constants: ``data_constants(spec)`` (of some rows), ``add_constants(a, b)`` (of two
+  disjoint sets of units) and ``check_constants(constants, spec)`` (the checks that need
+  all units), passed to ``build`` as ``spec.constants`` (e.g. the smallest distance
+  between two rows of a unit, which sets the range's lower bound of ``"lin"``).
 
 Parameters are optimised on an unconstrained scale ``eta``; ``het`` (``varIdent``: a
 residual SD ratio ``delta_l`` per level of a column) is handled here for every structure
@@ -126,6 +133,7 @@ class ResidualStructure:
     needs_time = False  # time= is required
     takes_het = True  # het_var= combines with it
     dask_whole_units = False  # Dask partitions must hold whole residual units
+    diagonal = False  # R is diagonal: a unit's Gram matrix adds over its rows
 
     def __init__(self, unit_codes, n_units, w, *, het=None, cols=None):
         self.codes = unit_codes
@@ -170,6 +178,22 @@ class ResidualStructure:
         terms : list of RandomTerm
             The model's random-effect terms.
         """
+
+    @classmethod
+    def validate_rows(cls, spec, terms) -> None:
+        """The checks of :meth:`validate` that any set of whole units passes alone.
+
+        A Dask partition's units are checked with these; the checks that need all units
+        are :meth:`check_constants`'. By default :meth:`validate`.
+
+        Parameters
+        ----------
+        spec : ResidualSpec
+            Some units' residual specification.
+        terms : list of RandomTerm
+            The model's random-effect terms over those rows.
+        """
+        cls.validate(spec, terms)
 
     @classmethod
     def validate_terms(cls, spec, terms) -> None:
@@ -343,29 +367,63 @@ class ResidualStructure:
 
     # -- Dask: statistics summed over partitions ---------------------------------------
     @classmethod
-    def check_dask(cls, kind: str, het_var) -> None:
-        """Refuse Dask data frames unless this structure works on them.
+    def has_partition_statistics(cls) -> bool:
+        """Whether the structure reduces Dask partitions to statistics of fixed size per
+        unit (it implements :meth:`partition_statistics`); otherwise it runs on Dask by
+        its rows, a kernel per partition.
 
-        By default a structure works on Dask when it implements
-        :meth:`partition_statistics`.
+        Returns
+        -------
+        bool
+        """
+        return any("partition_statistics" in vars(k) for k in cls.__mro__
+                   if issubclass(k, ResidualStructure) and k is not ResidualStructure)
+
+    # -- constants of the whole data, for kernels of parts of it -----------------------
+    @classmethod
+    def data_constants(cls, spec) -> dict:
+        """What the kernel takes from all the rows besides each unit's own.
 
         Parameters
         ----------
-        kind : str
-            The ``cov_struct=`` name (for the message).
-        het_var : str or None
-            The ``het_var=`` column.
+        spec : ResidualSpec
+            Some whole units' specification (their rows' units, times, het levels).
 
-        Raises
-        ------
-        NotImplementedError
-            When the structure has no partition statistics.
+        Returns
+        -------
+        dict
+            Constants that :meth:`add_constants` combines over disjoint sets of units
+            (the base class: none).
         """
-        if not any("partition_statistics" in vars(k) for k in cls.__mro__
-                   if issubclass(k, ResidualStructure) and k is not ResidualStructure):
-            raise NotImplementedError(f"cov_struct={kind!r} is not available on Dask data "
-                                      "frames yet (its partition statistics are not "
-                                      "implemented); use an in-memory pandas DataFrame")
+        return {}
+
+    @classmethod
+    def add_constants(cls, a: dict, b: dict) -> dict:
+        """The constants of two disjoint sets of units.
+
+        Parameters
+        ----------
+        a, b : dict
+            Constants of :meth:`data_constants`.
+
+        Returns
+        -------
+        dict
+            The constants of both sets (the base class: none).
+        """
+        return {}
+
+    @classmethod
+    def check_constants(cls, constants: dict, spec) -> None:
+        """The checks that need all units, from the whole data's constants.
+
+        Parameters
+        ----------
+        constants : dict
+            The constants of all units (:meth:`data_constants`, added).
+        spec : ResidualSpec
+            The specification (for the names in messages).
+        """
 
     @classmethod
     def partition_statistics(cls, spec, w, cols) -> dict:

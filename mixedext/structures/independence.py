@@ -17,6 +17,7 @@ class Independence(ResidualStructure):
     """Independent residuals, optionally with a variance per level (``het``)."""
 
     kinds = ("independence",)
+    diagonal = True
 
     def __init__(self, unit_codes, n_units, w, *, het=None, cols=None):
         super().__init__(unit_codes, n_units, w, het=het, cols=cols)

@@ -18,7 +18,8 @@ import numpy as np
 from mixedext._engine.grams import UnitGrams
 from mixedext.structures.base import ResidualStructure
 
-__all__ = ["PatternStructure", "LagCorrelation", "UnitBlocks", "unit_blocks"]
+__all__ = ["PatternStructure", "LagCorrelation", "UnitBlocks", "unit_blocks",
+           "within_unit_distances"]
 
 
 class UnitBlocks:
@@ -86,6 +87,34 @@ def unit_blocks(unit_codes, n_units, w, positions, levels=None) -> list[UnitBloc
     return out
 
 
+def within_unit_distances(unit_codes, positions) -> np.ndarray:
+    """The Euclidean distance of every pair of rows of a unit (each pair once).
+
+    Parameters
+    ----------
+    unit_codes : ndarray of int (n,)
+        Each row's unit.
+    positions : ndarray (n,) or (n, d)
+        Each row's time or point.
+
+    Returns
+    -------
+    ndarray (pairs,)
+        In no particular order.
+    """
+    points = np.asarray(positions, dtype=float).reshape(len(unit_codes), -1)
+    order = np.argsort(unit_codes, kind="stable")
+    u, p = unit_codes[order], points[order]
+    out = [np.zeros(0)]
+    for lag in range(1, len(u)):
+        same = u[lag:] == u[:-lag]
+        if not same.any():  # no unit has more than `lag` rows
+            break
+        diff = p[lag:][same] - p[:-lag][same]
+        out.append(np.sqrt(np.einsum("ij,ij->i", diff, diff)))
+    return np.concatenate(out)
+
+
 class PatternStructure(ResidualStructure):
     """Base of the structures whose correlation is a function of the positions of a
     unit's rows (see the module docstring). A subclass provides ``n_params``,
@@ -113,13 +142,6 @@ class PatternStructure(ResidualStructure):
         """The correlation matrices (P, s, s) of ``block.patterns`` (P, s, d); None where
         ``eta`` is out of range."""
         raise NotImplementedError
-
-    @classmethod
-    def check_dask(cls, kind: str, het_var) -> None:
-        raise NotImplementedError(
-            f"cov_struct={kind!r} is not available on Dask data frames: its Gram matrices "
-            "need every unit's rows at each evaluation (there are no per-unit statistics "
-            "of fixed size to reduce over partitions); fit it to an in-memory DataFrame")
 
     def whiten(self, block: UnitBlocks, w, eta):
         """``(T_u W_u for the block's units, sum_u log|C_u|)`` with ``T_u`` the inverse of

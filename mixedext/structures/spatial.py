@@ -30,7 +30,7 @@ from scipy.special import expit
 
 from mixedext.structures.base import ResidualStructure, register
 from mixedext.structures.markov import MarkovRows
-from mixedext.structures.patterns import PatternStructure, UnitBlocks
+from mixedext.structures.patterns import PatternStructure, UnitBlocks, within_unit_distances
 
 __all__ = ["Spatial", "SPATIAL_KINDS", "pairwise_distances"]
 
@@ -57,6 +57,9 @@ def _spher(x):
 
 SPATIAL_KINDS = {"exp": _exp, "gaus": _gaus, "lin": _lin, "ratio": _ratio, "spher": _spher}
 _SHIFTED = ("lin", "spher")  # range > d_min, as nlme
+# distances kept for the starts' quantiles in the whole data's constants (beyond it, an
+# evenly spaced subset of them)
+MAX_START_DISTANCES = 2_000_000
 
 
 def pairwise_distances(points) -> np.ndarray:
@@ -96,6 +99,9 @@ class Spatial(PatternStructure):
         Whether a nugget is estimated.
     het, cols
         As :class:`~mixedext.structures.base.ResidualStructure`.
+    constants : dict, optional
+        The whole data's distances (:meth:`data_constants`) when the rows are only some
+        of the units (a Dask partition); None: from the rows.
     """
 
     kinds = tuple(SPATIAL_KINDS)
@@ -104,11 +110,13 @@ class Spatial(PatternStructure):
     takes_nugget = True
 
     def __init__(self, unit_codes, n_units, w, positions, *, kind="exp", nugget=False,
-                 het=None, cols=None):
+                 het=None, cols=None, constants=None):
         self.name, self.kind, self.nugget = kind, kind, bool(nugget)
         self.f = SPATIAL_KINDS[kind]
         self.n_params = 2 if nugget else 1
         positions = np.asarray(positions, dtype=float)
+        self._positions = positions
+        self._constants = constants or None
         self.markov_rows = None
         if kind == "exp" and not nugget and (positions.ndim == 1 or positions.shape[1] == 1):
             # exponential over one time axis without a nugget is Markov (nlme's corCAR1):
@@ -121,20 +129,20 @@ class Spatial(PatternStructure):
             super().__init__(unit_codes, n_units, w, positions, het=het, cols=cols)
         self.shift = self.min_dist if kind in _SHIFTED else 0.0
 
-    # -- the distances in the data (starts, the shift of "lin" / "spher"), on first use:
-    # a variance function's new parameters rebuild the structure from rescaled rows
+    # -- the distances in the data (starts, the shift of "lin" / "spher"), on first use
     @cached_property
     def _distances(self) -> np.ndarray:
-        """The distances between the rows of each unit (each pair once)."""
-        if self.markov_rows is not None:
-            return self.markov_rows.pair_distances()
-        pairs = [np.triu_indices(b.dist.shape[1], 1) for b in self.blocks]
-        return np.concatenate([b.dist[:, i, j].ravel()
-                               for b, (i, j) in zip(self.blocks, pairs)] + [np.zeros(0)])
+        """The distances between the rows of each unit (each pair once; of all units,
+        a subset of them beyond ``MAX_START_DISTANCES``, when the constants are given)."""
+        if self._constants is not None:
+            return self._constants["distances"]
+        return within_unit_distances(self.codes, self._positions)
 
     @cached_property
     def min_dist(self) -> float:
         """The smallest distance between two rows of a unit (nlme's ``minD``)."""
+        if self._constants is not None:
+            return float(self._constants["min_dist"]) if self._constants["pairs"] else 0.0
         return float(self._distances.min()) if self._distances.size else 0.0
 
     @cached_property
@@ -156,14 +164,35 @@ class Spatial(PatternStructure):
     @classmethod
     def build(cls, spec, w, cols):
         return cls(spec.codes, spec.n_units, w, spec.times, kind=spec.kind,
-                   nugget=spec.nugget, het=spec.het, cols=cols)
+                   nugget=spec.nugget, het=spec.het, cols=cols,
+                   constants=getattr(spec, "constants", None))
 
     @classmethod
     def validate(cls, spec, terms) -> None:
         sizes = np.bincount(spec.codes, minlength=spec.n_units)
-        if sizes.max() < 2:
-            raise ValueError(f"cov_struct={spec.kind!r}: every residual unit has a single "
-                             "row, so there is no distance to correlate over")
+        _check_pairs(int(sizes.max() >= 2), spec.kind)
+
+    @classmethod
+    def validate_rows(cls, spec, terms) -> None:
+        """Nothing: some unit of all must have two rows (:meth:`check_constants`)."""
+
+    # -- the whole data's distances, for kernels of some units (Dask partitions) -------
+    @classmethod
+    def data_constants(cls, spec) -> dict:
+        """The distances within the units of ``spec`` (an evenly spaced subset of them
+        beyond ``MAX_START_DISTANCES``), their number and the smallest."""
+        dist = within_unit_distances(spec.codes, spec.times)
+        return {"distances": _thinned(dist), "pairs": int(dist.size),
+                "min_dist": float(dist.min()) if dist.size else np.inf}
+
+    @classmethod
+    def add_constants(cls, a: dict, b: dict) -> dict:
+        return {"distances": _thinned(np.concatenate([a["distances"], b["distances"]])),
+                "pairs": a["pairs"] + b["pairs"], "min_dist": min(a["min_dist"], b["min_dist"])}
+
+    @classmethod
+    def check_constants(cls, constants: dict, spec) -> None:
+        _check_pairs(constants["pairs"], spec.kind)
 
     def prepare(self, block: UnitBlocks) -> None:
         block.dist = pairwise_distances(block.patterns)
@@ -258,6 +287,19 @@ class Spatial(PatternStructure):
     def corr(self, times, params):
         return self._corr_of_distances(pairwise_distances(_as_points(times)),
                                        params["range"], params.get("nugget", 0.0))
+
+
+def _check_pairs(pairs: int, kind: str) -> None:
+    """Some unit must have two rows (``pairs``: the pairs of rows of a unit)."""
+    if not pairs:
+        raise ValueError(f"cov_struct={kind!r}: every residual unit has a single row, so "
+                         "there is no distance to correlate over")
+
+
+def _thinned(dist: np.ndarray) -> np.ndarray:
+    """At most ``MAX_START_DISTANCES`` of the distances, evenly spaced."""
+    step = -(-len(dist) // MAX_START_DISTANCES)
+    return dist if step <= 1 else dist[::step]
 
 
 def _median(x) -> float:

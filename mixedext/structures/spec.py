@@ -57,7 +57,8 @@ from mixedext.structures.variance import VarianceWeighted, variance_functions
 
 __all__ = ["ResidualSpec", "residual_spec", "build_structure", "correlated_deviance",
            "residual_covariance", "cov_struct_intervals", "check_arguments",
-           "check_time_dtype", "check_distinct_times"]
+           "check_time_dtype", "check_distinct_times", "check_duplicate_points",
+           "set_variance", "coords_columns", "coords_points", "check_nugget"]
 
 
 @dataclass
@@ -66,11 +67,14 @@ class ResidualSpec:
 
     ``codes``/``n_units``: residual unit of every row; ``times``: measurement times
     (None when not needed); ``het``: ``(level codes, level names)`` of ``het_var``;
-    ``variance``: the variance functions (with the model's rows) besides ``het``.
+    ``variance``: the variance functions (with the model's rows) besides ``het``;
+    ``constants``: the whole data's constants of the structure when the rows are only some
+    of its units (a Dask partition: ``data_constants`` added over partitions, and
+    ``"continuous"``), None for all the rows.
     """
 
     kind: str
-    codes: np.ndarray
+    codes: np.ndarray | None  # None: without rows (Dask)
     n_units: int
     times: np.ndarray | None = None
     time_name: str | None = None
@@ -79,6 +83,7 @@ class ResidualSpec:
     variance: tuple = ()
     labels: np.ndarray | None = None  # label of each residual unit
     nugget: bool = False  # a nugget in a spatial correlation (nugget=True)
+    constants: dict | None = None  # the whole data's, for some of its units
 
     @property
     def structure(self):
@@ -101,6 +106,8 @@ class ResidualSpec:
     @cached_property
     def continuous(self) -> bool:
         """Real-valued times (or points): ``R`` is not tabulated over distinct times."""
+        if self.constants is not None and "continuous" in self.constants:
+            return bool(self.constants["continuous"])
         if getattr(self.structure, "continuous", False) is True:
             return True
         return self.kind == "car1" or (self.kind == "ar1" and self.times is not None and
@@ -128,8 +135,8 @@ def _numeric_column(data, name: str, arg: str) -> np.ndarray:
     return col.to_numpy(dtype=float)
 
 
-def _coords_positions(data, cls, kind, coords, time):
-    """``coords=[...]`` as (n, d) points, after checking the structure takes them."""
+def coords_columns(cls, kind: str, coords, time) -> list[str]:
+    """The columns of ``coords=[...]``, after checking the structure takes them."""
     if not getattr(cls, "takes_coords", False):
         raise ValueError(f"coords={coords!r} is used by the spatial correlations "
                          "(cov_struct='exp', 'gaus', 'lin', 'ratio', 'spher'); "
@@ -140,10 +147,23 @@ def _coords_positions(data, cls, kind, coords, time):
     cols = [coords] if isinstance(coords, str) else list(coords)
     if not cols:
         raise ValueError("coords= needs at least one column")
-    return np.column_stack([_numeric_column(data, c, "coords") for c in cols]), cols
+    return cols
 
 
-def _check_duplicate_points(codes, points, names) -> None:
+def coords_points(data, cols) -> np.ndarray:
+    """The rows' points in the ``coords=`` columns ``cols``, (n, d)."""
+    return np.column_stack([_numeric_column(data, c, "coords") for c in cols])
+
+
+def check_nugget(cls, kind: str, nugget) -> None:
+    """``nugget=True`` only with a structure that has one."""
+    if nugget and not getattr(cls, "takes_nugget", False):
+        raise ValueError(f"nugget=True is used by the spatial correlations "
+                         "(cov_struct='exp', 'gaus', 'lin', 'ratio', 'spher'); "
+                         f"cov_struct={kind!r} has no nugget")
+
+
+def check_duplicate_points(codes, points, names) -> None:
     """No two rows of a unit at the same point (their distance would be 0)."""
     keys = [points[:, j] for j in range(points.shape[1] - 1, -1, -1)]
     order = np.lexsort((*keys, codes))
@@ -161,10 +181,7 @@ def residual_spec(data, terms, groups, kind, *, time=None, cov_groups=None,
     """Validate ``cov_struct``/``time``/``coords``/``nugget``/``cov_groups``/``het_var``/
     ``variance`` and find the units."""
     cls = structure_class(kind)
-    if nugget and not getattr(cls, "takes_nugget", False):
-        raise ValueError(f"nugget=True is used by the spatial correlations "
-                         "(cov_struct='exp', 'gaus', 'lin', 'ratio', 'spher'); "
-                         f"cov_struct={kind!r} has no nugget")
+    check_nugget(cls, kind, nugget)
     if cov_groups is not None:
         cols = [cov_groups] if isinstance(cov_groups, str) else list(cov_groups)
         codes, labels = unit_codes([np.asarray(data[c]) for c in cols])
@@ -188,8 +205,9 @@ def residual_spec(data, terms, groups, kind, *, time=None, cov_groups=None,
     spec = ResidualSpec(kind, codes, m, nugget=bool(nugget),
                         labels=np.asarray(labels))
     if coords is not None:
-        points, names = _coords_positions(data, cls, kind, coords, time)
-        _check_duplicate_points(codes, points, names)
+        names = coords_columns(cls, kind, coords, time)
+        points = coords_points(data, names)
+        check_duplicate_points(codes, points, names)
         spec.times, spec.time_name = points, ", ".join(names)
     check_arguments(kind, time, het_var, coords=coords)
     if time is not None:
@@ -200,7 +218,7 @@ def residual_spec(data, terms, groups, kind, *, time=None, cov_groups=None,
         lev, names = pd.factorize(data[het_var], sort=True)
         spec.het, spec.het_name = (lev.astype(np.int64), [str(x) for x in names]), het_var
     if variance is not None:
-        _set_variance(spec, cls, data, variance)
+        set_variance(spec, cls, data, variance)
     cls.validate(spec, terms)
     cls.validate_terms(spec, terms)
     return spec
@@ -249,10 +267,11 @@ def check_distinct_times(codes, times, time: str, *, name_row: bool = True) -> N
                          "unit may be measured once per time")
 
 
-def _set_variance(spec: ResidualSpec, cls, data, variance) -> None:
+def set_variance(spec: ResidualSpec, cls, data, variance, levels=None) -> None:
     """The variance functions of ``variance=``; a first ``ident(g)`` becomes the
-    structure's ``het`` where it takes one (its O(units) path, as ``het_var=``)."""
-    functions = variance_functions(data, variance)
+    structure's ``het`` where it takes one (its O(units) path, as ``het_var=``).
+    ``levels``: each factor's levels in the whole data, when ``data`` is part of it."""
+    functions = variance_functions(data, variance, levels=levels)
     idents = [f for f in functions if f.kind == "ident"]
     if spec.het_name is not None and any(f.strata_name == spec.het_name for f in idents):
         raise ValueError(f"het_var={spec.het_name!r} and variance={variance!r} both give "

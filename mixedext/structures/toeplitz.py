@@ -29,23 +29,49 @@ class Toeplitz(LagCorrelation):
     kinds = ("toeplitz",)
     name = "toeplitz"
 
-    def __init__(self, unit_codes, n_units, w, times, *, het=None, cols=None):
+    def __init__(self, unit_codes, n_units, w, times, *, het=None, cols=None,
+                 constants=None):
         self.n_params = 0
         super().__init__(unit_codes, n_units, w, times, het=het, cols=cols)
+        if constants:  # the whole data's longest lag (the rows are some of its units)
+            self.max_lag = int(constants["max_lag"])
         self.n_params = self.max_lag
 
     @classmethod
     def build(cls, spec, w, cols):
-        return cls(spec.codes, spec.n_units, w, spec.times, het=spec.het, cols=cols)
+        return cls(spec.codes, spec.n_units, w, spec.times, het=spec.het, cols=cols,
+                   constants=spec.constants)
 
     @classmethod
     def validate(cls, spec, terms) -> None:
         super().validate(spec, terms)
+        cls.check_constants(cls.data_constants(spec), spec)
+
+    @classmethod
+    def validate_rows(cls, spec, terms) -> None:
+        super().validate(spec, terms)
+
+    @classmethod
+    def data_constants(cls, spec) -> dict:
+        """The longest span of times within a unit and which lags occur in a unit."""
         t = spec.times.astype(np.int64)
         first = np.full(spec.n_units, np.iinfo(np.int64).max)
         np.minimum.at(first, spec.codes, t)
         rel = t - first[spec.codes]
-        top = int(rel.max())
+        top = int(rel.max(initial=0))
+        present = np.zeros((spec.n_units, top + 1), dtype=bool)
+        present[spec.codes, rel] = True
+        lags = [k for k in range(1, top + 1) if np.any(present[:, :-k] & present[:, k:])]
+        return {"max_lag": top, "lags": np.array(lags, dtype=np.int64)}
+
+    @classmethod
+    def add_constants(cls, a: dict, b: dict) -> dict:
+        return {"max_lag": max(a["max_lag"], b["max_lag"]),
+                "lags": np.union1d(a["lags"], b["lags"])}
+
+    @classmethod
+    def check_constants(cls, constants: dict, spec) -> None:
+        top = constants["max_lag"]
         if top == 0:
             raise ValueError("cov_struct='toeplitz': every residual unit has a single row, "
                              "so there is no lag to correlate over")
@@ -53,10 +79,7 @@ class Toeplitz(LagCorrelation):
             raise ValueError(f"cov_struct='toeplitz' with lags up to {top} in "
                              f"{spec.time_name!r}: too many correlations (at most "
                              f"{MAX_LAGS} lags); use 'ar1' or 'arma(p,q)'")
-        present = np.zeros((spec.n_units, top + 1), dtype=bool)
-        present[spec.codes, rel] = True
-        lags = {k for k in range(1, top + 1) if np.any(present[:, :-k] & present[:, k:])}
-        missing = sorted(set(range(1, top + 1)) - lags)
+        missing = sorted(set(range(1, top + 1)) - set(constants["lags"].tolist()))
         if missing:
             raise ValueError(f"cov_struct='toeplitz': no unit has two times "
                              f"{missing[0]} apart in {spec.time_name!r}, so the correlation "

@@ -63,16 +63,42 @@ class Unstructured(ResidualStructure):
 
     @classmethod
     def build(cls, spec, w, cols):
+        if spec.constants:  # the whole data's times (the rows are some of its units)
+            tvals = spec.constants["times"]
+            return cls(spec.codes, spec.n_units, w, np.searchsorted(tvals, spec.times), tvals,
+                       cols=cols)
         tcodes, tvals = pd.factorize(spec.times, sort=True)
         return cls(spec.codes, spec.n_units, w, tcodes, np.asarray(tvals), cols=cols)
 
     @classmethod
     def validate(cls, spec, terms) -> None:
+        cls.check_constants(cls.data_constants(spec), spec)
+
+    @classmethod
+    def validate_rows(cls, spec, terms) -> None:
+        """Nothing: the times are counted over all units (:meth:`check_constants`)."""
+
+    @classmethod
+    def data_constants(cls, spec) -> dict:
+        """The distinct times and, per pair of times, the units observed at both."""
         tcodes, tvals = pd.factorize(spec.times, sort=True)
-        _check_time_count(len(tvals), spec.time_name)
         present = np.zeros((spec.n_units, len(tvals)))
         present[spec.codes, tcodes] = 1.0
-        _check_identified(present, tvals, spec.time_name)
+        return {"times": np.asarray(tvals, dtype=float), "together": present.T @ present}
+
+    @classmethod
+    def add_constants(cls, a: dict, b: dict) -> dict:
+        times = np.union1d(a["times"], b["times"])
+        together = np.zeros((len(times), len(times)))
+        for part in (a, b):
+            at = np.searchsorted(times, part["times"])
+            together[np.ix_(at, at)] += part["together"]
+        return {"times": times, "together": together}
+
+    @classmethod
+    def check_constants(cls, constants: dict, spec) -> None:
+        _check_time_count(len(constants["times"]), spec.time_name)
+        _check_identified(constants["together"], constants["times"], spec.time_name)
 
     @property
     def n_eta(self):
@@ -166,7 +192,8 @@ class Unstructured(ResidualStructure):
             raise ValueError(f"duplicate times within a unit in column {spec.time_name!r}: "
                              f"time {times[j]:g} appears {count[i, j]} times in one unit; "
                              "each unit may be measured once per time")
-        _check_identified(count.astype(float), times, spec.time_name)
+        present = (count > 0).astype(float)
+        _check_identified(present.T @ present, times, spec.time_name)
         out = cls._reduced(spec, stats["row"].shape[-1], cols)
         out._set_rows(stats["row"], count > 0, times)
         return out
@@ -179,10 +206,9 @@ def _check_time_count(nt: int, time_name) -> None:
                          f"(at most {MAX_TIMES}); use 'ar1' or 'exchangeable'")
 
 
-def _check_identified(present, tvals, time_name) -> None:
-    """Every pair of times observed together in 2 units or more (``present``: 0/1 per
-    unit and time)."""
-    together = present.T @ present
+def _check_identified(together, tvals, time_name) -> None:
+    """Every pair of times observed together in 2 units or more (``together``: the units
+    observed at both times of each pair)."""
     if together.min() < 2:
         i, j = np.unravel_index(np.argmin(together), together.shape)
         raise ValueError(f"cov_struct='unstructured': times {tvals[i]:g} and "

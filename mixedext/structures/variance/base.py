@@ -25,6 +25,8 @@ unconstrained = TRUE)``), start at nlme's (``s = 1`` but for ``constpower``'s ``
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 __all__ = ["VarianceFunction", "VARIANCE_FUNCTIONS", "register_variance", "spelling_of"]
@@ -74,6 +76,15 @@ class VarianceFunction:
         self.strata = strata
         self.strata_name = strata_name
         self.levels = None if strata is None else [str(x) for x in strata[1]]
+
+    def of_rows(self, rows) -> VarianceFunction:
+        """This function over some of its rows (an index array; None: no rows, for its
+        names and scales alone)."""
+        out = copy.copy(self)
+        out.values = None if rows is None or self.values is None else self.values[rows]
+        if self.strata is not None:
+            out.strata = (None if rows is None else self.strata[0][rows], self.strata[1])
+        return out
 
     # -- names and scales --------------------------------------------------------------
     @property

@@ -77,9 +77,10 @@ def variance_columns(variance) -> list[str]:
     return [c for _, cov, fac in parse_variance(variance) for c in (cov, fac) if c is not None]
 
 
-def variance_functions(data: pd.DataFrame, variance, parsed=None) -> list:
+def variance_functions(data: pd.DataFrame, variance, parsed=None, levels=None) -> list:
     """The variance functions of ``variance=`` with the rows of ``data`` (errors name the
-    column)."""
+    column); ``levels``: the sorted levels of each factor column in the whole data, when
+    ``data`` is part of it (a Dask partition)."""
     parsed = parse_variance(variance) if parsed is None else parsed
     out = []
     for kind, covariate, factor in parsed:
@@ -94,7 +95,11 @@ def variance_functions(data: pd.DataFrame, variance, parsed=None) -> list:
             if factor not in data.columns:
                 raise KeyError(f"variance={spelling!r}: factor column {factor!r} is not in "
                                "data")
-            codes, names = pd.factorize(data[factor], sort=True)
+            if levels is None:
+                codes, names = pd.factorize(data[factor], sort=True)
+            else:
+                names = levels[factor]
+                codes = pd.Index(names).get_indexer(data[factor])
             strata = (codes.astype(np.int64), [str(x) for x in names])
             if kind == "ident" and len(names) < 2:
                 raise ValueError(f"variance={spelling!r}: column {factor!r} has a single "
