@@ -190,6 +190,15 @@ def test_summary_shows_structure_and_lrt_compares_structures():
     out = ar1.lrt(ind)
     assert out["df_diff"] == 1 and out["distribution"] == "chi2(1)"
     assert out["statistic"] == pytest.approx(2 * (ar1.llf - ind.llf), abs=1e-9)
+    assert "ICC: level" in text
+
+
+def test_summary_of_gls_type_model_has_no_icc_block():
+    d = _panel(seed=12)
+    gls = mx.mixedlm("y ~ t + x", d, groups="subject", re_formula="0", cov_struct="ar1",
+                     time="t").fit()
+    text = gls.summary().as_text()
+    assert "Residual structure: ar1 over 't'" in text and "ICC" not in text
 
 
 def _dense_z_lambda(model, theta):

@@ -147,6 +147,8 @@ def _add_icc_block(smry, res) -> None:
                          f"{icc.loc[level, 'share']:.4f}", *de_text))
     except (NotImplementedError, KeyError, ValueError):
         return
+    if not rows:  # no random effects (the gls-type model): no ICC
+        return
     table = pd.DataFrame(rows, columns=["ICC: level", "ICC", "Share", "Design effect",
                                         "SE inflation"])
     smry.add_df(table, index=False, align="r")
