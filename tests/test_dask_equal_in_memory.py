@@ -255,3 +255,17 @@ def test_fit_by_rows_pickles_without_its_partitions():
                                   dsk.residual_cov(times=[0, 1]))
     with pytest.raises(RuntimeError, match="unpickled"):
         again.model.fit()
+
+
+def test_numeric_column_in_c_with_levels_beyond_the_first_rows():
+    """The design is built from the first rows; a numeric column in ``C()`` takes its
+    levels from all rows (the first 1,500 rows here have dose 0 only)."""
+    rs = np.random.RandomState(0)
+    n = 3000
+    data = pd.DataFrame({"g": np.repeat(np.arange(100), 30), "x": rs.normal(size=n),
+                         "dose": np.r_[np.zeros(1500, int), rs.randint(0, 3, 1500)]})
+    data["y"] = (data.x + 0.5 * data.dose + rs.normal(size=100)[data.g]
+                 + rs.normal(size=n))
+    mem, dsk = _fit_both("y ~ x + C(dose) + (1 | g)", data, npartitions=3)
+    assert "C(dose)[T.2]" in dsk.fe_params.index
+    assert_same_fit(dsk, mem)

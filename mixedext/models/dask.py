@@ -43,6 +43,7 @@ variance of a random slope averaged over the rows) raises an error that says so.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from functools import partial
 
@@ -207,7 +208,9 @@ def dask_cross_products(ddf, formula: str, *, missing: str = "none", cov_struct=
     ddf = ddf[used]
     if missing == "drop":
         ddf = ddf.dropna()
-    text = [c for c in used if not pd.api.types.is_numeric_dtype(ddf[c].dtype)]
+    # string columns, and numeric ones in C() (their levels: all values, not the sample's)
+    in_c = _c_columns([formula, *[lev.lhs for lev in levels]]) - set(factors)
+    text = [c for c in used if not pd.api.types.is_numeric_dtype(ddf[c].dtype) or c in in_c]
     frames = [list(lev.factors) for lev in levels] + ([[groups]] if groups is not None else [])
     # one pass over the rows: missing values, the levels of the string columns, the units
     counted = [] if missing == "drop" else [ddf.isna().sum()]
@@ -260,6 +263,14 @@ def dask_cross_products(ddf, formula: str, *, missing: str = "none", cov_struct=
     cp = _tree_sum(parts, add_cross_products)
     terms = _rowless_terms(levels, units, z_info, cp.counts, options)
     return cp, terms, info
+
+
+def _c_columns(formulas) -> set:
+    """The columns named directly in ``C(...)`` in any of ``formulas``."""
+    return {m.group(1) for f in formulas for m in _C_COLUMN.finditer(f)}
+
+
+_C_COLUMN = re.compile(r"\bC\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*[,)]")
 
 
 def _first_rows(ddf, n: int) -> pd.DataFrame:
