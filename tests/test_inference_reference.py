@@ -241,3 +241,23 @@ def test_kenward_roger_unbalanced_and_crossed(case):
     for row in case["kenward_roger"]["anova_type3"]:
         assert anova.loc[row["term"], "F"] == pytest.approx(row["f_value"], rel=1e-4)
         assert anova.loc[row["term"], "den_df"] == pytest.approx(row["den_df"], rel=1e-3)
+
+
+@pytest.mark.parametrize("ddf", ["satterthwaite", "kenward-roger"])
+def test_t_test_takes_statsmodels_hypothesis_forms_with_ddf(ddf):
+    """``t_test(..., ddf=)`` takes strings and ``(matrix, q)`` as statsmodels' t_test does:
+    the same standard errors and df as the matrix (checked against lmerTest and pbkrtest
+    above), ``t = (L b - q) / se``."""
+    res = mx.mixedlm("Reaction ~ Days + (Days | Subject)",
+                     mx.datasets.load("sleepstudy")).fit()
+    by_matrix = res.t_test(np.eye(2), ddf=ddf)
+    by_string = res.t_test("Intercept = 250, Days = 10", ddf=ddf)
+    by_tuple = res.t_test((np.eye(2), [250.0, 10.0]), ddf=ddf)
+    for out in (by_string, by_tuple):
+        np.testing.assert_allclose(out.sd, by_matrix.sd, rtol=1e-12)
+        np.testing.assert_allclose(out.df_denom, by_matrix.df_denom, rtol=1e-12)
+        np.testing.assert_allclose(np.ravel(out.tvalue),
+                                   (res.fe_params.to_numpy() - [250.0, 10.0]) /
+                                   np.ravel(by_matrix.sd), rtol=1e-12)
+    one = res.t_test("Days = 10", ddf=ddf)
+    assert float(np.ravel(one.df_denom)[0]) == pytest.approx(by_matrix.df_denom[1], rel=1e-12)

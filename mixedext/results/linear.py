@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 import scipy.linalg as sla
+from patsy import DesignInfo
 from scipy.stats import norm
 from statsmodels.base import wrapper as wrap
 from statsmodels.base.model import LikelihoodModelResults
@@ -972,9 +973,10 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
 
         Parameters
         ----------
-        r_matrix : array_like or str
-            The contrasts: statsmodels' forms without ``ddf``; with ``ddf`` a matrix (or
-            vector) over the fixed effects, one row per contrast.
+        r_matrix : array_like, str or tuple
+            The contrasts in statsmodels' forms: a matrix (or vector), one row per
+            contrast; a string such as ``"Days = 10"`` or ``"a - b = 0, c = 0"``; a tuple
+            ``(matrix, q)``. With ``ddf`` they are over the fixed effects.
         use_t : bool, optional
             Statsmodels' argument (without ``ddf`` only).
         ddf : {"satterthwaite", "kenward-roger", "residual"}, optional
@@ -995,9 +997,18 @@ class MixedLMResults(RandomEffectsReport, sm_mlm.MixedLMResults):
         if ddf is None:
             return super().t_test(r_matrix, use_t=use_t)
 
-        table = self._ddf_table(np.atleast_2d(np.asarray(r_matrix, dtype=float)), ddf)
-        return ContrastResults(effect=table["estimate"].to_numpy(),
-                               sd=table["se"].to_numpy(), t=table["t"].to_numpy(),
+        if isinstance(r_matrix, str):
+            constraint = DesignInfo(list(self.model.exog_names)).linear_constraint(r_matrix)
+            L, q = constraint.coefs, constraint.constants[:, 0]
+        elif isinstance(r_matrix, tuple):
+            L, q = np.atleast_2d(np.asarray(r_matrix[0], dtype=float)), \
+                np.ravel(np.asarray(r_matrix[1], dtype=float))
+        else:
+            L = np.atleast_2d(np.asarray(r_matrix, dtype=float))
+            q = np.zeros(len(L))
+        table = self._ddf_table(L, ddf)
+        effect, sd = table["estimate"].to_numpy(), table["se"].to_numpy()
+        return ContrastResults(effect=effect, sd=sd, t=(effect - q) / sd,
                                df_denom=table["df"].to_numpy(), distribution="t")
 
     def _ddf_table(self, L, ddf):
