@@ -163,7 +163,9 @@ def test_structure_intervals(name):
     table = res.conf_int_cov_struct()
     link_of = res.fit_state.structure.link
     z = norm.ppf(0.975)
-    for row in case["intervals_95"]:
+    rows = [r for r in case["intervals_95"] if r["param"] != "sigma"]
+    assert rows
+    for row in rows:
         param = "phi" if row["param"] == "Phi" else row["param"]
         got = table.loc[param]
         assert got["estimate"] == pytest.approx(row["est"], rel=1e-3), param

@@ -113,3 +113,19 @@ vf_params <- function(vf, all = TRUE) {
     stop("unknown varFunc ", cls))
   setNames(unname(p), nm)
 }
+
+## intervals(fit, which = "var-cov") as rows (param, lower, est, upper): the corStruct
+## and varStruct rows (nlme's names) and sigma; NA where nlme cannot compute them.
+ci_rows <- function(m) {
+  iv <- tryCatch(intervals(m, which = "var-cov"), error = function(e) NULL)
+  if (is.null(iv)) return(NA)
+  rows <- list()
+  add <- function(name, v) rows[[length(rows) + 1]] <<-
+    list(param = name, lower = unname(v[1]), est = unname(v[2]), upper = unname(v[3]))
+  for (part in c("corStruct", "varStruct")) if (!is.null(iv[[part]])) {
+    a <- iv[[part]]
+    for (i in seq_len(nrow(a))) add(rownames(a)[i], a[i, ])
+  }
+  add("sigma", iv$sigma)
+  rows
+}

@@ -175,20 +175,6 @@ cor_params <- function(cs, m) {
   as.list(setNames(unname(p), cs$cor_names))
 }
 
-## intervals(fit, which = "var-cov") rows of corStruct and varStruct (NA: not computable)
-ci_rows <- function(m) {
-  iv <- tryCatch(intervals(m, which = "var-cov"), error = function(e) NULL)
-  if (is.null(iv)) return(NA)
-  rows <- list()
-  for (part in c("corStruct", "varStruct")) if (!is.null(iv[[part]])) {
-    a <- iv[[part]]
-    for (i in seq_len(nrow(a)))
-      rows[[length(rows) + 1]] <- list(param = rownames(a)[i], lower = unname(a[i, 1]),
-                                       est = unname(a[i, 2]), upper = unname(a[i, 3]))
-  }
-  rows
-}
-
 extract <- function(cs, m, d) {
   fe <- if (cs$fun == "lme") fixef(m) else coef(m)
   V <- as.matrix(vcov(m))
@@ -252,7 +238,7 @@ out <- list(
       "cor_params: coef(corStruct, unconstrained = FALSE) in mixedext's names (range, nugget; phi for corCAR1; rho for corCompSymm and corAR1; phi1, theta1 for corARMA(1, 1)); ortho_toeplitz: the lag correlations rho1..rho3 of the fitted corARMA(p = 3), ARMAacf(ar = Phi, lag.max = 3)[-1].",
       "var_params: coef(varStruct, unconstrained = FALSE) in mixedext's names: power, expon, const, const[A] / power[A] per level, sd_ratio[level] (varIdent, allCoef = TRUE; nlme's reference level, the first in the data's order, is A); varComb: its components in order.",
       "re_sd, re_corr (lme): SDs of the random effects (BodyWeight: intercept, Time) and their correlation, from getVarCov(fit, type = 'random.effects').",
-      "intervals_95: intervals(fit, which = 'var-cov') rows of corStruct and varStruct (nlme's names).",
+      "intervals_95: intervals(fit, which = 'var-cov') rows of corStruct and varStruct (nlme's names) and sigma.",
       "resid_normalized: resid(fit, type = 'normalized') in the CSV's row order (each CSV is sorted by unit).",
       "Orthodont: visit = (age - 8) / 2 + 1; Sex with levels Male, Female (nlme's order), so the fixed effects are SexFemale, age:SexFemale."
     ))
