@@ -95,3 +95,37 @@ package_versions <- function(packages)
   c(list(r_version = R.version.string),
     setNames(lapply(packages, function(p) as.character(packageVersion(p))),
              paste0(packages, "_version")))
+
+## A varFunc's parameters in mixedext's names: power / power[A], expon, const[A], and
+## sd_ratio[level] (the reference level included with all = TRUE); varComb: its
+## components in order.
+vf_params <- function(vf, all = TRUE) {
+  cls <- class(vf)[1]
+  if (cls == "varComb")
+    return(do.call(c, unname(lapply(vf, vf_params, all = all))))
+  p <- coef(vf, unconstrained = FALSE, allCoef = all && cls == "varIdent")
+  nm <- names(p)
+  nm <- switch(cls,
+    varIdent = paste0("sd_ratio[", nm, "]"),
+    varPower = if (identical(nm, "power")) nm else paste0("power[", nm, "]"),
+    varExp = if (identical(nm, "expon")) nm else paste0("expon[", nm, "]"),
+    varConstPower = sub("^(const|power)\\.(.*)$", "\\1[\\2]", nm),
+    stop("unknown varFunc ", cls))
+  setNames(unname(p), nm)
+}
+
+## intervals(fit, which = "var-cov") as rows (param, lower, est, upper): the corStruct
+## and varStruct rows (nlme's names) and sigma; NA where nlme cannot compute them.
+ci_rows <- function(m) {
+  iv <- tryCatch(intervals(m, which = "var-cov"), error = function(e) NULL)
+  if (is.null(iv)) return(NA)
+  rows <- list()
+  add <- function(name, v) rows[[length(rows) + 1]] <<-
+    list(param = name, lower = unname(v[1]), est = unname(v[2]), upper = unname(v[3]))
+  for (part in c("corStruct", "varStruct")) if (!is.null(iv[[part]])) {
+    a <- iv[[part]]
+    for (i in seq_len(nrow(a))) add(rownames(a)[i], a[i, ])
+  }
+  add("sigma", iv$sigma)
+  rows
+}

@@ -147,20 +147,6 @@ best_fit <- function(cs, d, method) {
   list(best = best, default_llf = default_llf, all_llf = all_llf)
 }
 
-ci_rows <- function(m) {
-  iv <- tryCatch(intervals(m, which = "var-cov"), error = function(e) NULL)
-  if (is.null(iv)) return(NA)
-  rows <- list()
-  add <- function(name, v) rows[[length(rows) + 1]] <<-
-    list(param = name, lower = unname(v[1]), est = unname(v[2]), upper = unname(v[3]))
-  for (part in c("corStruct", "varStruct")) if (!is.null(iv[[part]])) {
-    a <- iv[[part]]
-    for (i in seq_len(nrow(a))) add(rownames(a)[i], a[i, ])
-  }
-  add("sigma", iv$sigma)
-  rows
-}
-
 extract <- function(cs, m, d) {
   fe <- if (cs$fun == "lme") fixef(m) else coef(m)
   V <- as.matrix(vcov(m))

@@ -110,23 +110,6 @@ best_fit <- function(cs, d, method, weights = TRUE) {
   best
 }
 
-## a varFunc's parameters in mixedext's names: power / power[A], expon, const[A], and
-## sd_ratio[level] (the reference level included with all = TRUE)
-vf_params <- function(vf, all = TRUE) {
-  cls <- class(vf)[1]
-  if (cls == "varComb")
-    return(do.call(c, unname(lapply(vf, vf_params, all = all))))
-  p <- coef(vf, unconstrained = FALSE, allCoef = all && cls == "varIdent")
-  nm <- names(p)
-  nm <- switch(cls,
-    varIdent = paste0("sd_ratio[", nm, "]"),
-    varPower = if (identical(nm, "power")) nm else paste0("power[", nm, "]"),
-    varExp = if (identical(nm, "expon")) nm else paste0("expon[", nm, "]"),
-    varConstPower = sub("^(const|power)\\.(.*)$", "\\1[\\2]", nm),
-    stop("unknown varFunc ", cls))
-  setNames(unname(p), nm)
-}
-
 cor_params <- function(m) {
   cs <- m$modelStruct$corStruct
   if (is.null(cs)) return(NULL)
