@@ -133,8 +133,9 @@ def fit_correlated(dev: CorrelatedDeviance, reml: bool, theta0=None, eta0=None,
 
     kw = dict(ftol=1e-10, gtol=1e-4) | (options or {})
 
-    def minimise(start, quick=False, fixed=None):
-        """From ``start``; with ``fixed`` the parameter of that index held at 0."""
+    def minimise(start, quick=False, fixed=None, target=None):
+        """From ``start``; with ``fixed`` the parameter of that index held at 0; a screen
+        of one parameter (``quick``) may stop once it is far above ``target``."""
         free = np.ones(len(start), dtype=bool)
         if fixed is not None:
             free[fixed] = False
@@ -145,7 +146,7 @@ def fit_correlated(dev: CorrelatedDeviance, reml: bool, theta0=None, eta0=None,
             return deviance(full)
 
         if quick and free.sum() == 1 and lo[free][0] == -np.inf:
-            opt = _screen_one(objective, start[free])  # a screen of one parameter: Brent
+            opt = _screen_one(objective, start[free], target=target)  # one: Brent
         elif quick:  # a screen: L-BFGS-B alone, to a loose tolerance
             opt = minimize_theta(objective, start[free], lo[free], jac="2-point",
                                  **(kw | dict(ftol=1e-8, gtol=1e-3)))
@@ -210,22 +211,80 @@ def _best_start(dev: CorrelatedDeviance, reml: bool) -> np.ndarray:
     return candidates()[int(np.argmin(values))]
 
 
-def _screen_one(objective, x0, xtol: float = 1e-4) -> OptimResult:
+class _FarAbove(Exception):
+    """Raised by a screen's objective: the screen cannot come near its target."""
+
+
+def _screen_one(objective, x0, xtol: float = 1e-4, target: float | None = None
+                ) -> OptimResult:
     """A quick minimisation of one unbounded parameter from ``x0``: Brent's method to
-    ``xtol`` (relative), with half the evaluations of L-BFGS-B's finite differences."""
+    ``xtol`` (relative), with half the evaluations of L-BFGS-B's finite differences.
+    With ``target``, it stops (at its best point) once :func:`convex_lower_bound` of the
+    values so far is above ``target``: the screen cannot come below it."""
     history = []
 
     def logged(v):
         x = np.array([float(v)])
         val = float(objective(x))
         history.append((*x, val))
+        if target is not None and convex_lower_bound(history) > target:
+            raise _FarAbove
         return val
 
     start = float(x0[0])
-    res = minimize_scalar(logged, bracket=(start, start + 0.5), method="brent",
-                          options=dict(xtol=xtol, maxiter=100))
+    try:
+        res = minimize_scalar(logged, bracket=(start, start + 0.5), method="brent",
+                              options=dict(xtol=xtol, maxiter=100))
+    except _FarAbove:
+        best = min(history, key=lambda row: row[-1])
+        return OptimResult(np.array([best[0]]), float(best[-1]), True,
+                           "Brent's method (a screen, stopped above its target)",
+                           len(history), len(history), history)
     return OptimResult(np.array([float(res.x)]), float(res.fun), bool(res.success),
                        "Brent's method (a screen)", len(history), int(res.nit), history)
+
+
+def convex_lower_bound(history) -> float:
+    """A lower bound of ``f`` between the neighbours of the best of the evaluated points
+    ``history`` (rows ``(x, f(x))``), where ``f`` is convex; ``-inf`` while the best
+    point has no evaluated point on either side (or some value is not finite).
+
+    Notes
+    -----
+    The extension of a chord of a convex function lies below the function outside the
+    chord's interval. With the points in order ``x_0 < x_1 < ...`` and ``x_b`` the best,
+    on each interval ``[x_i, x_{i+1}]`` (``i = b - 1, b``) ``f`` lies above the chord of
+    ``(x_{i-1}, x_i)`` extended to the right and the chord of ``(x_{i+1}, x_{i+2})``
+    extended to the left (those that exist); the bound is the smaller of the two
+    intervals' minima of the larger of those lines. A minimum of ``f`` below the values
+    at ``x_{b-1}`` and ``x_{b+1}`` lies between them, where Brent's method looks.
+    """
+    x = np.array([row[0] for row in history], dtype=float)
+    f = np.array([row[-1] for row in history], dtype=float)
+    if len(x) < 3 or not np.all(np.isfinite(f)):
+        return -np.inf
+    order = np.argsort(x)
+    x, f = x[order], f[order]
+    b = int(np.argmin(f))
+    if b == 0 or b == len(x) - 1 or not np.all(np.diff(x) > 0):
+        return -np.inf
+    bound = np.inf
+    for i in (b - 1, b):
+        lines = []  # (slope, value at x_i)
+        if i >= 1:
+            lines.append(((f[i] - f[i - 1]) / (x[i] - x[i - 1]), f[i]))
+        if i + 2 < len(x):
+            slope = (f[i + 2] - f[i + 1]) / (x[i + 2] - x[i + 1])
+            lines.append((slope, f[i + 1] - slope * (x[i + 1] - x[i])))
+        if not lines:
+            return -np.inf
+        at = [x[i], x[i + 1]]
+        if len(lines) == 2 and lines[0][0] != lines[1][0]:  # where the two lines cross
+            cross = x[i] + (lines[1][1] - lines[0][1]) / (lines[0][0] - lines[1][0])
+            if x[i] < cross < x[i + 1]:
+                at.append(cross)
+        bound = min(bound, min(max(s * (u - x[i]) + v for s, v in lines) for u in at))
+    return float(bound)
 
 
 def _check_boundaries(minimise, opt, lower):
@@ -239,7 +298,7 @@ def _check_boundaries(minimise, opt, lower):
     """
     margin = 1e-3
     for j in np.flatnonzero((lower == 0.0) & (opt.theta[:len(lower)] > 0.0)):
-        screen = minimise(opt.theta, quick=True, fixed=j)
+        screen = minimise(opt.theta, quick=True, fixed=j, target=opt.deviance + margin)
         other = screen
         if screen.deviance < opt.deviance + margin:
             other = minimise(screen.theta, fixed=j)
