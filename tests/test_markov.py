@@ -74,3 +74,20 @@ def test_a_correlation_of_one_or_nan_is_not_positive_definite(bad):
     a = _correlations(markov, 1.0)
     a[np.flatnonzero(a > 0)[0]] = bad
     assert markov.grams(a) == (None, np.inf)
+
+
+def test_exp_gaps_are_the_correlations_and_long_ranges_keep_log_r_exact():
+    """``exp_gaps`` is ``exp(scale * gap)`` (0 for first rows); at a range far above the
+    gaps (every ``1 - a^2`` small, their products over groups of 16 far below 1) log|R|
+    still equals the dense one."""
+    codes, times, w, _ = _rows(seed=3, n_units=40)
+    markov = MarkovRows(codes, codes.max() + 1, w, times, np.array([0]))
+    a = markov.exp_gaps(-1.0 / 3.0)
+    np.testing.assert_array_equal(a, np.exp(markov.gaps * (-1.0 / 3.0)))
+    assert np.all(a[np.isinf(markov.gaps)] == 0.0)
+    g, logdet = markov.grams(markov.exp_gaps(-1.0 / 500.0))
+    _, total, want = _dense(codes, times, w, np.zeros(len(codes), dtype=int), 500.0, None,
+                            np.array([0]))
+    assert logdet < -100  # many small factors
+    assert logdet == pytest.approx(want, rel=1e-9)
+    np.testing.assert_allclose(g.total, total, rtol=1e-7)

@@ -28,6 +28,8 @@ from mixedext.structures.base import time_order
 
 __all__ = ["MarkovRows"]
 
+LOG_GROUP = 16  # factors 1 - a^2 >= 1e-12 multiplied before their logarithm: >= 1e-192
+
 
 class MarkovRows:
     """The rows of ``W`` in (unit, time) order, whitened per evaluation.
@@ -84,7 +86,9 @@ class MarkovRows:
         s_indptr = np.r_[0, np.cumsum(np.bincount(u, minlength=n_units))].astype(itype)
         self._by_unit = sp.csr_matrix((np.zeros(n), np.arange(n, dtype=itype), s_indptr),
                                       shape=(n_units, n))
-        self._work = np.empty((2, n))  # 1 - a^2 and its logarithm
+        # 1 - a^2, padded with ones to groups of LOG_GROUP (see grams), and exp_gaps' result
+        self._one_m = np.ones(-(-n // LOG_GROUP) * LOG_GROUP)
+        self._decay = np.empty(n)
 
     def pair_distances(self) -> np.ndarray:
         """``|t_i - t_j|`` of every pair of rows of a unit (each pair once)."""
@@ -97,19 +101,38 @@ class MarkovRows:
             out.append((t[lag:] - t[:-lag])[same])
         return np.concatenate(out)
 
+    def exp_gaps(self, scale: float) -> np.ndarray:
+        """``exp(scale * gap)`` for every row (``scale < 0``: 0 for first rows), the
+        correlations ``a`` of corExp (``scale = -1 / range``) and corCAR1 (``log phi``),
+        in a work array that the next call overwrites."""
+        out = self._decay
+        with np.errstate(under="ignore", invalid="ignore"):  # 0 * inf: NaN, rejected
+            np.multiply(self.gaps, scale, out=out)
+            np.exp(out, out=out)
+        return out
+
     def grams(self, a, deltas=None):
         """``(UnitGrams, log|R|)`` for the correlations ``a`` (n,) of each row with the
         previous row of its unit (0 for first rows) and the SD ratio ``deltas[level]``
         per ``het`` level (None: 1); ``(None, inf)`` where some ``|a_j| >= 1``.
 
         The coefficients of ``B`` are written into its sparse matrix, built once, and the
-        work arrays are reused: one call at a time per object."""
-        one_m, logs = self._work
+        work arrays are reused: one call at a time per object.
+
+        Notes
+        -----
+        ``sum_j log(1 - a_j^2)`` is taken as the sum of the logarithms of products of
+        ``LOG_GROUP`` factors (each in ``(1e-12, 1]``, so no product underflows): a
+        sixteenth of the logarithms.
+        """
+        n = len(a)
+        one_m = self._one_m[:n]
         np.multiply(a, a, out=one_m)
         np.subtract(1.0, one_m, out=one_m)
         if not one_m.min() > 1e-12:  # also NaN
             return None, np.inf
-        logdet = float(np.log(one_m, out=logs).sum())
+        products = np.multiply.reduce(self._one_m.reshape(LOG_GROUP, -1), axis=0)
+        logdet = float(np.log(products).sum())
         cur, prev = self._cur, self._prev
         np.sqrt(one_m, out=one_m)
         np.divide(1.0, one_m, out=cur)

@@ -184,8 +184,7 @@ class Spatial(PatternStructure):
         rng = np.exp(eta[0]) if np.all(np.isfinite(eta)) else np.nan
         if not np.isfinite(rng) or rng <= 0:
             return None, np.inf
-        with np.errstate(under="ignore"):
-            a = np.exp(self.markov_rows.gaps * (-1.0 / rng))
+        a = self.markov_rows.exp_gaps(-1.0 / rng)
         return self.markov_rows.grams(a, self._deltas(eta))
 
     # -- parameters --------------------------------------------------------------------
