@@ -91,3 +91,20 @@ def test_exp_gaps_are_the_correlations_and_long_ranges_keep_log_r_exact():
     assert logdet < -100  # many small factors
     assert logdet == pytest.approx(want, rel=1e-9)
     np.testing.assert_allclose(g.total, total, rtol=1e-7)
+
+
+def test_pair_distances_are_every_pair_of_a_unit_once():
+    """Units of 1-8 rows in shuffled order: the distances of all pairs within units,
+    each once (compared as sorted arrays with the dense computation)."""
+    rs = np.random.RandomState(4)
+    for _ in range(20):
+        sizes = rs.randint(1, 9, rs.randint(1, 30))
+        codes = np.repeat(np.arange(len(sizes)), sizes)
+        times = np.concatenate([np.sort(rs.uniform(0, 10, k)) for k in sizes])
+        perm = rs.permutation(len(codes))
+        markov = MarkovRows(codes[perm], len(sizes), rs.normal(size=(len(codes), 2)),
+                            times[perm], np.array([0]))
+        want = [np.abs(np.subtract.outer(times[codes == u], times[codes == u]))[
+            np.triu_indices(k, 1)] for u, k in enumerate(sizes)]
+        np.testing.assert_allclose(np.sort(markov.pair_distances()),
+                                   np.sort(np.concatenate(want)), rtol=1e-12)

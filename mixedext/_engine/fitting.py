@@ -214,9 +214,12 @@ def _best_start(dev: CorrelatedDeviance, reml: bool) -> np.ndarray:
     candidates = getattr(dev.structure, "start_candidates", None)
     if candidates is None:
         return dev.structure.start()
+    starts = candidates()
+    if len(starts) == 1:
+        return starts[0]
     theta0 = default_start(dev.terms)
-    values = [dev(np.concatenate([theta0, eta]), reml) for eta in candidates()]
-    return candidates()[int(np.argmin(values))]
+    values = [dev(np.concatenate([theta0, eta]), reml) for eta in starts]
+    return starts[int(np.argmin(values))]
 
 
 class _FarAbove(Exception):

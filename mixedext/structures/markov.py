@@ -91,15 +91,28 @@ class MarkovRows:
         self._decay = np.empty(n)
 
     def pair_distances(self) -> np.ndarray:
-        """``|t_i - t_j|`` of every pair of rows of a unit (each pair once)."""
+        """``|t_i - t_j|`` of every pair of rows of a unit (each pair once), lag by lag,
+        written into one array (two passes over the lags: counts, then values)."""
         u, t = self._sorted
-        out = [np.zeros(0)]
-        for lag in range(1, len(u)):
-            same = u[lag:] == u[:-lag]
-            if not same.any():  # no unit has more than `lag` rows
+        n = len(u)
+        same, diff = np.empty(n, dtype=bool), np.empty(n)
+
+        def pairs_at(lag):  # rows `lag` apart in the same unit
+            return np.equal(u[lag:], u[:n - lag], out=same[:n - lag])
+
+        counts = []
+        for lag in range(1, n):
+            count = int(np.count_nonzero(pairs_at(lag)))
+            if not count:  # no unit has more than `lag` rows
                 break
-            out.append((t[lag:] - t[:-lag])[same])
-        return np.concatenate(out)
+            counts.append(count)
+        out = np.empty(sum(counts))
+        pos = 0
+        for lag, count in enumerate(counts, start=1):
+            np.subtract(t[lag:], t[:n - lag], out=diff[:n - lag])
+            out[pos:pos + count] = diff[:n - lag][pairs_at(lag)]
+            pos += count
+        return out
 
     def exp_gaps(self, scale: float) -> np.ndarray:
         """``exp(scale * gap)`` for every row (``scale < 0``: 0 for first rows), the

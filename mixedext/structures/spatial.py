@@ -140,7 +140,9 @@ class Spatial(PatternStructure):
     @cached_property
     def median_dist(self) -> float:
         """The median distance between two rows of a unit (the start's range)."""
-        return _median(self._distances) if self._distances.size else 1.0
+        # partitioned in place: the other uses of the distances (min, quantiles) do not
+        # depend on their order
+        return _median(self._distances, overwrite=True) if self._distances.size else 1.0
 
     @cached_property
     def start_ranges(self) -> np.ndarray:
@@ -259,10 +261,15 @@ class Spatial(PatternStructure):
                                        params["range"], params.get("nugget", 0.0))
 
 
-def _median(x) -> float:
-    """``np.median(x)`` of a non-empty array by one partition (np.median makes two)."""
+def _median(x, overwrite: bool = False) -> float:
+    """``np.median(x)`` of a non-empty array by one partition (np.median makes two);
+    ``overwrite=True`` partitions ``x`` itself (reordering it) instead of a copy."""
     half = len(x) // 2
-    part = np.partition(x, half)
+    if overwrite:
+        x.partition(half)
+        part = x
+    else:
+        part = np.partition(x, half)
     return float(part[half] if len(x) % 2 else 0.5 * (part[:half].max() + part[half]))
 
 
