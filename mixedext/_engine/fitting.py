@@ -143,7 +143,7 @@ def fit_correlated(dev: CorrelatedDeviance, reml: bool, theta0=None, eta0=None,
 
     def minimise(start, quick=False, fixed=None, target=None):
         """From ``start``; with ``fixed`` the parameter of that index held at 0; a screen
-        of one parameter (``quick``) may stop once it is far above ``target``."""
+        of one parameter (``quick``) stops once it cannot come below ``target``."""
         free = np.ones(len(start), dtype=bool)
         if fixed is not None:
             free[fixed] = False
@@ -305,7 +305,9 @@ def _check_boundaries(minimise, opt, lower):
     covariance (an intercept and AR(1) with rho near 1), and the joint optimiser may stop
     on the ridge between them, short of the boundary fit without the random effect. Each
     boundary fit is screened by a quick fit of the other parameters, and finished only if
-    the screen comes within ``margin`` of ``opt``.
+    the screen comes within ``margin`` of ``opt``; a screen of one parameter stops as soon
+    as its values show (for a deviance convex there, :func:`convex_lower_bound`) that it
+    cannot.
     """
     margin = 1e-3
     for j in np.flatnonzero((lower == 0.0) & (opt.theta[:len(lower)] > 0.0)):
