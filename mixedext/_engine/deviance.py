@@ -28,7 +28,7 @@ __all__ = ["ProfiledDeviance", "Solution", "NotPositiveDefinite"]
 
 _LOG2PI = np.log(2.0 * np.pi)
 
-ETA_CACHE = 4  # residual-structure parameter values whose cross-products are kept
+ETA_CACHE = 4  # residual-structure parameter values whose cross-products are kept (LRU)
 
 
 @dataclass
@@ -185,7 +185,7 @@ class CorrelatedDeviance:
         self._eta = None
         self.logdet_r = 0.0
         self.n_theta = sum(t.n_theta for t in self.terms)
-        self._cache: dict = {}  # eta (bytes) -> (CrossProducts, log|R|), oldest first
+        self._cache: dict = {}  # eta (bytes) -> (CrossProducts, log|R|), by last use
 
     def copy(self) -> CorrelatedDeviance:
         """A deviance of its own, at this one's ``eta``: ``set_eta`` on the copy leaves
@@ -201,8 +201,8 @@ class CorrelatedDeviance:
         if self._eta is not None and np.array_equal(eta, self._eta):
             return True
         key = eta.tobytes()
-        if key in self._cache:
-            cp, logdet = self._cache[key]
+        if key in self._cache:  # now the most recently used
+            cp, logdet = self._cache[key] = self._cache.pop(key)
         else:
             g, logdet = self.structure.grams(eta)
             if g is None or not np.isfinite(logdet):

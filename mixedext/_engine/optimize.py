@@ -43,7 +43,8 @@ class OptimResult:
 def minimize_theta(fun, theta0, lower, *, maxiter: int = 2000, ftol: float = 1e-13,
                    gtol: float = 1e-6, jac="3-point", polish: bool = False,
                    maxls: int = 50, maxcor: int = 10,
-                   gradient_rtol: float = GRADIENT_RTOL) -> OptimResult:
+                   gradient_rtol: float = GRADIENT_RTOL,
+                   polish_tol: float = 1e-6) -> OptimResult:
     """Minimise ``fun(theta)`` subject to ``theta >= lower``.
 
     Parameters
@@ -67,6 +68,8 @@ def minimize_theta(fun, theta0, lower, *, maxiter: int = 2000, ftol: float = 1e-
     gradient_rtol : float
         With an analytic gradient, ``gtol`` is at least this fraction of the deviance at
         the start (:data:`GRADIENT_RTOL`; smaller where the coordinates are stretched).
+    polish_tol : float
+        The polish's ``tol`` (:func:`newton_polish`).
     """
     history = []
 
@@ -123,7 +126,8 @@ def minimize_theta(fun, theta0, lower, *, maxiter: int = 2000, ftol: float = 1e-
             theta, best = np.maximum(res.x, lower), float(res.fun)
     if polish and theta.size <= 6 and np.isfinite(best):
         for _ in range(3):  # when Newton steps do not settle, L-BFGS-B stopped early
-            theta, best, settled = newton_polish(logged, theta, lower, fx=best)
+            theta, best, settled = newton_polish(logged, theta, lower, fx=best,
+                                                 tol=polish_tol)
             if settled:
                 break
             res = minimize(objective, theta, method="L-BFGS-B", jac=lbfgs_jac,

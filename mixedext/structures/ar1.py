@@ -237,8 +237,10 @@ class AR1(ResidualStructure):
 
     def grams(self, eta):
         rho = self._rho(eta[0])
-        if self.markov_rows is not None:
-            return self.markov_rows.grams(rho ** self.markov_rows.gaps, self._deltas(eta))
+        if self.markov_rows is not None:  # rho ** gap
+            with np.errstate(divide="ignore"):
+                a = self.markov_rows.exp_gaps(np.log(rho))
+            return self.markov_rows.grams(a, self._deltas(eta))
         if self.by_gap:
             a = rho ** self.gaps
             one_m = 1.0 - a ** 2

@@ -28,6 +28,8 @@ from mixedext.structures.base import time_order
 
 __all__ = ["MarkovRows"]
 
+LOG_GROUP = 16  # factors 1 - a^2 >= 1e-12 multiplied before their logarithm: >= 1e-192
+
 
 class MarkovRows:
     """The rows of ``W`` in (unit, time) order, whitened per evaluation.
@@ -76,49 +78,65 @@ class MarkovRows:
         self._b_indices[:1] = 0
         self._b_indices[1::2] = np.arange(n - 1)
         self._b_indices[2::2] = np.arange(1, n)
-        self._b_data = np.empty(len(self._b_indices))
-        # S: unit x row, the rows in unit order
-        self._s_indptr = np.r_[0, np.cumsum(np.bincount(u, minlength=n_units))].astype(itype)
-        self._s_indices = np.arange(n, dtype=itype)
+        self._whiten = sp.csr_matrix((np.zeros(len(self._b_indices)), self._b_indices,
+                                      self._b_indptr), shape=(n, n))
+        # its values in place: c_j at data[2 j], -b_j at data[2 j - 1]
+        self._cur, self._prev = self._whiten.data[0::2], self._whiten.data[1::2]
+        # S: unit x row, the rows in unit order (its values: a column of W~, per call)
+        s_indptr = np.r_[0, np.cumsum(np.bincount(u, minlength=n_units))].astype(itype)
+        self._by_unit = sp.csr_matrix((np.zeros(n), np.arange(n, dtype=itype), s_indptr),
+                                      shape=(n_units, n))
+        # 1 - a^2, padded with ones to groups of LOG_GROUP (see grams), and exp_gaps' result
+        self._one_m = np.ones(-(-n // LOG_GROUP) * LOG_GROUP)
+        self._decay = np.empty(n)
 
-    def pair_distances(self) -> np.ndarray:
-        """``|t_i - t_j|`` of every pair of rows of a unit (each pair once)."""
-        u, t = self._sorted
-        out = [np.zeros(0)]
-        for lag in range(1, len(u)):
-            same = u[lag:] == u[:-lag]
-            if not same.any():  # no unit has more than `lag` rows
-                break
-            out.append((t[lag:] - t[:-lag])[same])
-        return np.concatenate(out)
+    def exp_gaps(self, scale: float) -> np.ndarray:
+        """``exp(scale * gap)`` for every row (``scale < 0``: 0 for first rows), the
+        correlations ``a`` of corExp (``scale = -1 / range``) and corCAR1 (``log phi``),
+        in a work array that the next call overwrites."""
+        out = self._decay
+        with np.errstate(under="ignore", invalid="ignore"):  # 0 * inf: NaN, rejected
+            np.multiply(self.gaps, scale, out=out)
+            np.exp(out, out=out)
+        return out
 
     def grams(self, a, deltas=None):
         """``(UnitGrams, log|R|)`` for the correlations ``a`` (n,) of each row with the
         previous row of its unit (0 for first rows) and the SD ratio ``deltas[level]``
-        per ``het`` level (None: 1); ``(None, inf)`` where some ``|a_j| >= 1``."""
+        per ``het`` level (None: 1); ``(None, inf)`` where some ``|a_j| >= 1``.
+
+        The coefficients of ``B`` are written into its sparse matrix, built once, and the
+        work arrays are reused: one call at a time per object.
+
+        Notes
+        -----
+        ``sum_j log(1 - a_j^2)`` is taken as the sum of the logarithms of products of
+        ``LOG_GROUP`` factors (each in ``(1e-12, 1]``, so no product underflows): a
+        sixteenth of the logarithms.
+        """
         n = len(a)
-        one_m = 1.0 - a * a
-        if not np.all(one_m > 1e-12):
+        one_m = self._one_m[:n]
+        np.multiply(a, a, out=one_m)
+        np.subtract(1.0, one_m, out=one_m)
+        if not one_m.min() > 1e-12:  # also NaN
             return None, np.inf
-        logdet = float(np.log(one_m).sum())
-        cur = 1.0 / np.sqrt(one_m)
-        prev = a[1:] * cur[1:]
+        products = np.multiply.reduce(self._one_m.reshape(LOG_GROUP, -1), axis=0)
+        logdet = float(np.log(products).sum())
+        cur, prev = self._cur, self._prev
+        np.sqrt(one_m, out=one_m)
+        np.divide(1.0, one_m, out=cur)
+        np.multiply(a[1:], cur[1:], out=prev)
         if deltas is not None:
             d = deltas[self.levels]
             cur /= d
             prev /= d[:-1]
             logdet += 2.0 * float(np.log(d).sum())
-        data = self._b_data
-        data[:1] = cur[:1]
-        np.negative(prev, out=data[1::2])
-        data[2::2] = cur[1:]
-        whiten = sp.csr_matrix((data, self._b_indices, self._b_indptr), shape=(n, n))
-        white = whiten @ self.w
+        np.negative(prev, out=prev)
+        white = self._whiten @ self.w
         total = white.T @ white
-        c = white.shape[1]
-        rows = np.empty((self.m, len(self.cols), c))
+        by_unit = self._by_unit
+        rows = np.empty((self.m, len(self.cols), white.shape[1]))
         for i, col in enumerate(self.cols):
-            by_unit = sp.csr_matrix((white[:, col], self._s_indices, self._s_indptr),
-                                    shape=(self.m, n))
+            np.copyto(by_unit.data, white[:, col])
             rows[:, i] = by_unit @ white
         return UnitGrams(self.cols, rows, total), logdet

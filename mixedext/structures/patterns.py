@@ -90,6 +90,10 @@ def unit_blocks(unit_codes, n_units, w, positions, levels=None) -> list[UnitBloc
 def within_unit_distances(unit_codes, positions) -> np.ndarray:
     """The Euclidean distance of every pair of rows of a unit (each pair once).
 
+    With the rows in unit order, the pairs ``lag`` rows apart in one unit are found lag
+    by lag (no unit has more than ``lag`` rows once there are none) and their distances
+    written into one array: two passes over the lags, counts, then values.
+
     Parameters
     ----------
     unit_codes : ndarray of int (n,)
@@ -103,16 +107,36 @@ def within_unit_distances(unit_codes, positions) -> np.ndarray:
         In no particular order.
     """
     points = np.asarray(positions, dtype=float).reshape(len(unit_codes), -1)
-    order = np.argsort(unit_codes, kind="stable")
-    u, p = unit_codes[order], points[order]
-    out = [np.zeros(0)]
-    for lag in range(1, len(u)):
-        same = u[lag:] == u[:-lag]
-        if not same.any():  # no unit has more than `lag` rows
+    u = np.asarray(unit_codes)
+    if np.any(u[1:] < u[:-1]):
+        order = np.argsort(u, kind="stable")
+        u, points = u[order], points[order]
+    n = len(u)
+    same = np.empty(n, dtype=bool)
+
+    def pairs_at(lag):  # rows `lag` apart in the same unit
+        return np.equal(u[lag:], u[:n - lag], out=same[:n - lag])
+
+    counts = []
+    for lag in range(1, n):
+        count = int(np.count_nonzero(pairs_at(lag)))
+        if not count:
             break
-        diff = p[lag:][same] - p[:-lag][same]
-        out.append(np.sqrt(np.einsum("ij,ij->i", diff, diff)))
-    return np.concatenate(out)
+        counts.append(count)
+    out = np.empty(sum(counts))
+    pos = 0
+    line = points[:, 0] if points.shape[1] == 1 else None
+    gap = np.empty(n)
+    for lag, count in enumerate(counts, start=1):
+        pairs = pairs_at(lag)
+        if line is not None:  # one axis: |t_i - t_j| without (pairs, d) temporaries
+            np.subtract(line[lag:], line[:n - lag], out=gap[:n - lag])
+            np.abs(gap[:n - lag][pairs], out=out[pos:pos + count])
+        else:
+            diff = points[lag:][pairs] - points[:n - lag][pairs]
+            out[pos:pos + count] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+        pos += count
+    return out
 
 
 class PatternStructure(ResidualStructure):

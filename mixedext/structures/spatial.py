@@ -148,7 +148,10 @@ class Spatial(PatternStructure):
     @cached_property
     def median_dist(self) -> float:
         """The median distance between two rows of a unit (the start's range)."""
-        return _median(self._distances) if self._distances.size else 1.0
+        # the kernel's own distances are partitioned in place (the other uses, min and
+        # quantiles, do not depend on their order); the whole data's are shared
+        return _median(self._distances, overwrite=self._constants is None) \
+            if self._distances.size else 1.0
 
     @cached_property
     def start_ranges(self) -> np.ndarray:
@@ -213,8 +216,7 @@ class Spatial(PatternStructure):
         rng = np.exp(eta[0]) if np.all(np.isfinite(eta)) else np.nan
         if not np.isfinite(rng) or rng <= 0:
             return None, np.inf
-        with np.errstate(under="ignore"):
-            a = np.exp(self.markov_rows.gaps * (-1.0 / rng))
+        a = self.markov_rows.exp_gaps(-1.0 / rng)
         return self.markov_rows.grams(a, self._deltas(eta))
 
     # -- parameters --------------------------------------------------------------------
@@ -302,10 +304,15 @@ def _thinned(dist: np.ndarray) -> np.ndarray:
     return dist if step <= 1 else dist[::step]
 
 
-def _median(x) -> float:
-    """``np.median(x)`` of a non-empty array by one partition (np.median makes two)."""
+def _median(x, overwrite: bool = False) -> float:
+    """``np.median(x)`` of a non-empty array by one partition (np.median makes two);
+    ``overwrite=True`` partitions ``x`` itself (reordering it) instead of a copy."""
     half = len(x) // 2
-    part = np.partition(x, half)
+    if overwrite:
+        x.partition(half)
+        part = x
+    else:
+        part = np.partition(x, half)
     return float(part[half] if len(x) % 2 else 0.5 * (part[:half].max() + part[half]))
 
 

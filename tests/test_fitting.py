@@ -1,0 +1,69 @@
+"""mixedext._engine.fitting: the boundary screen's early stop."""
+
+import numpy as np
+import pytest
+
+from mixedext._engine import fitting
+
+CONVEX = {
+    "quadratic": lambda x: 3.0 * (x - 0.4) ** 2 + 10.0,
+    "exp + linear": lambda x: np.exp(2.0 * x) - 5.0 * x,
+    "|x|^1.5": lambda x: np.abs(x - 1.0) ** 1.5,
+    "log cosh": lambda x: np.log(np.cosh(4.0 * (x + 0.7))),
+}
+
+
+@pytest.mark.parametrize("name", list(CONVEX))
+def test_convex_lower_bound_is_below_the_minimum(name):
+    """For convex functions and random points, the bound never exceeds the minimum of
+    the function between the best point's neighbours (on a fine grid), and approaches
+    it as the points close in."""
+    f = CONVEX[name]
+    rs = np.random.RandomState(0)
+    bounded = 0
+    for _ in range(300):
+        x = rs.uniform(-3, 3, rs.randint(3, 9))
+        history = [(v, float(f(v))) for v in x]
+        bound = fitting.convex_lower_bound(history)
+        xs = np.sort(x)
+        b = int(np.argmin(f(xs)))
+        if b in (0, len(xs) - 1):
+            assert bound == -np.inf
+            continue
+        grid = np.linspace(xs[b - 1], xs[b + 1], 20001)
+        assert bound <= f(grid).min() + 1e-12
+        bounded += 1
+    assert bounded > 50
+    close = [(v, float(f(v))) for v in np.linspace(-3, 3, 601)]
+    exact = min(row[1] for row in close)
+    assert fitting.convex_lower_bound(close) == pytest.approx(exact, abs=1e-3)
+
+
+def test_convex_lower_bound_needs_a_bracket_of_finite_values():
+    assert fitting.convex_lower_bound([(0.0, 1.0), (1.0, 0.0)]) == -np.inf
+    assert fitting.convex_lower_bound([(0.0, 2.0), (1.0, 1.0), (2.0, 0.5)]) == -np.inf
+    assert fitting.convex_lower_bound([(0.0, 2.0), (1.0, 1.0), (2.0, np.inf)]) == -np.inf
+    # three points: each interval has one chord extended into it, from 1 down to 0
+    assert fitting.convex_lower_bound([(0.0, 2.0), (1.0, 1.0), (2.0, 2.0)]) == 0.0
+    # four: on [1, 2] the chord of (0, 1) (2 - x) and that of (2, 3) (2 x - 2) cross at
+    # 4/3, at 2/3; on [0, 1] only the chord of (1, 2) extended left, down to 0
+    assert fitting.convex_lower_bound(
+        [(0.0, 2.0), (1.0, 1.0), (2.0, 2.0), (3.0, 4.0)]) == 0.0
+    # five: on [0, 1] the chords of (-1, 0) and (1, 2) cross at 2/3, also at 2/3
+    assert fitting.convex_lower_bound(
+        [(-1.0, 4.0), (0.0, 2.0), (1.0, 1.0), (2.0, 2.0), (3.0, 4.0)]) == pytest.approx(2 / 3)
+
+
+def test_screen_stops_early_far_above_its_target():
+    """A screen whose minimum (10) is far above the target (0) stops once the bound
+    shows it, at its best point so far; one near or below the target runs to the end
+    and gives Brent's result."""
+    f = CONVEX["quadratic"]
+    full = fitting._screen_one(lambda x: f(x[0]), np.array([-2.0]))
+    stopped = fitting._screen_one(lambda x: f(x[0]), np.array([-2.0]), target=0.0)
+    assert stopped.nfev < full.nfev
+    assert stopped.deviance == min(row[-1] for row in stopped.history)
+    assert stopped.deviance > 0.0
+    near = fitting._screen_one(lambda x: f(x[0]), np.array([-2.0]), target=10.0 + 1e-6)
+    assert near.nfev == full.nfev
+    assert near.theta[0] == full.theta[0] and near.deviance == full.deviance
