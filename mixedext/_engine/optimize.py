@@ -40,6 +40,9 @@ class OptimResult:
     history: list = field(default_factory=list)
 
 
+# the finite differences of L-BFGS-B subtract inf from inf where a step leaves the
+# domain (the deviance is inf there, and the line search steps back): no warning
+@np.errstate(invalid="ignore")
 def minimize_theta(fun, theta0, lower, *, maxiter: int = 2000, ftol: float = 1e-13,
                    gtol: float = 1e-6, jac="3-point", polish: bool = False,
                    maxls: int = 50, maxcor: int = 10,
