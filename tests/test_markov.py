@@ -92,3 +92,23 @@ def test_exp_gaps_are_the_correlations_and_long_ranges_keep_log_r_exact():
     assert logdet == pytest.approx(want, rel=1e-9)
     np.testing.assert_allclose(g.total, total, rtol=1e-7)
 
+
+
+def test_pickled_rows_whiten_as_the_original():
+    """The whitening writes its coefficients into its sparse matrix in place: a copy
+    pickled to another process (a Dask worker) must write into its own."""
+    import pickle
+
+    rs = np.random.RandomState(7)
+    sizes = rs.randint(1, 7, 25)
+    codes = np.repeat(np.arange(len(sizes)), sizes)
+    times = np.concatenate([np.sort(rs.uniform(0, 10, k)) for k in sizes])
+    rows = MarkovRows(codes, len(sizes), rs.normal(size=(len(codes), 3)), times,
+                      np.array([0]))
+    copy = pickle.loads(pickle.dumps(rows))
+    for scale in (-0.5, -2.0):
+        g, logdet = rows.grams(rows.exp_gaps(scale).copy())
+        g2, logdet2 = copy.grams(copy.exp_gaps(scale).copy())
+        np.testing.assert_allclose(g2.total, g.total, rtol=1e-13)
+        np.testing.assert_allclose(g2.rows, g.rows, rtol=1e-13)
+        assert logdet2 == pytest.approx(logdet, rel=1e-13)

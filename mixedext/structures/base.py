@@ -368,9 +368,10 @@ class ResidualStructure:
     # -- Dask: statistics summed over partitions ---------------------------------------
     @classmethod
     def has_partition_statistics(cls) -> bool:
-        """Whether the structure reduces Dask partitions to statistics of fixed size per
-        unit (it implements :meth:`partition_statistics`); otherwise it runs on Dask by
-        its rows, a kernel per partition.
+        """Whether Dask partitions reduce to statistics of fixed size per unit.
+
+        That is, the structure implements :meth:`partition_statistics`; otherwise it runs
+        on Dask by its rows, a kernel per partition.
 
         Returns
         -------

@@ -80,8 +80,7 @@ class MarkovRows:
         self._b_indices[2::2] = np.arange(1, n)
         self._whiten = sp.csr_matrix((np.zeros(len(self._b_indices)), self._b_indices,
                                       self._b_indptr), shape=(n, n))
-        # its values in place: c_j at data[2 j], -b_j at data[2 j - 1]
-        self._cur, self._prev = self._whiten.data[0::2], self._whiten.data[1::2]
+        # its values are written in place (grams): c_j at data[2 j], -b_j at data[2 j - 1]
         # S: unit x row, the rows in unit order (its values: a column of W~, per call)
         s_indptr = np.r_[0, np.cumsum(np.bincount(u, minlength=n_units))].astype(itype)
         self._by_unit = sp.csr_matrix((np.zeros(n), np.arange(n, dtype=itype), s_indptr),
@@ -122,7 +121,10 @@ class MarkovRows:
             return None, np.inf
         products = np.multiply.reduce(self._one_m.reshape(LOG_GROUP, -1), axis=0)
         logdet = float(np.log(products).sum())
-        cur, prev = self._cur, self._prev
+        # views taken here, not kept: a kernel pickled to a worker process must still
+        # write into its own matrix
+        data = self._whiten.data
+        cur, prev = data[0::2], data[1::2]
         np.sqrt(one_m, out=one_m)
         np.divide(1.0, one_m, out=cur)
         np.multiply(a[1:], cur[1:], out=prev)
