@@ -276,7 +276,8 @@ class MixedLM(sm_mlm.MixedLM):
             not given.
         data : pandas.DataFrame, dict or dask.dataframe.DataFrame
             The data. A Dask data frame is reduced to cross-products over its partitions
-            (:meth:`from_dask`; random effects as ``(1 | g)`` terms only).
+            (:meth:`from_dask`; random effects as lme4-style terms or ``groups=`` a column
+            name).
         re_formula : str, optional
             Statsmodels' random-effect covariates within ``groups`` (``"~ x"``), with an
             unstructured covariance; by default a random intercept.
@@ -537,8 +538,8 @@ class MixedLM(sm_mlm.MixedLM):
         missing : {"none", "drop", "raise"}, default "none"
             As :meth:`from_formula`.
         cov_struct : str, optional
-            A residual structure available on Dask data frames (see
-            :mod:`mixedext.models.dask`).
+            A residual structure, as :meth:`from_formula` takes it (see
+            :mod:`mixedext.models.dask` for how each is reduced).
         time : str, optional
             Column of measurement times for ``cov_struct``.
         het_var : str, optional
