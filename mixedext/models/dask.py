@@ -61,7 +61,7 @@ from mixedext.formula.terms import (
     split_formula,
     unit_codes,
 )
-from mixedext.models.dask_rows import PartitionRows, rows_structure
+from mixedext.models.dask_rows import PartitionRows, rows_structure, skip_empty
 from mixedext.structures import structure_class
 from mixedext.structures.spec import (
     ResidualSpec,
@@ -320,23 +320,16 @@ def _partition_structure(part, levels, categories, recipe, units, cls, kind, res
     x, y, terms = _partition_design(part, levels, categories, recipe, units)
     w, positions = w_columns(terms, x, y)
     codes = pd.Index(res_labels).get_indexer(join_labels([part[f] for f in residual]))
-    spec = ResidualSpec(kind, codes.astype(np.int64), len(res_labels))
-    if time is not None:
-        spec.times, spec.time_name = part[time].to_numpy(dtype=float), time
-        check_distinct_times(spec.codes, spec.times, time, name_row=False)
-    if het is not None:
-        het_var, names = het
-        lev = pd.Index(names).get_indexer(part[het_var].to_numpy())
-        spec.het, spec.het_name = (lev.astype(np.int64), [str(v) for v in names]), het_var
+    spec = _partition_spec(part, kind, codes.astype(np.int64), len(res_labels),
+                           Positions(time), het)
     spec.continuous = continuous  # the whole data's, not this partition's
     return {"structure": cls.partition_statistics(spec, w, z_columns(positions)),
             "counts": [np.bincount(term.codes, minlength=term.n_units) for term in terms],
             "n": len(y)}
 
 
+@skip_empty
 def _add_structure(cls, a, b):
-    if a is None or b is None:
-        return b if a is None else a
     return {"structure": cls.add_statistics(a["structure"], b["structure"]),
             "counts": [x + y for x, y in zip(a["counts"], b["counts"])], "n": a["n"] + b["n"]}
 
@@ -447,6 +440,25 @@ def _dask_structure(ddf, args, z_info, kind, residual, res_labels, positions, he
     return terms
 
 
+def _partition_spec(part, kind, codes, n_units, positions, het) -> ResidualSpec:
+    """A partition's residual specification: its rows' units ``codes`` (of ``n_units``),
+    times or points (checked for repeats within a unit) and ``het`` levels (``(column,
+    the whole data's levels)``)."""
+    spec = ResidualSpec(kind, codes, n_units, nugget=positions.nugget)
+    if positions.coords is not None:
+        points = coords_points(part, positions.coords)
+        check_duplicate_points(codes, points, positions.coords)
+        spec.times, spec.time_name = points, ", ".join(positions.coords)
+    if positions.time is not None:
+        spec.times, spec.time_name = part[positions.time].to_numpy(dtype=float), positions.time
+        check_distinct_times(codes, spec.times, positions.time, name_row=False)
+    if het is not None:
+        het_var, names = het
+        lev = pd.Index(names).get_indexer(part[het_var].to_numpy())
+        spec.het, spec.het_name = (lev.astype(np.int64), [str(v) for v in names]), het_var
+    return spec
+
+
 def _partition_rows(part, levels, categories, recipe, units, kind, residual, res_labels,
                     positions, het, variance, factor_levels):
     """One partition's :class:`~mixedext.models.dask_rows.PartitionRows` (None without
@@ -458,19 +470,8 @@ def _partition_rows(part, levels, categories, recipe, units, kind, residual, res
     w, slices = w_columns(terms, x, y)
     codes = pd.Index(res_labels).get_indexer(join_labels([part[f] for f in residual]))
     present, local = np.unique(codes, return_inverse=True)
-    spec = ResidualSpec(kind, local.reshape(-1).astype(np.int64), len(present),
-                        nugget=positions.nugget)
-    if positions.coords is not None:
-        points = coords_points(part, positions.coords)
-        check_duplicate_points(spec.codes, points, positions.coords)
-        spec.times, spec.time_name = points, ", ".join(positions.coords)
-    if positions.time is not None:
-        spec.times, spec.time_name = part[positions.time].to_numpy(dtype=float), positions.time
-        check_distinct_times(spec.codes, spec.times, positions.time, name_row=False)
-    if het is not None:
-        het_var, names = het
-        lev = pd.Index(names).get_indexer(part[het_var].to_numpy())
-        spec.het, spec.het_name = (lev.astype(np.int64), [str(v) for v in names]), het_var
+    spec = _partition_spec(part, kind, local.reshape(-1).astype(np.int64), len(present),
+                           positions, het)
     if variance is not None:
         set_variance(spec, spec.structure, part, variance, levels=factor_levels)
     spec.structure.validate_rows(spec, terms)

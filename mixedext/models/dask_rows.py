@@ -28,14 +28,15 @@ over units.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from functools import partial
+from functools import partial, wraps
 
 import numpy as np
 
 from mixedext._engine.grams import UnitGrams
 from mixedext.structures.spec import ResidualSpec, build_structure
 
-__all__ = ["PartitionRows", "PartitionKernel", "RowsStructure", "rows_structure"]
+__all__ = ["PartitionRows", "PartitionKernel", "RowsStructure", "rows_structure",
+           "skip_empty"]
 
 
 @dataclass
@@ -153,10 +154,6 @@ class RowsStructure:
             raise AttributeError(name)
         return getattr(self.template, name)
 
-    @property
-    def n_eta(self) -> int:
-        return self.template.n_eta
-
     def __getstate__(self) -> dict:
         """Pickled without the partitions' kernels, which stay with the scheduler that
         built them: an unpickled fit answers from what its results store."""
@@ -187,9 +184,19 @@ class RowsStructure:
         return UnitGrams(self.cols, rows, total), logdet
 
 
+def skip_empty(add):
+    """``add(..., a, b)`` of two partitions' results where an empty partition's is None."""
+    @wraps(add)
+    def added(*args):
+        *first, a, b = args
+        if a is None or b is None:
+            return b if a is None else a
+        return add(*first, a, b)
+    return added
+
+
+@skip_empty
 def _add_constants(cls, a, b):
-    if a is None or b is None:
-        return b if a is None else a
     return cls.add_constants(a, b)
 
 
@@ -207,9 +214,8 @@ def _summary_of(rows, index):
     return {"counts": rows.counts, "n": rows.n, "first": index}
 
 
+@skip_empty
 def _add_summaries(a, b):
-    if a is None or b is None:
-        return b if a is None else a
     return {"counts": [x + y for x, y in zip(a["counts"], b["counts"])], "n": a["n"] + b["n"],
             "first": min(a["first"], b["first"])}
 

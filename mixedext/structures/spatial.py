@@ -168,7 +168,7 @@ class Spatial(PatternStructure):
     def build(cls, spec, w, cols):
         return cls(spec.codes, spec.n_units, w, spec.times, kind=spec.kind,
                    nugget=spec.nugget, het=spec.het, cols=cols,
-                   constants=getattr(spec, "constants", None))
+                   constants=spec.constants)
 
     @classmethod
     def validate(cls, spec, terms) -> None:
