@@ -23,6 +23,7 @@ from mixedext._engine.condvar import conditional_covariances
 from mixedext._engine.crossprod import CrossProducts, RandomTerm, cross_products
 from mixedext._engine.factor import BlockedCholesky, Factor, NotPositiveDefinite, plan_elimination
 from mixedext._engine.grams import CrossProductAssembler
+from mixedext._engine.scalar_term import ScalarTermDeviance
 
 __all__ = ["ProfiledDeviance", "Solution", "NotPositiveDefinite"]
 
@@ -78,6 +79,7 @@ class ProfiledDeviance:
         self.plan = plan_elimination(self.terms, self.cp)
         self.chol = BlockedCholesky(self.terms, self.cp, self.plan)
         self.n, self.p = self.cp.n, self.cp.p
+        self._closed_form = self._closed_form_for(self.cp)
 
     def copy(self) -> ProfiledDeviance:
         """A deviance of its own over the same cross-products: ``set_cross_products`` on
@@ -90,6 +92,12 @@ class ProfiledDeviance:
         correlation parameters); the elimination plan is kept."""
         self.cp = cp
         self.chol = BlockedCholesky(self.terms, cp, self.plan)
+        self._closed_form = self._closed_form_for(cp)
+
+    def _closed_form_for(self, cp: CrossProducts):
+        """The deviance's closed form for these cross-products where the terms have one
+        (:class:`ScalarTermDeviance`), else None."""
+        return ScalarTermDeviance(cp) if ScalarTermDeviance.applies(self.terms) else None
 
     @property
     def n_theta(self) -> int:
@@ -121,6 +129,8 @@ class ProfiledDeviance:
 
     def __call__(self, theta: np.ndarray, reml: bool = True) -> float:
         """The deviance at ``theta`` (``inf`` where Omega is not positive definite)."""
+        if self._closed_form is not None:
+            return self._closed_form(theta, reml)
         try:
             f = self.factor(theta)
         except np.linalg.LinAlgError:
