@@ -67,3 +67,70 @@ def test_screen_stops_early_far_above_its_target():
     near = fitting._screen_one(lambda x: f(x[0]), np.array([-2.0]), target=10.0 + 1e-6)
     assert near.nfev == full.nfev
     assert near.theta[0] == full.theta[0] and near.deviance == full.deviance
+
+
+def _data(name):
+    import pandas as pd
+    from conftest import ROOT
+
+    return pd.read_csv(ROOT / "tests" / "reference" / "data" / name)
+
+
+PROFILED = {  # one residual parameter and at most one relative SD
+    "exp, random intercept": ("panel_irregular.csv", "y ~ time + x + (1 | subject)",
+                              dict(cov_struct="exp", time="time")),
+    "car1, random intercept": ("panel_irregular.csv", "y ~ time + x + (1 | subject)",
+                               dict(cov_struct="car1", time="time")),
+    "gaus, gls": ("panel_irregular.csv", "y ~ time + x",
+                  dict(groups="subject", re_formula="0", cov_struct="gaus", time="time")),
+    "ar1, random intercept": ("panel_ar1.csv", "y ~ t + x + (1 | subject)",
+                              dict(cov_struct="ar1", time="t")),
+    "power, random intercept": ("varfunc_panel.csv", "y_pow ~ t + x + (1 | subject)",
+                                dict(variance="power(v)")),
+    "power, gls": ("varfunc_panel.csv", "y_pow ~ t + x",
+                   dict(groups="subject", re_formula="0", variance="power(v)")),
+}
+
+
+@pytest.mark.parametrize("reml", [True, False], ids=["REML", "ML"])
+@pytest.mark.parametrize("name", list(PROFILED))
+def test_profile_search_reaches_the_joint_optimum(monkeypatch, name, reml):
+    """The default search over eta of the profile over theta, and the joint L-BFGS-B
+    with a Newton polish (which L-BFGS-B's options select), end at the same optimum:
+    llf within 1e-7, the structure's parameters and the SDs within 1e-4 relative."""
+    import mixedext as mx
+
+    file, formula, kw = PROFILED[name]
+    data = _data(file)
+    calls = []
+    real = fitting._minimize_profile
+    monkeypatch.setattr(fitting, "_minimize_profile",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    profiled = mx.mixedlm(formula, data, **kw).fit(reml=reml)
+    assert calls  # the default
+    del calls[:]
+    joint = mx.mixedlm(formula, data, **kw).fit(reml=reml, maxiter=5000)
+    assert not calls  # L-BFGS-B's options: the joint minimisation they configure
+    assert profiled.llf == pytest.approx(joint.llf, abs=1e-7)
+    assert profiled.llf >= joint.llf - 1e-9
+    np.testing.assert_allclose(profiled.cov_struct_params, joint.cov_struct_params,
+                               rtol=1e-4)
+    np.testing.assert_allclose(np.sqrt(profiled.scale), np.sqrt(joint.scale), rtol=1e-4)
+    if "intercept" in name:
+        np.testing.assert_allclose(np.sqrt(profiled.cov_re.to_numpy()),
+                                   np.sqrt(joint.cov_re.to_numpy()), rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", [n for n in PROFILED if "intercept" in n])
+def test_profile_search_screens_the_boundary_from_its_values(name):
+    """The deviance at theta = 0 is evaluated at every eta the search visits, once, and
+    the boundary screen starts from those values instead of evaluating them again."""
+    import mixedext as mx
+
+    file, formula, kw = PROFILED[name]
+    res = mx.mixedlm(formula, _data(file), **kw).fit()
+    hist = res.optim_history
+    on_boundary = hist.iloc[:, 1][hist.iloc[:, 0] == 0.0]
+    visited = set(hist.iloc[:, 1][hist.iloc[:, 0] > 0.0])
+    assert visited <= set(on_boundary)
+    assert on_boundary.is_unique

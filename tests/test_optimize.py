@@ -72,3 +72,54 @@ def test_a_small_interior_optimum_next_to_the_boundary_is_found():
     for res in fits:
         assert res.llf == pytest.approx(fits[1].llf, abs=1e-8)
         assert not res.singular  # the SD is not 0: before, 0.1 and 1.0 stopped there
+
+
+SMOOTH = {  # (function, start, step, minimiser)
+    "quadratic": (lambda x: 3.0 * (x - 1.3) ** 2 + 5.0, 0.0, 0.5, 1.3),
+    "quartic": (lambda x: (x - 2.0) ** 4 + (x - 2.0) ** 2, 0.0, 0.5, 2.0),
+    "exp - linear": (lambda x: np.exp(x) - 2.0 * x, 3.0, 0.5, np.log(2.0)),
+    "log cosh, far": (lambda x: 1e4 * np.log(np.cosh(x - 40.0)), 0.0, 0.5, 40.0),
+    "even, minimum at 0": (lambda x: x ** 2 + x ** 4, 0.8, 0.04, 0.0),
+}
+
+
+@pytest.mark.parametrize("name", list(SMOOTH))
+def test_parabolic_search_reaches_smooth_minima(name):
+    """Converged, within ``tol`` of the minimum value; every evaluation counted."""
+    f, x0, step, want = SMOOTH[name]
+    calls = []
+    x, fx, nfev, converged = optimize.minimize_parabolic(
+        lambda v: calls.append(v) or f(v), x0, step, tol=1e-9)
+    assert converged
+    assert fx == f(x) and nfev == len(calls)
+    assert fx - f(want) < 1e-8
+    assert abs(x - want) < 1e-3
+
+
+def test_parabolic_search_starts_from_known_points():
+    """Points evaluated before are not evaluated again, and count as the start."""
+    f = SMOOTH["quadratic"][0]
+    known = [(0.0, f(0.0)), (0.5, f(0.5)), (3.0, f(3.0))]
+    calls = []
+    x, _, nfev, converged = optimize.minimize_parabolic(
+        lambda v: calls.append(v) or f(v), 0.0, 0.5, tol=1e-9, known=known)
+    assert converged and x == pytest.approx(1.3, abs=1e-6)
+    assert nfev == len(calls) and not {0.0, 0.5, 3.0} & set(calls)
+    assert calls[0] == pytest.approx(1.3)  # the parabola through the known points
+
+
+def test_parabolic_search_outside_the_domain():
+    """``inf`` marks the domain's edge: a minimum there is approached from inside; with
+    no finite value at all the search gives up at once, not converged."""
+    x, fx, _, converged = optimize.minimize_parabolic(
+        lambda v: np.inf if v < 1.0 else (v - 0.5) ** 2, 3.0, 0.5, tol=1e-10)
+    assert converged and x == pytest.approx(1.0, abs=1e-6) and fx >= 0.25
+    x, fx, nfev, converged = optimize.minimize_parabolic(lambda v: np.inf, 0.0, 0.5,
+                                                         tol=1e-8)
+    assert not converged and fx == np.inf and nfev == 3
+
+
+def test_parabolic_search_stops_at_max_eval():
+    x, _, nfev, converged = optimize.minimize_parabolic(lambda v: -v, 0.0, 0.5, tol=1e-8,
+                                                        max_eval=10)
+    assert nfev == 10 and not converged and x > 0

@@ -14,7 +14,7 @@ from scipy.optimize import minimize, minimize_scalar
 
 from mixedext._engine.differences import central_hessian, steps
 
-__all__ = ["OptimResult", "minimize_theta", "newton_polish"]
+__all__ = ["OptimResult", "minimize_theta", "newton_polish", "minimize_parabolic"]
 
 # With an analytic gradient, L-BFGS-B stops once it is below this fraction of the
 # deviance (a deviance gain below ~1e-12 n on n rows): on a million rows the deviance
@@ -232,3 +232,119 @@ def newton_polish(fun, x, lower, *, fx=None, max_steps: int = 3, rel: float = 1e
             settled = True
             break
     return x, fx, settled
+
+
+def minimize_parabolic(fun, x0: float, step: float, *, tol: float, known=(),
+                       max_eval: int = 100) -> tuple[float, float, int, bool]:
+    """Minimise a smooth function of one variable from ``x0`` by successive parabolic
+    interpolation: ``(x, fun(x), evaluations, converged)``.
+
+    Parameters
+    ----------
+    fun : callable
+        ``fun(x)`` for a float ``x``; ``inf`` outside the domain.
+    x0, step : float
+        The start and the first step: with fewer than two ``known`` points, ``fun`` is
+        evaluated at ``x0`` (unless known) and ``x0 + step``, and at ``x0 - step`` where
+        that is no lower.
+    tol : float
+        Stop after a step predicted by its parabola to gain less than ``tol`` (absolute)
+        that changed the best value by less than ``tol`` too: near a smooth minimum the
+        next would gain ~``tol^2``. Also stop where the values on either side of the
+        best point are within ``tol`` of it.
+    known : sequence of (float, float)
+        Points ``(x, fun(x))`` evaluated before.
+    max_eval : int
+        At most this many new evaluations (``evaluations`` counts them).
+
+    Notes
+    -----
+    Each step fits the parabola through the best point ``b`` and the two evaluated points
+    nearest it and evaluates its vertex (superlinear convergence).
+
+    * Where ``b`` has evaluated points on either side (a bracket), the vertex is kept
+      inside them and at least ``1e-10 (1 + |b|)`` from ``b``. Where the parabola is not
+      convex or its vertex lies outside, the midpoint of ``b`` and its farther neighbour
+      (or a neighbour outside the domain) is taken instead.
+    * Where ``b`` is the outermost point, the step goes 1.6 times as far as a vertex
+      beyond it (so that the next point likely brackets the minimum), at most four
+      spacings (to a vertex next to ``b``: a tenth of a spacing); without a convex
+      parabola it is 1.6 spacings outwards.
+
+    Unlike Brent's method it spends no evaluations shrinking the bracket to a given width
+    around ``b``: a smooth minimum costs a few evaluations fewer, which matters where each
+    one is a pass over the rows.
+    """
+    xs: list = []
+    fs: list = []
+
+    def ev(x):
+        val = float(fun(x))
+        xs.append(float(x))
+        fs.append(val if np.isfinite(val) else np.inf)
+        return fs[-1]
+
+    for x, val in known:
+        if float(x) not in xs:
+            xs.append(float(x))
+            fs.append(float(val) if np.isfinite(val) else np.inf)
+    n_known = len(xs)
+    if n_known < 2:
+        f_start = fs[xs.index(float(x0))] if float(x0) in xs else ev(x0)
+        if not ev(x0 + step) < f_start:
+            ev(x0 - step)
+    converged = False
+    while len(fs) - n_known < max_eval and np.isfinite(min(fs)):
+        order = np.argsort(xs)
+        x, f = np.asarray(xs)[order], np.asarray(fs)[order]
+        b = int(np.argmin(f))
+        gap = 1e-10 * (1.0 + abs(x[b]))
+        finite = np.flatnonzero(np.isfinite(f))
+        near = np.sort(finite[np.argsort(np.abs(x[finite] - x[b]), kind="stable")[:3]])
+        u, lowest = _vertex(x[near], f[near]) if len(near) == 3 else (None, -np.inf)
+        gain = f[b] - lowest
+        if 0 < b < len(x) - 1:  # bracketed
+            lo, hi = x[b - 1], x[b + 1]
+            if hi - lo < 4 * gap or max(f[b - 1], f[b + 1]) - f[b] < tol:
+                converged = True  # no room left, or flat to tol across the bracket
+                break
+            if u is None or not lo < u < hi:  # into the wider side, or towards inf
+                side = b - 1 if not np.isfinite(f[b - 1]) or (
+                    np.isfinite(f[b + 1]) and x[b] - lo > hi - x[b]) else b + 1
+                u, gain = 0.5 * (x[b] + x[side]), np.inf
+            u = float(np.clip(u, lo + gap, hi - gap))
+            if abs(u - x[b]) < gap:  # on b: the least step into the wider side
+                u = x[b] + gap if hi - x[b] > x[b] - lo else x[b] - gap
+            fu = ev(u)
+            if gain < tol and abs(f[b] - fu) < tol:  # as predicted: changed by < tol
+                converged = True
+                break
+            continue
+        spacing = x[b] - x[b - 1] if b == len(x) - 1 else x[b] - x[b + 1]  # outwards
+        if u is None:
+            u = x[b] + 1.6 * spacing
+        elif (u - x[b]) / spacing > 0.01:  # beyond b: past the vertex, to bracket it
+            u = x[b] + min(1.6 * (u - x[b]) / spacing, 4.0) * spacing
+        elif (u - x[b]) / spacing > -0.01:  # about b: a short step out, to bracket it
+            u = x[b] + 0.1 * spacing
+        fu = ev(u)
+        if gain < tol and abs(f[b] - fu) < tol:
+            converged = True
+            break
+    best = int(np.argmin(fs))
+    return xs[best], fs[best], len(fs) - n_known, converged
+
+
+def _vertex(x, f):
+    """The vertex of the parabola through three points and its value: ``(vertex,
+    minimum)``; ``(None, -inf)`` where the parabola is not convex or a value is not
+    finite."""
+    if not np.all(np.isfinite(f)):
+        return None, -np.inf
+    d1 = (f[1] - f[0]) / (x[1] - x[0])
+    d2 = (f[2] - f[1]) / (x[2] - x[1])
+    curv = 2.0 * (d2 - d1) / (x[2] - x[0])
+    if not curv > 0:
+        return None, -np.inf
+    slope = d1 + 0.5 * curv * (x[1] - x[0])  # at x[1]
+    return float(x[1] - slope / curv), float(f[1] - 0.5 * slope ** 2 / curv)
