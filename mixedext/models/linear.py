@@ -748,6 +748,10 @@ class MixedLM(sm_mlm.MixedLM):
         **fit_kwargs
             ``maxiter``, ``gtol``, ``ftol``, ``maxls`` and ``maxcor`` are passed to the
             engine's L-BFGS-B; other statsmodels options warn that they have no effect.
+            With a residual structure of one parameter and at most one random-effect
+            SD, the default search over the structure's parameter does not use
+            L-BFGS-B: giving these options selects the joint L-BFGS-B minimisation
+            they configure (both reach the same optimum).
 
         Returns
         -------
