@@ -134,3 +134,29 @@ def test_profile_search_screens_the_boundary_from_its_values(name):
     visited = set(hist.iloc[:, 1][hist.iloc[:, 0] > 0.0])
     assert visited <= set(on_boundary)
     assert on_boundary.is_unique
+
+
+def test_profile_search_on_a_correlated_quadratic():
+    """The minimum of a quadratic in ``(phi, eta)`` with a strong ridge, from a start
+    where the objective is undefined (``eta < 0.2``); and from the other side with the
+    minimum at ``phi = 0``, which the search reports as exactly 0."""
+    def bowl(x, phi_min=0.7):
+        phi, eta = x
+        if eta < 0.2:
+            return np.inf
+        return 1e3 + 50 * (eta - 1) ** 2 + 30 * (phi - phi_min) ** 2 \
+            + 70 * (phi - phi_min) * (eta - 1)
+
+    opt = fitting._minimize_profile(bowl, np.array([0.5, 0.0]))
+    assert opt.converged
+    np.testing.assert_allclose(opt.theta, [0.7, 1.0], atol=1e-5)
+    assert opt.deviance == pytest.approx(1e3, abs=1e-8)
+    assert len(opt.history) == opt.nfev
+
+    def even(x):  # even in phi, minimum over phi >= 0 at 0 for every eta
+        phi, eta = x
+        return 1e3 + 50 * (eta - 1) ** 2 + 30 * phi ** 2 * (1 + eta ** 2)
+
+    opt = fitting._minimize_profile(even, np.array([0.4, 3.0]))
+    assert opt.converged and opt.theta[0] == 0.0
+    assert opt.theta[1] == pytest.approx(1.0, abs=1e-5)

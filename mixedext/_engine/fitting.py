@@ -240,7 +240,8 @@ def _minimize_profile(objective, x0, rtol: float = PROFILE_RTOL) -> OptimResult:
         return val
 
     start = logged(*x0)
-    tol = rtol * max(1.0, abs(start)) if np.isfinite(start) else rtol
+    # relative to the deviance; where it is not defined at the start, the polish's
+    tol = rtol * max(1.0, abs(start)) if np.isfinite(start) else CORRELATED_POLISH_TOL
     if len(x0) == 1:
         eta, val, nfev, ok = minimize_parabolic(logged, float(x0[0]), PROFILE_STEP, tol=tol,
                                                 known=[(x0[0], start)])
