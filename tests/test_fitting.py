@@ -57,7 +57,7 @@ def test_convex_lower_bound_needs_a_bracket_of_finite_values():
 def test_screen_stops_early_far_above_its_target():
     """A screen whose minimum (10) is far above the target (0) stops once the bound
     shows it, at its best point so far; one near or below the target runs to the end
-    and gives Brent's result."""
+    and gives the full search's result."""
     f = CONVEX["quadratic"]
     full = fitting._screen_one(lambda x: f(x[0]), np.array([-2.0]))
     stopped = fitting._screen_one(lambda x: f(x[0]), np.array([-2.0]), target=0.0)
@@ -147,7 +147,7 @@ def test_profile_search_on_a_correlated_quadratic():
         return 1e3 + 50 * (eta - 1) ** 2 + 30 * (phi - phi_min) ** 2 \
             + 70 * (phi - phi_min) * (eta - 1)
 
-    opt = fitting._minimize_profile(bowl, np.array([0.5, 0.0]))
+    opt = fitting._minimize_profile(bowl, np.array([0.5, 0.0]), tol=1e-8)
     assert opt.converged
     np.testing.assert_allclose(opt.theta, [0.7, 1.0], atol=1e-5)
     assert opt.deviance == pytest.approx(1e3, abs=1e-8)
@@ -157,6 +157,23 @@ def test_profile_search_on_a_correlated_quadratic():
         phi, eta = x
         return 1e3 + 50 * (eta - 1) ** 2 + 30 * phi ** 2 * (1 + eta ** 2)
 
-    opt = fitting._minimize_profile(even, np.array([0.4, 3.0]))
+    opt = fitting._minimize_profile(even, np.array([0.4, 3.0]), tol=1e-8)
     assert opt.converged and opt.theta[0] == 0.0
     assert opt.theta[1] == pytest.approx(1.0, abs=1e-5)
+
+
+@pytest.mark.parametrize("factor", [1e-6, 1e6, 1e30])
+def test_profile_search_does_not_depend_on_the_units_of_y(factor):
+    """Its tolerance is per row, not relative to the deviance (which the units of y
+    shift by ``n log(factor^2)``): the same range, SDs relative to sigma and fixed
+    effects relative to their scale, to 1e-6."""
+    import mixedext as mx
+
+    file, formula, kw = PROFILED["exp, random intercept"]
+    data = _data(file)
+    base = mx.mixedlm(formula, data, **kw).fit()
+    res = mx.mixedlm(formula, data.assign(y=data.y * factor), **kw).fit()
+    assert res.cov_struct_params["range"] == pytest.approx(base.cov_struct_params["range"],
+                                                           rel=1e-6)
+    np.testing.assert_allclose(res.fe_params / factor, base.fe_params, rtol=1e-6)
+    assert res.theta.iloc[0] == pytest.approx(base.theta.iloc[0], rel=1e-6)

@@ -51,15 +51,15 @@ CORRELATED_POLISH_TOL = 1e-5
 
 # With one residual parameter and at most one relative SD the deviance is minimised over
 # eta of its profile over theta (:func:`_minimize_profile`): the first step in eta; the
-# tolerance of that minimisation relative to the deviance at the start (a last step
-# changing the deviance by less; the deviance and its curvature both grow with the rows,
-# so this fixes the precision of eta: with 5e-9 the variance power of a gls stopped 2e-5
-# short of nlme's; with 5e-11 a deletion refit from the full fit's estimates and a fresh
-# fit still differed by 6e-6 in a fixed effect's change, with 5e-12 by < 1e-6, and the
+# tolerance of that minimisation per row (a last step changing the deviance by less; the
+# curvature of the deviance grows with the rows, so this fixes the precision of eta
+# whatever the units of y: at 1e-8 per row the variance power of a gls stopped 2e-5
+# short of nlme's; at 1e-10 a deletion refit from the full fit's estimates and a fresh
+# fit still differed by 6e-6 in a fixed effect's change, at 1.5e-11 by < 1e-6, and the
 # corExp benchmark takes the same 10 whitenings); the tolerance of the inner
-# minimisations over theta relative to it (5e-14 of the deviance, above its rounding)
+# minimisations over theta relative to it (above the deviance's rounding)
 PROFILE_STEP = 0.5
-PROFILE_RTOL = 5e-12
+PROFILE_TOL_PER_ROW = 1.5e-11
 INNER_TOL = 1e-2
 
 __all__ = ["default_start", "fit_profiled", "fit_correlated", "fit_state", "refit",
@@ -167,6 +167,7 @@ def fit_correlated(dev: CorrelatedDeviance, reml: bool, theta0=None, eta0=None,
     kw = dict(ftol=1e-10, gtol=1e-4) | (options or {})
     # one residual parameter and at most one theta, L-BFGS-B's options not given
     profile = dev.structure.n_eta == 1 and k <= 1 and not options
+    n_rows = dev.inner.n
 
     def minimise(start, quick=False, fixed=None, target=None, history=()):
         """From ``start``; with ``fixed`` the parameter of that index held at 0; a screen
@@ -187,7 +188,7 @@ def fit_correlated(dev: CorrelatedDeviance, reml: bool, theta0=None, eta0=None,
                      if row[fixed] == 0.0] if fixed is not None else []
             opt = _screen_one(objective, start[free], target=target, known=known)
         elif profile:
-            opt = _minimize_profile(objective, start[free])
+            opt = _minimize_profile(objective, start[free], tol=PROFILE_TOL_PER_ROW * n_rows)
         elif quick:  # a screen: L-BFGS-B alone, to a loose tolerance
             opt = minimize_theta(objective, start[free], lo[free], jac="2-point",
                                  **(kw | dict(ftol=1e-8, gtol=1e-3)))
@@ -216,14 +217,15 @@ def fit_correlated(dev: CorrelatedDeviance, reml: bool, theta0=None, eta0=None,
     return opt, sol
 
 
-def _minimize_profile(objective, x0, rtol: float = PROFILE_RTOL) -> OptimResult:
+def _minimize_profile(objective, x0, tol: float) -> OptimResult:
     """Minimise ``objective([phi, eta])`` over ``phi >= 0`` (the deviance is even in it)
     and ``eta``, from ``x0``; with ``x0 = [eta]``, over ``eta`` alone.
 
     Over ``eta`` the profile ``p(eta) = min_phi objective([phi, eta])`` is minimised by
-    successive parabolic interpolation (:func:`minimize_parabolic`, to ``rtol`` times the
-    deviance at ``x0``), each inner minimisation over ``phi`` likewise (to ``INNER_TOL``
-    times that) from ``phi`` interpolated between the solved ``eta`` nearest.
+    successive parabolic interpolation (:func:`minimize_parabolic`, to ``tol``), each
+    inner minimisation over ``phi`` likewise (to ``INNER_TOL`` times that) from ``phi``
+    interpolated between the solved ``eta`` nearest. Converged: the search over ``eta``
+    and the inner one at the optimum's ``eta``.
 
     Each new ``eta`` needs the rows whitened once, the evaluations over ``phi`` at it
     none. The ridge along which ``theta`` and ``eta`` trade off (a random intercept
@@ -240,14 +242,12 @@ def _minimize_profile(objective, x0, rtol: float = PROFILE_RTOL) -> OptimResult:
         return val
 
     start = logged(*x0)
-    # relative to the deviance; where it is not defined at the start, the polish's
-    tol = rtol * max(1.0, abs(start)) if np.isfinite(start) else CORRELATED_POLISH_TOL
     if len(x0) == 1:
         eta, val, nfev, ok = minimize_parabolic(logged, float(x0[0]), PROFILE_STEP, tol=tol,
                                                 known=[(x0[0], start)])
         return OptimResult(np.array([eta]), val, ok and np.isfinite(val),
                            _profile_message(ok), len(history), nfev, history)
-    solved: list = []  # (eta, phi, profile value)
+    solved: list = []  # (eta, phi, profile value, inner search converged)
 
     def profile(eta):
         phi0 = _interpolated_phi(solved, eta, float(x0[0]))
@@ -259,18 +259,20 @@ def _minimize_profile(objective, x0, rtol: float = PROFILE_RTOL) -> OptimResult:
         if phi0 == 0.0:  # the deviance is even in phi: one value for both first steps
             at_step = logged(step, eta)
             known += [(step, at_step), (-step, at_step)]
-        phi, val, _, _ = minimize_parabolic(lambda t: logged(abs(t), eta), phi0, step,
-                                            tol=tol * INNER_TOL, known=known)
+        phi, val, _, inner_ok = minimize_parabolic(lambda t: logged(abs(t), eta), phi0,
+                                                   step, tol=tol * INNER_TOL, known=known)
         phi = abs(phi)
         if phi > 0:  # theta = 0 at this eta: for the boundary screen, or the optimum
             at_zero = first if phi0 == 0.0 else logged(0.0, eta)
             if at_zero <= val + tol * INNER_TOL:  # as good, to the inner tolerance
                 phi, val = 0.0, at_zero
-        solved.append((eta, phi, val))
+        solved.append((eta, phi, val, inner_ok))
         return val
 
     _, _, nfev, ok = minimize_parabolic(profile, float(x0[1]), PROFILE_STEP, tol=tol)
-    eta, phi, val = min(solved, key=lambda row: row[2]) if solved else (x0[1], x0[0], np.inf)
+    eta, phi, val, inner_ok = min(solved, key=lambda row: row[2]) if solved \
+        else (x0[1], x0[0], np.inf, False)
+    ok = ok and inner_ok
     return OptimResult(np.array([phi, eta]), val, ok and np.isfinite(val),
                        _profile_message(ok), len(history), nfev, history)
 
@@ -301,7 +303,7 @@ def _interpolated_phi(solved, eta: float, default: float) -> float:
     near = sorted(solved, key=lambda row: abs(row[0] - eta))[:2]
     if len(near) == 1 or near[0][0] == near[1][0]:
         return near[0][1]
-    (e1, p1, _), (e2, p2, _) = near
+    (e1, p1, *_), (e2, p2, *_) = near
     phi = p1 + (p2 - p1) * (eta - e1) / (e2 - e1)
     return phi if phi > 0 else near[0][1]
 
@@ -397,7 +399,7 @@ def convex_lower_bound(history) -> float:
     ``(x_{i-1}, x_i)`` extended to the right and the chord of ``(x_{i+1}, x_{i+2})``
     extended to the left (those that exist); the bound is the smaller of the two
     intervals' minima of the larger of those lines. A minimum of ``f`` below the values
-    at ``x_{b-1}`` and ``x_{b+1}`` lies between them, where Brent's method looks.
+    at ``x_{b-1}`` and ``x_{b+1}`` lies between them, where the screen's search looks.
     """
     x = np.array([row[0] for row in history], dtype=float)
     f = np.array([row[-1] for row in history], dtype=float)

@@ -251,7 +251,8 @@ def minimize_parabolic(fun, x0: float, step: float, *, tol: float, known=(),
         Stop after a step predicted by its parabola to gain less than ``tol`` (absolute)
         that changed the best value by less than ``tol`` too: near a smooth minimum the
         next would gain ~``tol^2``. Also stop where the values on either side of the
-        best point are within ``tol`` of it.
+        best point, or its two nearest on one side where it is the outermost, are
+        within ``tol`` of it (a flat function, or one falling towards an asymptote).
     known : sequence of (float, float)
         Points ``(x, fun(x))`` evaluated before.
     max_eval : int
@@ -275,6 +276,8 @@ def minimize_parabolic(fun, x0: float, step: float, *, tol: float, known=(),
     around ``b``: a smooth minimum costs a few evaluations fewer, which matters where each
     one is a pass over the rows.
     """
+    if not step:
+        raise ValueError("minimize_parabolic: step must be non-zero")
     xs: list = []
     fs: list = []
 
@@ -328,8 +331,9 @@ def minimize_parabolic(fun, x0: float, step: float, *, tol: float, known=(),
         elif (u - x[b]) / spacing > -0.01:  # about b: a short step out, to bracket it
             u = x[b] + 0.1 * spacing
         fu = ev(u)
-        if gain < tol and abs(f[b] - fu) < tol:
-            converged = True
+        inner = b - 1 if b == len(x) - 1 else b + 1
+        if abs(f[b] - fu) < tol and (gain < tol or abs(f[b] - f[inner]) < tol):
+            converged = True  # as predicted, or flat to tol over the last two steps
             break
     best = int(np.argmin(fs))
     return xs[best], fs[best], len(fs) - n_known, converged

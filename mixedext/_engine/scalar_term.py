@@ -41,7 +41,7 @@ class ScalarTermDeviance:
 
     def __call__(self, theta, reml: bool = True) -> float:
         """The REML (``reml``) or ML deviance at ``theta``; ``inf`` where ``[X y]' V^-1
-        [X y]`` is not positive definite."""
+        [X y]`` is not positive definite or the deviance is not a number."""
         t2 = float(theta[0]) ** 2
         c = self.d * t2
         c += 1.0
@@ -57,4 +57,4 @@ class ScalarTermDeviance:
             - self.log_weights
         if reml:
             dev += 2.0 * np.log(np.diag(lxx)[:p]).sum()
-        return float(dev)
+        return float(dev) if np.isfinite(dev) else np.inf
