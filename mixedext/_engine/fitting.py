@@ -219,7 +219,8 @@ def fit_correlated(dev: CorrelatedDeviance, reml: bool, theta0=None, eta0=None,
 
 def _minimize_profile(objective, x0, tol: float) -> OptimResult:
     """Minimise ``objective([phi, eta])`` over ``phi >= 0`` (the deviance is even in it)
-    and ``eta``, from ``x0``; with ``x0 = [eta]``, over ``eta`` alone.
+    and ``eta``, from ``x0``; with ``x0 = [eta]``, over ``eta`` alone
+    (:func:`_screen_one` without a target).
 
     Over ``eta`` the profile ``p(eta) = min_phi objective([phi, eta])`` is minimised by
     successive parabolic interpolation (:func:`minimize_parabolic`, to ``tol``), each
@@ -241,12 +242,9 @@ def _minimize_profile(objective, x0, tol: float) -> OptimResult:
         history.append((*x, val))
         return val
 
-    start = logged(*x0)
     if len(x0) == 1:
-        eta, val, nfev, ok = minimize_parabolic(logged, float(x0[0]), PROFILE_STEP, tol=tol,
-                                                known=[(x0[0], start)])
-        return OptimResult(np.array([eta]), val, ok and np.isfinite(val),
-                           _profile_message(ok), len(history), nfev, history)
+        return _screen_one(objective, x0, tol=tol)
+    start = logged(*x0)
     solved: list = []  # (eta, phi, profile value, inner search converged)
 
     def profile(eta):
@@ -353,11 +351,12 @@ class _FarAbove(Exception):
 
 def _screen_one(objective, x0, tol: float = 1e-4, target: float | None = None,
                 known=()) -> OptimResult:
-    """A quick minimisation of one unbounded parameter from ``x0`` (or the best of the
-    points ``known``, ``(x, objective([x]))`` evaluated before): successive parabolic
-    interpolation to ``tol`` (:func:`minimize_parabolic`). With ``target``, it stops (at
-    its best point) once :func:`convex_lower_bound` of the values so far is above
-    ``target``: the screen cannot come below it. Its history holds its own
+    """A minimisation of one unbounded parameter from ``x0`` (or the best of the points
+    ``known``, ``(x, objective([x]))`` evaluated before): successive parabolic
+    interpolation to ``tol`` (:func:`minimize_parabolic`), quick for a boundary screen,
+    to the profile search's tolerance for a fit of ``eta`` alone. With ``target``, it
+    stops (at its best point) once :func:`convex_lower_bound` of the values so far is
+    above ``target``: the screen cannot come below it. Its history holds its own
     evaluations."""
     points = [(float(x), float(val)) for x, val in known]
     history: list = []
@@ -383,7 +382,8 @@ def _screen_one(objective, x0, tol: float = 1e-4, target: float | None = None,
         x, val = min(points, key=lambda row: row[-1])
         return OptimResult(np.array([x]), val, True, "a screen, stopped above its target",
                            len(history), len(history), history)
-    return OptimResult(np.array([x]), val, ok, "a screen", len(history), nfev, history)
+    return OptimResult(np.array([x]), val, ok and np.isfinite(val), _profile_message(ok),
+                       len(history), nfev, history)
 
 
 def convex_lower_bound(history) -> float:

@@ -306,6 +306,7 @@ def minimize_parabolic(fun, x0: float, step: float, *, tol: float, known=(),
         near = np.sort(finite[np.argsort(np.abs(x[finite] - x[b]), kind="stable")[:3]])
         u, lowest = _vertex(x[near], f[near]) if len(near) == 3 else (None, -np.inf)
         gain = f[b] - lowest
+        flat = False  # the last two steps outwards changed the value by < tol
         if 0 < b < len(x) - 1:  # bracketed
             lo, hi = x[b - 1], x[b + 1]
             if hi - lo < 4 * gap or max(f[b - 1], f[b + 1]) - f[b] < tol:
@@ -318,22 +319,19 @@ def minimize_parabolic(fun, x0: float, step: float, *, tol: float, known=(),
             u = float(np.clip(u, lo + gap, hi - gap))
             if abs(u - x[b]) < gap:  # on b: the least step into the wider side
                 u = x[b] + gap if hi - x[b] > x[b] - lo else x[b] - gap
-            fu = ev(u)
-            if gain < tol and abs(f[b] - fu) < tol:  # as predicted: changed by < tol
-                converged = True
-                break
-            continue
-        spacing = x[b] - x[b - 1] if b == len(x) - 1 else x[b] - x[b + 1]  # outwards
-        if u is None:
-            u = x[b] + 1.6 * spacing
-        elif (u - x[b]) / spacing > 0.01:  # beyond b: past the vertex, to bracket it
-            u = x[b] + min(1.6 * (u - x[b]) / spacing, 4.0) * spacing
-        elif (u - x[b]) / spacing > -0.01:  # about b: a short step out, to bracket it
-            u = x[b] + 0.1 * spacing
+        else:  # b outermost
+            inner = b - 1 if b == len(x) - 1 else b + 1
+            spacing = x[b] - x[inner]  # signed: outwards
+            if u is None:
+                u = x[b] + 1.6 * spacing
+            elif (u - x[b]) / spacing > 0.01:  # beyond b: past the vertex, to bracket it
+                u = x[b] + min(1.6 * (u - x[b]) / spacing, 4.0) * spacing
+            elif (u - x[b]) / spacing > -0.01:  # about b: a short step out, to bracket it
+                u = x[b] + 0.1 * spacing
+            flat = abs(f[b] - f[inner]) < tol
         fu = ev(u)
-        inner = b - 1 if b == len(x) - 1 else b + 1
-        if abs(f[b] - fu) < tol and (gain < tol or abs(f[b] - f[inner]) < tol):
-            converged = True  # as predicted, or flat to tol over the last two steps
+        if abs(f[b] - fu) < tol and (gain < tol or flat):  # as predicted, or flat
+            converged = True
             break
     best = int(np.argmin(fs))
     return xs[best], fs[best], len(fs) - n_known, converged
